@@ -1,0 +1,45 @@
+# Quick start: `make demo` and `make test` work on a fresh machine with only python3 and
+# the package index; each creates .venv on first use and reinstalls when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test bench lint format notebooks clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.stamp-demo: pyproject.toml | $(PY)
+	$(PIP) install -e ".[demo]"
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(PY)
+	$(PIP) install -e ".[test,notebooks,bench]"
+	touch $@
+
+demo: $(VENV)/.stamp-demo
+	$(PY) -m jaxl2 demo
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+bench: $(VENV)/.stamp-test
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks
+
+format: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff format jaxl2 tests benchmarks
+	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks
+
+# Runs every notebook at full size, in place (outputs are stripped again before commit).
+notebooks: $(VENV)/.stamp-test
+	JAXL2_NOTEBOOK_SIZE=full $(PY) -m jaxl2._notebooks notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""jaxl2 benchmarks: ``python -m benchmarks [name ...] [--quick]`` writes benchmarks/RESULTS.md."""

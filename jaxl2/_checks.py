@@ -1,0 +1,133 @@
+"""Argument checks shared by every module.
+
+Problems of structure (shapes, trees, dtypes, unknown strings) are raised at trace time as
+``ValueError``/``TypeError`` naming the argument. Problems of value (a negative or NaN lambda,
+NaN data) are raised at once when the value is concrete; when it is traced (inside ``jit`` or
+``vmap``) they go through :func:`equinox.error_if`, which raises at run time with the same
+message. Set ``EQX_ON_ERROR=nan`` to turn such run-time errors into NaNs instead (for example to
+let a sweep keep its other members).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds a value now (not a tracer inside jit/vmap/grad)."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x))
+
+
+def _where(index: tuple[int, ...]) -> str:
+    return "" if index == () else f" at index {index if len(index) > 1 else index[0]}"
+
+
+def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
+    """Checks that a scalar or array is >= 0 and not NaN; returns it (use the return value).
+
+    Concrete values raise ``ValueError`` now, naming ``name``, the value and, for arrays, the
+    index of the first offending entry. Traced values are checked at run time.
+    """
+    if value is None:
+        raise ValueError(f"{name} must be a non-negative number, got None.")
+    if is_concrete(value):
+        arr = np.asarray(value)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{name} must be a real number or array, got {value!r}.")
+        bad = np.isnan(arr) | (arr < 0)
+        if not allow_inf:
+            bad |= np.isinf(arr)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+            raise ValueError(
+                f"{name} must be non-negative and not NaN, got {arr[idx]!r}{_where(idx)}"
+                + (f" (in {name}={value!r})" if arr.ndim else "")
+                + "."
+            )
+        return value
+    arr = jnp.asarray(value)
+    bad = jnp.isnan(arr) | (arr < 0)
+    if not allow_inf:
+        bad = bad | jnp.isinf(arr)
+    return eqx.error_if(
+        arr, bad, f"{name} must be non-negative and not NaN (a traced value was negative or NaN)."
+    )
+
+
+def check_finite(x: Any, name: str) -> Any:
+    """Checks that an array holds no NaN or Inf; returns it (use the return value)."""
+    if is_concrete(x):
+        arr = np.asarray(x)
+        if np.issubdtype(arr.dtype, np.inexact):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                idx = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"{name} must be finite, but {name}[{', '.join(map(str, idx))}] = "
+                    f"{arr[idx]!r} ({int(bad.sum())} non-finite entries in all)."
+                )
+        return x
+    arr = jnp.asarray(x)
+    if not jnp.issubdtype(arr.dtype, jnp.inexact):
+        return arr
+    return eqx.error_if(arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf).")
+
+
+def check_in_range(value: Any, name: str, low: float, high: float) -> Any:
+    """Checks ``low <= value <= high`` (and not NaN); returns it (use the return value)."""
+    if is_concrete(value):
+        arr = np.asarray(value)
+        bad = np.isnan(arr) | (arr < low) | (arr > high)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+            raise ValueError(f"{name} must lie in [{low}, {high}], got {arr[idx]!r}{_where(idx)}.")
+        return value
+    arr = jnp.asarray(value)
+    bad = jnp.isnan(arr) | (arr < low) | (arr > high)
+    return eqx.error_if(arr, bad, f"{name} must lie in [{low}, {high}] (a traced value did not).")
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
+    """Checks that ``value`` is one of ``choices``; returns it."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
+def check_floating(x: Any, name: str) -> None:
+    """Raises ``TypeError`` naming ``name`` when a leaf of ``x`` is not floating point."""
+    leaves = jax.tree_util.tree_flatten_with_path(x)[0]
+    for path, leaf in leaves:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            where = jax.tree_util.keystr(path) or "(the array itself)"
+            raise TypeError(
+                f"{name} must have floating-point leaves, but leaf {where} has dtype {dtype}. "
+                f"Cast it first, e.g. jax.tree.map(lambda x: x.astype(jnp.float32), {name})."
+            )
+
+
+def check_same_structure(tree: Any, reference: Any, name: str, reference_name: str) -> None:
+    """Raises ``ValueError`` naming ``name`` when two trees differ in structure or shapes."""
+    t1, t2 = jax.tree.structure(tree), jax.tree.structure(reference)
+    if t1 != t2:
+        raise ValueError(
+            f"{name} must have the same tree structure as {reference_name}.\n"
+            f"  {name} structure:   {t1}\n  {reference_name} structure: {t2}"
+        )
+    for (path, a), b in zip(
+        jax.tree_util.tree_flatten_with_path(tree)[0], jax.tree.leaves(reference), strict=True
+    ):
+        if jnp.shape(a) != jnp.shape(b):
+            raise ValueError(
+                f"{name} must have the same leaf shapes as {reference_name}, but at "
+                f"{jax.tree_util.keystr(path)} {name} has shape {jnp.shape(a)} and "
+                f"{reference_name} has shape {jnp.shape(b)}."
+            )

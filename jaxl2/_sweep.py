@@ -287,7 +287,8 @@ def _place_rows(rows: Any, mesh: Mesh | None) -> Any:
 
 def _place_args(dynamic: list, mesh: Mesh | None) -> list:
     if mesh is None:
-        return [x if isinstance(x, jax.Array) else jnp.asarray(x) for x in dynamic]
+        # device_put, not jnp.asarray: in jax >= 0.8 the latter compiles a small program.
+        return [x if isinstance(x, jax.Array) else jax.device_put(_canonical(x)) for x in dynamic]
     sharding = NamedSharding(mesh, P())
     placed = []
     for x in dynamic:
@@ -392,16 +393,28 @@ class _Sweep:
         """Runs the pending members chunk by chunk, one chunk ahead of the host (the device
         stays busy while the host saves the previous chunk)."""
         inflight: collections.deque = collections.deque()
-        for start in range(0, len(pending), runner.width):
-            index = pending[start : start + runner.width]
-            width = len(index) if runner.kind == "loop" else runner.width
-            inflight.append((index, runner.dispatch(self.rows(index, width))))
-            if len(inflight) > 1:
-                done_index, handle = inflight.popleft()
-                self.record(done_index, runner.collect(handle, len(done_index)))
-        while inflight:
-            done_index, handle = inflight.popleft()
-            self.record(done_index, runner.collect(handle, len(done_index)))
+
+        def finish() -> None:
+            index, handle = inflight.popleft()
+            self.record(index, runner.collect(handle, len(index)))
+
+        try:
+            for start in range(0, len(pending), runner.width):
+                index = pending[start : start + runner.width]
+                width = len(index) if runner.kind == "loop" else runner.width
+                inflight.append((index, runner.dispatch(self.rows(index, width))))
+                if len(inflight) > 1:
+                    finish()
+            while inflight:
+                finish()
+        except Exception:
+            # Chunks dispatched before the failing one may have finished: keep them.
+            while inflight:
+                try:
+                    finish()
+                except Exception:
+                    pass
+            raise
 
     def results(self) -> Any:
         return jax.tree.unflatten(self.out_tree, [b.copy() for b in self.buffers])
@@ -637,7 +650,7 @@ def sweep(
     finally:
         if state.bar is not None:
             state.bar.close()
-    return jax.tree.unflatten(out_tree, [jnp.asarray(b) for b in state.buffers])
+    return jax.tree.unflatten(out_tree, [jax.device_put(b) for b in state.buffers])
 
 
 def _agree_across_hosts(done: np.ndarray, checkpoint_dir: Any) -> None:
@@ -709,4 +722,4 @@ def grid(**axes: Any) -> dict[str, jax.Array]:
             )
         values[name] = arr
     mesh = np.meshgrid(*values.values(), indexing="ij")
-    return {name: jnp.asarray(m.reshape(-1)) for name, m in zip(values, mesh, strict=True)}
+    return {name: jax.device_put(m.reshape(-1)) for name, m in zip(values, mesh, strict=True)}

@@ -50,16 +50,16 @@ __all__ = [
 ]
 
 # --- sweeps (issue 6) ---
+from ._cv import CVResult as CVResult
+from ._cv import cross_validate as cross_validate
 from ._devices import use_cpu_cores as use_cpu_cores
+from ._results import Best as Best
+from ._results import SweepResult as SweepResult
 from ._sweep import PartialSweep as PartialSweep
 from ._sweep import SweepError as SweepError
 from ._sweep import grid as grid
 from ._sweep import sweep as sweep
-from ._results import Best as Best
-from ._results import SweepResult as SweepResult
 from ._train import train_sweep as train_sweep
-from ._cv import CVResult as CVResult
-from ._cv import cross_validate as cross_validate
 
 __all__ += ["use_cpu_cores", "sweep", "grid", "SweepError", "PartialSweep"]
 __all__ += ["train_sweep", "SweepResult", "Best", "cross_validate", "CVResult"]

@@ -55,15 +55,27 @@ def _add_common(p: argparse.ArgumentParser, *, k: int, steps: int, lr: float) ->
     p.add_argument("--hidden", type=int, default=128, help="MLP hidden width (default 128)")
     p.add_argument("--seed", type=int, default=0, help="seeds the split and the initialization")
     p.add_argument(
-        "--strategy", default="auto", choices=["auto", "vmap", "chunked", "map", "loop"],
+        "--strategy",
+        default="auto",
+        choices=["auto", "vmap", "chunked", "map", "loop"],
         help="how jaxl2.sweep runs the members (default auto: a timed probe picks the fastest)",
     )
-    p.add_argument("--devices", type=int, default=None,
-                   help="shard the members over this many devices (default: all, for auto)")
-    p.add_argument("--cores", type=int, default=None,
-                   help="CPU devices to create, one per core (default: all cores)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="shard the members over this many devices (default: all, for auto)",
+    )
+    p.add_argument(
+        "--cores",
+        type=int,
+        default=None,
+        help="CPU devices to create, one per core (default: all cores)",
+    )
     p.add_argument("--chunk-size", type=int, default=None, help="members per compiled call")
-    p.add_argument("--out", default="lambda_sweep.png", help="where to write the plot ('' for none)")
+    p.add_argument(
+        "--out", default="lambda_sweep.png", help="where to write the plot ('' for none)"
+    )
     p.add_argument("--json", default=None, help="also write every record to this JSON file")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--checkpoint-dir", default=None, help="save finished chunks here; resume")
@@ -71,29 +83,52 @@ def _add_common(p: argparse.ArgumentParser, *, k: int, steps: int, lr: float) ->
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="jaxl2", description="jaxl2: L2 regularization for JAX, from the command line.",
+        prog="jaxl2",
+        description="jaxl2: L2 regularization for JAX, from the command line.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="a λ sweep for an MLP on digits (the main demo)",
-                          description=DEMO_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo = sub.add_parser(
+        "demo",
+        help="a λ sweep for an MLP on digits (the main demo)",
+        description=DEMO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_common(demo, k=24, steps=300, lr=3e-3)
-    sweep = sub.add_parser("sweep", help="a λ sweep for ridge / logistic / MLP on a CSV file",
-                           description=SWEEP_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep = sub.add_parser(
+        "sweep",
+        help="a λ sweep for ridge / logistic / MLP on a CSV file",
+        description=SWEEP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sweep.add_argument("--csv", default=None, help="the CSV file (default: bundled data)")
-    sweep.add_argument("--target", default=None,
-                       help="target column name (default: the last column)")
-    sweep.add_argument("--features", default=None,
-                       help="comma-separated feature columns (default: all but the target)")
-    sweep.add_argument("--dataset", default=None,
-                       choices=["digits", "diabetes", "breast_cancer", "wine"],
-                       help="bundled data when --csv is not given")
+    sweep.add_argument(
+        "--target", default=None, help="target column name (default: the last column)"
+    )
+    sweep.add_argument(
+        "--features",
+        default=None,
+        help="comma-separated feature columns (default: all but the target)",
+    )
+    sweep.add_argument(
+        "--dataset",
+        default=None,
+        choices=["digits", "diabetes", "breast_cancer", "wine"],
+        help="bundled data when --csv is not given",
+    )
     sweep.add_argument("--model", default="logistic", choices=["ridge", "logistic", "mlp"])
-    sweep.add_argument("--task", default="auto", choices=["auto", "classification", "regression"],
-                       help="for --model mlp: what the target is (default: guessed)")
-    sweep.add_argument("--val-fraction", type=float, default=0.25,
-                       help="share of rows held out for validation (default 0.25)")
+    sweep.add_argument(
+        "--task",
+        default="auto",
+        choices=["auto", "classification", "regression"],
+        help="for --model mlp: what the target is (default: guessed)",
+    )
+    sweep.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.25,
+        help="share of rows held out for validation (default 0.25)",
+    )
     _add_common(sweep, k=24, steps=500, lr=3e-2)
     return parser
 
@@ -126,10 +161,14 @@ class _MLP:
 
         (d, h, o), (k1, k2) = self.sizes, jax.random.split(key)
         return {
-            "hidden": {"kernel": jax.random.normal(k1, (d, h)) * np.float32(np.sqrt(2 / d)),
-                       "bias": jnp.zeros(h)},
-            "out": {"kernel": jax.random.normal(k2, (h, o)) * np.float32(np.sqrt(1 / h)),
-                    "bias": jnp.zeros(o)},
+            "hidden": {
+                "kernel": jax.random.normal(k1, (d, h)) * np.float32(np.sqrt(2 / d)),
+                "bias": jnp.zeros(h),
+            },
+            "out": {
+                "kernel": jax.random.normal(k2, (h, o)) * np.float32(np.sqrt(1 / h)),
+                "bias": jnp.zeros(o),
+            },
         }
 
     def predict(self, p, x):
@@ -150,8 +189,12 @@ class _Linear:
         import jax.numpy as jnp
 
         del key
-        return {"linear": {"kernel": jnp.zeros((self.d_in, self.d_out)),
-                           "bias": jnp.full((self.d_out,), self.bias0, jnp.float32)}}
+        return {
+            "linear": {
+                "kernel": jnp.zeros((self.d_in, self.d_out)),
+                "bias": jnp.full((self.d_out,), self.bias0, jnp.float32),
+            }
+        }
 
     def predict(self, p, x):
         out = x @ p["linear"]["kernel"] + p["linear"]["bias"][None, :]
@@ -192,12 +235,18 @@ def _losses(model: Any) -> tuple[Any, dict[str, Any]]:
 def _split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool):
     from sklearn.model_selection import train_test_split
 
-    parts = train_test_split(X, y, test_size=fraction, random_state=seed,
-                             stratify=y if stratify else None)
+    parts = train_test_split(
+        X, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
+    )
     Xtr, Xva, ytr, yva = parts
     mean, std = Xtr.mean(0), Xtr.std(0)
     std = np.where(std > 0, std, 1.0)
-    return ((Xtr - mean) / std).astype(np.float32), ytr, ((Xva - mean) / std).astype(np.float32), yva
+    return (
+        ((Xtr - mean) / std).astype(np.float32),
+        ytr,
+        ((Xva - mean) / std).astype(np.float32),
+        yva,
+    )
 
 
 def _bundled(name: str) -> tuple[np.ndarray, np.ndarray, list[str], str]:
@@ -218,7 +267,9 @@ def read_csv(path: str, target: str | None, features: str | None):
     target = target or header[-1]
     if target not in header:
         raise SystemExit(f"--target {target!r} is not a column of {path}; columns: {header}.")
-    names = [c.strip() for c in features.split(",")] if features else [h for h in header if h != target]
+    names = (
+        [c.strip() for c in features.split(",")] if features else [h for h in header if h != target]
+    )
     missing = [n for n in names if n not in header]
     if missing:
         raise SystemExit(f"--features: no column(s) {missing} in {path}; columns: {header}.")
@@ -263,10 +314,21 @@ def _run_sweep(args, model, loss, metrics, data, lams, optimizer, name: str):
     (Xtr, ytr), (Xva, yva) = data
     start = time.perf_counter()
     result = jaxl2.train_sweep(
-        model.init, loss, (Xtr, ytr), hparams={name: lams}, optimizer=optimizer,
-        steps=args.steps, eval_data=(Xva, yva), metrics=metrics, norm_mask="weights",
-        eval_every=max(1, args.steps // 10), seed=args.seed, strategy=args.strategy,
-        devices=args.devices, progress=args.progress, checkpoint_dir=args.checkpoint_dir,
+        model.init,
+        loss,
+        (Xtr, ytr),
+        hparams={name: lams},
+        optimizer=optimizer,
+        steps=args.steps,
+        eval_data=(Xva, yva),
+        metrics=metrics,
+        norm_mask="weights",
+        eval_every=max(1, args.steps // 10),
+        seed=args.seed,
+        strategy=args.strategy,
+        devices=args.devices,
+        progress=args.progress,
+        checkpoint_dir=args.checkpoint_dir,
         chunk_size=args.chunk_size,
     )
     return result, time.perf_counter() - start
@@ -279,30 +341,45 @@ def _how_it_ran() -> str:
     if not run:
         return "loaded from the checkpoint"
     chosen = run.get("chosen", run.get("strategy"))
-    return (f"strategy {run.get('strategy')} → {chosen}, {run.get('devices')} device(s), "
-            f"{run.get('width')} members per compiled call")
+    return (
+        f"strategy {run.get('strategy')} → {chosen}, {run.get('devices')} device(s), "
+        f"{run.get('width')} members per compiled call"
+    )
 
 
 def _report(args, result, elapsed, metric: str, lam_name: str) -> Any:
-    labels = {lam_name: "λ", f"train_{metric}": f"train {metric[:3]}",
-              f"val_{metric}": f"val {metric[:3]}", f"gap_{metric}": "gap",
-              "weight_norm": "‖W‖", "val_loss": "val loss"}
+    labels = {
+        lam_name: "λ",
+        f"train_{metric}": f"train {metric[:3]}",
+        f"val_{metric}": f"val {metric[:3]}",
+        f"gap_{metric}": "gap",
+        "weight_norm": "‖W‖",
+        "val_loss": "val loss",
+    }
     columns = [f"train_{metric}", f"val_{metric}", f"gap_{metric}", "val_loss", "weight_norm"]
     print(result.table(columns, labels=labels))
-    print(f"\n{len(result)} members in {elapsed:.1f} s ({_how_it_ran()}); "
-          f"'*' marks the lowest validation loss, gap = train − val {metric}.")
+    print(
+        f"\n{len(result)} members in {elapsed:.1f} s ({_how_it_ran()}); "
+        f"'*' marks the lowest validation loss, gap = train − val {metric}."
+    )
     diverged = int((~result.finite).sum())
     if diverged:
         print(f"{diverged} member(s) diverged (NaN/Inf) and are ignored for the best λ.")
     best = result.best("val_loss")
     lam = best.hparams[lam_name]
     k = best.index
-    print(f"best λ = {lam:.4g}: validation loss {best.value:.4f}, validation {metric} "
-          f"{result.final(f'val_{metric}')[k]:.4f}, train {metric} "
-          f"{result.final(f'train_{metric}')[k]:.4f}, ‖W‖ = {result.final('weight_norm')[k]:.3g}")
+    print(
+        f"best λ = {lam:.4g}: validation loss {best.value:.4f}, validation {metric} "
+        f"{result.final(f'val_{metric}')[k]:.4f}, train {metric} "
+        f"{result.final(f'train_{metric}')[k]:.4f}, ‖W‖ = {result.final('weight_norm')[k]:.3g}"
+    )
     if args.out:
-        result.plot(["loss", metric], best="val_loss", path=args.out,
-                    title=f"{len(result)} λ values, {args.steps} steps")
+        result.plot(
+            ["loss", metric],
+            best="val_loss",
+            path=args.out,
+            title=f"{len(result)} λ values, {args.steps} steps",
+        )
         print(f"wrote {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1))
@@ -325,14 +402,20 @@ def _demo(args: argparse.Namespace) -> int:
     def adamw(h):
         return jaxl2.adamw(lr, h["weight_decay"], mask="weights")
 
-    print(f"λ sweep: MLP 64-{args.hidden}-10 on scikit-learn digits ({len(ytr)} train / "
-          f"{len(yva)} validation), {args.steps} full-batch AdamW steps, lr={lr:g}, "
-          f"weight decay on the weight matrices only, K = {args.k} values of λ in "
-          f"[{lams[0]:.3g}, {lams[-1]:.3g}]\n", flush=True)
-    result, elapsed = _run_sweep(args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), lams,
-                                 adamw, "weight_decay")
+    print(
+        f"λ sweep: MLP 64-{args.hidden}-10 on scikit-learn digits ({len(ytr)} train / "
+        f"{len(yva)} validation), {args.steps} full-batch AdamW steps, lr={lr:g}, "
+        f"weight decay on the weight matrices only, K = {args.k} values of λ in "
+        f"[{lams[0]:.3g}, {lams[-1]:.3g}]\n",
+        flush=True,
+    )
+    result, elapsed = _run_sweep(
+        args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), lams, adamw, "weight_decay"
+    )
     best = _report(args, result, elapsed, "accuracy", "weight_decay")
-    _compare(args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), float(best.hparams["weight_decay"]))
+    _compare(
+        args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), float(best.hparams["weight_decay"])
+    )
     return 0
 
 
@@ -352,14 +435,27 @@ def _compare(args, model, loss, metrics, data, lam: float) -> None:
     hparams = {"coupled": np.array([z, lam32, z]), "decoupled": np.array([z, z, lam32])}
     (Xtr, ytr), (Xva, yva) = data
     result = jaxl2.train_sweep(
-        model.init, loss, (Xtr, ytr), hparams=hparams, optimizer=optimizer, steps=args.steps,
-        eval_data=(Xva, yva), metrics=metrics, norm_mask="weights", seed=args.seed,
+        model.init,
+        loss,
+        (Xtr, ytr),
+        hparams=hparams,
+        optimizer=optimizer,
+        steps=args.steps,
+        eval_data=(Xva, yva),
+        metrics=metrics,
+        norm_mask="weights",
+        seed=args.seed,
         strategy="vmap" if args.strategy == "auto" else args.strategy,
     )
-    names = ["no decay (optax.adam)", f"Adam + L2 (jaxl2.adam_l2, {lam:.3g})",
-             f"AdamW (jaxl2.adamw, {lam:.3g})"]
-    print(f"\nAt the best λ = {lam:.4g}: Adam + L2 adds λ·w to the gradient before Adam's "
-          "1/√v̂ scaling; AdamW subtracts lr·λ·w after it.")
+    names = [
+        "no decay (optax.adam)",
+        f"Adam + L2 (jaxl2.adam_l2, {lam:.3g})",
+        f"AdamW (jaxl2.adamw, {lam:.3g})",
+    ]
+    print(
+        f"\nAt the best λ = {lam:.4g}: Adam + L2 adds λ·w to the gradient before Adam's "
+        "1/√v̂ scaling; AdamW subtracts lr·λ·w after it."
+    )
     header = f"{'optimizer':<32} {'train acc':>9} {'val acc':>8} {'gap':>7} {'‖W‖':>7}"
     print(header)
     print("-" * len(header))
@@ -370,8 +466,9 @@ def _compare(args, model, loss, metrics, data, lam: float) -> None:
 
 
 def _sweep_csv(args: argparse.Namespace) -> int:
-    import jaxl2
     import optax
+
+    import jaxl2
 
     if args.csv:
         X, y, names, target = read_csv(args.csv, args.target, args.features)
@@ -418,11 +515,15 @@ def _sweep_csv(args: argparse.Namespace) -> int:
             return jaxl2.coupled(optax.adam(lr), 2 * h["lam"] / n, mask="weights")
 
         how = "Adam on Σ loss + λ‖W‖² (coupled L2; approximate, gradient-trained)"
-    print(f"λ sweep: {args.model} on {source}; {n} train / {len(yva)} validation rows; "
-          f"{args.steps} full-batch steps, lr={lr:g}; {how}; K = {args.k} values of λ in "
-          f"[{lams[0]:.3g}, {lams[-1]:.3g}]\n", flush=True)
-    result, elapsed = _run_sweep(args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), lams,
-                                 optimizer, "lam")
+    print(
+        f"λ sweep: {args.model} on {source}; {n} train / {len(yva)} validation rows; "
+        f"{args.steps} full-batch steps, lr={lr:g}; {how}; K = {args.k} values of λ in "
+        f"[{lams[0]:.3g}, {lams[-1]:.3g}]\n",
+        flush=True,
+    )
+    result, elapsed = _run_sweep(
+        args, model, loss, metrics, ((Xtr, ytr), (Xva, yva)), lams, optimizer, "lam"
+    )
     _report(args, result, elapsed, "accuracy" if classify else "r2", "lam")
     return 0
 

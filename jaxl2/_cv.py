@@ -39,8 +39,10 @@ class CVResult:
 
     def __repr__(self) -> str:
         b = self.best()
-        return (f"CVResult(K={len(self.mean)}, folds={self.scores.shape[1]}, best index "
-                f"{b.index}: {b.hparams}, mean score {b.value:.4g})")
+        return (
+            f"CVResult(K={len(self.mean)}, folds={self.scores.shape[1]}, best index "
+            f"{b.index}: {b.hparams}, mean score {b.value:.4g})"
+        )
 
     def best(self) -> Best:
         """The setting with the best mean score (non-finite means are ignored)."""
@@ -63,12 +65,16 @@ class CVResult:
         columns = hparam_columns(self.hparams)
         star = self.best().index
         head = [n for n, _ in columns] + ["mean score", "std", ""]
-        rows = [[_fmt(c[k]) for _, c in columns] + [_fmt(self.mean[k]), _fmt(self.std[k]),
-                                                      "*" if k == star else ""]
-                for k in range(len(self.mean))]
+        rows = [
+            [_fmt(c[k]) for _, c in columns]
+            + [_fmt(self.mean[k]), _fmt(self.std[k]), "*" if k == star else ""]
+            for k in range(len(self.mean))
+        ]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                 for r in [head, *rows]]
+        lines = [
+            "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in [head, *rows]
+        ]
         return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
@@ -77,7 +83,9 @@ def _folds(n: int, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     size = n // folds
     test = np.stack([perm[f * size : (f + 1) * size] for f in range(folds)])
-    train = np.stack([np.concatenate([perm[: f * size], perm[(f + 1) * size :]]) for f in range(folds)])
+    train = np.stack(
+        [np.concatenate([perm[: f * size], perm[(f + 1) * size :]]) for f in range(folds)]
+    )
     return train.astype(np.int32), test.astype(np.int32)
 
 

@@ -44,6 +44,7 @@ def _column_format(values: np.ndarray) -> Any:
     finite = np.abs(np.asarray(values, np.float64))
     finite = finite[np.isfinite(finite) & (finite > 0)]
     if finite.size and finite.min() >= 1e-3 and finite.max() < 1e4:
+
         def fixed(v: Any) -> str:
             return f"{float(v):.4f}" if math.isfinite(float(v)) else str(float(v))
 
@@ -143,11 +144,18 @@ class SweepResult:
         names = sorted(self.metrics)
         first = ["train_loss", "val_loss", "gap"]
         extra = sorted({n.split("_", 1)[1] for n in names if n.startswith("train_")} - {"loss"})
-        order = first + [f"{p}_{m}" for m in extra for p in ("train", "val", "gap")] + ["weight_norm"]
+        order = (
+            first + [f"{p}_{m}" for m in extra for p in ("train", "val", "gap")] + ["weight_norm"]
+        )
         return [n for n in order if n in self.metrics] + [n for n in names if n not in order]
 
-    def table(self, metrics: list[str] | None = None, *, labels: dict[str, str] | None = None,
-              best: str | None = None) -> str:
+    def table(
+        self,
+        metrics: list[str] | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        best: str | None = None,
+    ) -> str:
         """A text table: one row per member, its hyperparameters and final metrics.
 
         The best member (by ``best``, default :meth:`best`'s default) is marked ``*``;
@@ -182,7 +190,9 @@ class SweepResult:
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         lines = ["  ".join(c.rjust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
         lines.append("-" * len(lines[0]))
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines += [
+            "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         return "\n".join(lines)
 
     def _x_axis(self, x: str | None) -> tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]:
@@ -193,12 +203,21 @@ class SweepResult:
         if x is None:
             x = next((n for n in ("weight_decay", "lam", "lambda") if n in names), names[0])
         if x not in names:
-            raise ValueError(f"x must name a hyperparameter of shape (K,), one of {names}; got {x!r}.")
+            raise ValueError(
+                f"x must name a hyperparameter of shape (K,), one of {names}; got {x!r}."
+            )
         others = [(n, c) for n, c in columns if n != x]
         return x, dict(columns)[x].astype(np.float64), others
 
-    def plot(self, metrics: list[str] | None = None, *, x: str | None = None,
-             best: str | None = None, path: str | None = None, title: str | None = None) -> Any:
+    def plot(
+        self,
+        metrics: list[str] | None = None,
+        *,
+        x: str | None = None,
+        best: str | None = None,
+        path: str | None = None,
+        title: str | None = None,
+    ) -> Any:
         """Train and validation curves against a hyperparameter (log axes), best marked.
 
         One panel per metric base name: ``"loss"`` plots ``train_loss`` and ``val_loss``,
@@ -222,7 +241,8 @@ class SweepResult:
 
         x, xs, others = self._x_axis(x)
         bases = metrics or ["loss"] + [
-            n[len("train_"):] for n in self._ordered_metrics()
+            n[len("train_") :]
+            for n in self._ordered_metrics()
             if n.startswith("train_") and n != "train_loss"
         ]
         fig = Figure(figsize=(5.2 * len(bases), 4.0), layout="constrained")
@@ -273,9 +293,15 @@ class SweepResult:
             ax.set_yscale("log")
         if star is not None:
             ax.axvline(xs[star], color="k", ls=":", lw=1)
-            ax.annotate(f"best {x} = {_fmt(xs[star])}", (xs[star], 0.02),
-                        xycoords=("data", "axes fraction"), fontsize=8, rotation=90,
-                        ha="right", va="bottom")
+            ax.annotate(
+                f"best {x} = {_fmt(xs[star])}",
+                (xs[star], 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=8,
+                rotation=90,
+                ha="right",
+                va="bottom",
+            )
         ax.set_xlabel(x)
         ax.set_ylabel(base)
         ax.grid(True, which="both", alpha=0.3)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import math
+import operator
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -33,6 +34,8 @@ from ._checks import check_choice
 
 STRATEGIES = ("auto", "vmap", "chunked", "map", "loop")
 MESH_AXIS = "sweep"
+# "auto" stops probing when the members left would take less than this many compilations.
+PROBE_STOP = 0.5
 
 MSG_TOO_MANY_DEVICES = (
     "devices={n} asks for more devices than exist: JAX sees {have} {platform} device(s). "
@@ -179,14 +182,18 @@ def _resolve_devices(devices: Any) -> Mesh | None:
     if isinstance(devices, Mesh):
         return devices
     if isinstance(devices, bool):
-        raise TypeError(f"devices must be None, an int, a list of devices or a Mesh; got {devices!r}.")
+        raise TypeError(
+            f"devices must be None, an int, a list of devices or a Mesh; got {devices!r}."
+        )
     if isinstance(devices, (int, np.integer)):
         have = jax.devices()
         if devices < 1:
             raise ValueError(f"devices must be at least 1, got {devices!r}.")
         if devices > len(have):
             raise ValueError(
-                MSG_TOO_MANY_DEVICES.format(n=int(devices), have=len(have), platform=have[0].platform)
+                MSG_TOO_MANY_DEVICES.format(
+                    n=int(devices), have=len(have), platform=have[0].platform
+                )
             )
         return Mesh(np.array(have[: int(devices)]), (MESH_AXIS,))
     try:
@@ -222,7 +229,8 @@ def _as_output(out: Any, fn: Callable) -> Any:
         if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
             raise TypeError(
                 MSG_BAD_OUTPUT.format(
-                    fn=_name(fn), path=jax.tree_util.keystr(path) or "(the output itself)",
+                    fn=_name(fn),
+                    path=jax.tree_util.keystr(path) or "(the output itself)",
                     type=type(leaf).__name__,
                 )
             )
@@ -311,8 +319,9 @@ def _to_host(x: jax.Array) -> np.ndarray:
 class _Runner:
     """Runs chunks of ``width`` members with one strategy; ``dispatch`` is asynchronous."""
 
-    def __init__(self, kind: str, width: int, fn: Callable, static: _Static, dynamic: list,
-                 mesh: Mesh | None) -> None:
+    def __init__(
+        self, kind: str, width: int, fn: Callable, static: _Static, dynamic: list, mesh: Mesh | None
+    ) -> None:
         self.kind, self.width = kind, width
         self.mesh = None if kind == "loop" else mesh
         self.program = _program(fn, static, "one" if kind == "loop" else kind, self.mesh)
@@ -326,13 +335,16 @@ class _Runner:
     def dispatch(self, rows: Any) -> Any:
         if self.kind == "loop":
             n = len(jax.tree.leaves(rows)[0])
-            return [self.program(jax.tree.map(lambda x: x[i], rows), self.dynamic) for i in range(n)]
+            members = [jax.tree.map(operator.itemgetter(i), rows) for i in range(n)]
+            return [self.program(member, self.dynamic) for member in members]
         return self.program(_place_rows(rows, self.mesh), self.dynamic)
 
     def collect(self, handle: Any, n: int) -> list[np.ndarray]:
         if self.kind == "loop":
             per_member = [jax.tree.leaves(out) for out in handle]
-            return [np.stack([_to_host(m[j]) for m in per_member]) for j in range(len(per_member[0]))]
+            return [
+                np.stack([_to_host(m[j]) for m in per_member]) for j in range(len(per_member[0]))
+            ]
         return [_to_host(leaf)[:n] for leaf in jax.tree.leaves(handle)]
 
 
@@ -380,14 +392,16 @@ class _Sweep:
     def runner(self, kind: str, width: int, mesh: Mesh | None) -> _Runner:
         return _Runner(kind, width, self.fn, self.static, self.dynamic, mesh)
 
-    def run_timed(self, runner: _Runner, index: np.ndarray) -> float:
-        runner.compile(self.rows(index[:1] if runner.kind == "loop" else index, runner.width))
+    def run_timed(self, runner: _Runner, index: np.ndarray) -> tuple[float, float]:
+        """Compiles, then runs one chunk; returns (compile seconds, run seconds)."""
         start = time.perf_counter()
+        runner.compile(self.rows(index[:1] if runner.kind == "loop" else index, runner.width))
+        compiled = time.perf_counter()
         width = len(index) if runner.kind == "loop" else runner.width
         leaves = runner.collect(runner.dispatch(self.rows(index, width)), len(index))
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - compiled
         self.record(index, leaves)
-        return elapsed
+        return compiled - start, elapsed
 
     def run_all(self, runner: _Runner, pending: np.ndarray) -> None:
         """Runs the pending members chunk by chunk, one chunk ahead of the host (the device
@@ -440,9 +454,14 @@ def _fit_width(state: _Sweep, kind: str, width: int, mesh: Mesh | None) -> int:
     while width > D:
         compiled = state.runner(kind, width, mesh).compile(state.rows(np.arange(1), width))
         analysis = compiled.memory_analysis()
-        need = 0 if analysis is None else (
-            analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
-            + analysis.output_size_in_bytes
+        need = (
+            0
+            if analysis is None
+            else (
+                analysis.temp_size_in_bytes
+                + analysis.argument_size_in_bytes
+                + analysis.output_size_in_bytes
+            )
         )
         if need <= 0.7 * limit:
             break
@@ -468,27 +487,46 @@ def _plan(strategy: str, K: int, batch_size: int | None, mesh: Mesh | None) -> t
 def _decision_key(state: _Sweep, mesh: Mesh | None, width: int) -> Any:
     member = jax.tree.map(lambda x: (x.shape[1:], str(x.dtype)), state.h)
     args = [(x.shape, str(np.dtype(x.dtype))) for x in state.dynamic]
-    return (state.fn, state.static, str(jax.tree.structure(state.h)), str(member), str(args),
-            mesh, width, jax.default_backend())
+    return (
+        state.fn,
+        state.static,
+        str(jax.tree.structure(state.h)),
+        str(member),
+        str(args),
+        mesh,
+        width,
+        jax.default_backend(),
+    )
 
 
-def _probe(state: _Sweep, pending: np.ndarray, width: int, mesh: Mesh | None) -> tuple[str, np.ndarray]:
-    """Runs real chunks of the sweep with each candidate and returns the fastest per member."""
-    candidates = ["loop", "map", "vmap"] if mesh is not None else ["loop", "vmap"]
+def _probe(
+    state: _Sweep, pending: np.ndarray, width: int, mesh: Mesh | None
+) -> tuple[str, np.ndarray]:
+    """Runs real chunks of the sweep with each candidate and returns the fastest per member.
+
+    "map" goes first (one member after another on each device: never far from the loop), then
+    "vmap" and "loop". Probing stops early when the members left would take less than half
+    the time the last compilation took: the sweep is then too small for the choice to matter.
+    """
     seconds_per_member: dict[str, float] = {}
+    compile_seconds = 0.0
+    candidates = ("map", "vmap", "loop")
     for kind in candidates:
         if len(pending) == 0:
             break
+        if seconds_per_member:
+            left = len(pending) * min(seconds_per_member.values())
+            if left < PROBE_STOP * compile_seconds:
+                break
         n = 1 if kind == "loop" else min(width, len(pending))
         index, pending = pending[:n], pending[n:]
-        elapsed = state.run_timed(state.runner(kind, width, mesh), index)
+        compile_seconds, elapsed = state.run_timed(state.runner(kind, width, mesh), index)
         # A program costs its full width whatever the number of real members in it.
         seconds_per_member[kind] = elapsed / (n if kind == "loop" else width)
     best = min(seconds_per_member, key=seconds_per_member.__getitem__)
     last_run["probe_seconds_per_member"] = dict(seconds_per_member)
     if len(seconds_per_member) == len(candidates):
-        key = _decision_key(state, mesh, width)
-        _cache_get(_decisions, key, lambda: best)
+        _cache_get(_decisions, _decision_key(state, mesh, width), lambda: best)
     return best, pending
 
 
@@ -544,16 +582,19 @@ def sweep(
     - ``"loop"``: a Python loop over one jitted ``fn`` (the baseline).
     - ``"auto"`` (default): on GPU/TPU, ``"vmap"`` over all devices with chunks halved until
       the compiled program fits in device memory. On CPU, a short timed probe on real members
-      of the sweep (nothing is computed twice): one member by ``"loop"``, then one chunk each
-      of ``"map"`` (only with several devices) and ``"vmap"``, compiled before being timed; the
-      remaining chunks use the fastest per member. Vectorizing wins for small models (3.4× for
-      logistic regression) but can lose for MLPs, whose matrices are already big enough
-      (0.74-0.86×), while one member sequence per core (``"map"`` sharded over the cores, see
-      :func:`jaxl2.use_cpu_cores`) won 2.5× there; timing decides, so "auto" is never slower
-      than the loop beyond timing noise. The choice is remembered for the same ``fn`` object,
-      shapes and devices: later calls (new λ values) skip the probe and reuse the compiled
-      program. With ``devices=None`` it shards over all devices of the default backend, which
-      on CPU means one per core after :func:`jaxl2.use_cpu_cores`.
+      of the sweep (nothing is computed twice, compilation is not timed): one chunk by
+      ``"map"``, one chunk by ``"vmap"`` and one member by ``"loop"``; the remaining chunks use
+      the fastest per member. Vectorizing wins for small models (3.4× the loop for logistic
+      regression) but can lose for MLPs, whose matrices are already big enough (0.74-0.86×),
+      while one member sequence per core (``"map"`` sharded over the cores, see
+      :func:`jaxl2.use_cpu_cores`) won 2.5× there; timing decides, so "auto" does not run
+      slower than the loop beyond timing noise. Probing stops early when the members left
+      would take less than half the time of a compilation (the sweep is then too small for the
+      choice to matter; ``"map"``, which goes first, runs the rest). The choice is remembered
+      for the same ``fn`` object, shapes and devices once every candidate was timed: later
+      calls (new λ values) skip the probe and reuse the compiled program. With
+      ``devices=None`` it shards over all devices of the default backend, which on CPU means
+      one per core after :func:`jaxl2.use_cpu_cores`.
 
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
@@ -622,7 +663,9 @@ def sweep(
     if mesh is None and strategy == "auto":
         mesh = _auto_mesh()
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), h)
-    specs = [jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype)) for x in dynamic]
+    specs = [
+        jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype)) for x in dynamic
+    ]
     out_avals = jax.eval_shape(
         lambda hk, dyn: _as_output(fn(hk, *_merge(static, dyn)), fn), member, specs
     )
@@ -641,8 +684,12 @@ def sweep(
         if progress and jax.process_index() == 0 and not state.done.all():
             from tqdm.auto import tqdm
 
-            state.bar = tqdm(total=K, initial=int(state.done.sum()), unit="member",
-                             desc=f"sweep {getattr(fn, '__name__', 'fn')}")
+            state.bar = tqdm(
+                total=K,
+                initial=int(state.done.sum()),
+                unit="member",
+                desc=f"sweep {getattr(fn, '__name__', 'fn')}",
+            )
         _execute(state, strategy, batch_size, mesh)
     except BaseException as exc:
         _stopped(exc, state, checkpoint_dir)
@@ -673,8 +720,7 @@ def _stopped(exc: BaseException, state: _Sweep, checkpoint_dir: Any) -> None:
         return
     partial = PartialSweep(state.results(), state.done.copy())
     where = (
-        f" They are saved in checkpoint_dir={str(checkpoint_dir)!r}: rerun the same call to "
-        "resume."
+        f" They are saved in checkpoint_dir={str(checkpoint_dir)!r}: rerun the same call to resume."
         if checkpoint_dir is not None
         else " Pass checkpoint_dir= to keep them on disk and resume."
     )
@@ -707,18 +753,23 @@ def grid(**axes: Any) -> dict[str, jax.Array]:
 
     Examples:
       >>> import jax.numpy as jnp, jaxl2
-      >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), learning_rate=jnp.array([1e-3, 1e-2]))
-      >>> g["weight_decay"], g["learning_rate"]
-      (Array([0. , 0. , 0.1, 0.1], dtype=float32), Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32))
+      >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), lr=jnp.array([1e-3, 1e-2]))
+      >>> g["weight_decay"]
+      Array([0. , 0. , 0.1, 0.1], dtype=float32)
+      >>> g["lr"]
+      Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32)
     """
     if not axes:
-        raise ValueError("grid needs at least one axis, e.g. grid(weight_decay=jnp.logspace(-5, -1, 8)).")
+        raise ValueError(
+            "grid needs at least one axis, e.g. grid(weight_decay=jnp.logspace(-5, -1, 8))."
+        )
     values = {}
     for name, v in axes.items():
         arr = _canonical(v)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(
-                f"grid axis {name!r} must be a non-empty 1-D array of values, got shape {arr.shape}."
+                f"grid axis {name!r} must be a non-empty 1-D array of values, "
+                f"got shape {arr.shape}."
             )
         values[name] = arr
     mesh = np.meshgrid(*values.values(), indexing="ij")

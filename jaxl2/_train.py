@@ -24,12 +24,14 @@ def _leading_length(data: Any, name: str) -> int:
     flat = jax.tree_util.tree_flatten_with_path(data)[0]
     if not flat:
         raise ValueError(f"{name} is empty: give an array or a pytree of arrays, e.g. (X, y).")
-    lengths = {f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None
-               for p, x in flat}
+    lengths = {
+        f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None for p, x in flat
+    }
     if None in lengths.values() or len(set(lengths.values())) != 1:
         listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
         raise ValueError(
-            f"{name} must be a pytree of arrays sharing their leading (example) axis, got {listing}."
+            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
+            f"got {listing}."
         )
     return next(iter(lengths.values()))
 
@@ -44,8 +46,20 @@ def _take(data: Any, index: jax.Array) -> Any:
     return jax.tree.map(lambda x: x[index], data)
 
 
-def _member_fn(init_fn, loss_fn, optimizer, *, steps, batch_size, n_train, eval_every,
-               metrics, has_eval, norm_mask, keep_params) -> Callable:
+def _member_fn(
+    init_fn,
+    loss_fn,
+    optimizer,
+    *,
+    steps,
+    batch_size,
+    n_train,
+    eval_every,
+    metrics,
+    has_eval,
+    norm_mask,
+    keep_params,
+) -> Callable:
     """One member's training: ``(h, train, eval, seed) -> {"history", "finite", "params"}``."""
     n_blocks, rest = divmod(steps, eval_every)
 
@@ -79,7 +93,9 @@ def _member_fn(init_fn, loss_fn, optimizer, *, steps, batch_size, n_train, eval_
                     lambda: jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n_train),
                     lambda: perm,
                 )
-                batch = _take(train_data, jax.lax.dynamic_slice(perm, (pos * batch_size,), (batch_size,)))
+                batch = _take(
+                    train_data, jax.lax.dynamic_slice(perm, (pos * batch_size,), (batch_size,))
+                )
             else:
                 batch = train_data
             grads = jax.grad(loss_fn)(params, batch)
@@ -220,16 +236,30 @@ def train_sweep(
         if not callable(metric):
             raise TypeError(f"metrics[{name!r}] must be callable, got {type(metric).__name__}.")
     h_host, K = _host_hparams(hparams)
-    config = dict(steps=steps, batch_size=batch_size, n_train=n_train, eval_every=eval_every,
-                  metrics=metric_items, has_eval=eval_data is not None, norm_mask=norm_mask,
-                  keep_params=keep_params)
+    config = dict(
+        steps=steps,
+        batch_size=batch_size,
+        n_train=n_train,
+        eval_every=eval_every,
+        metrics=metric_items,
+        has_eval=eval_data is not None,
+        norm_mask=norm_mask,
+        keep_params=keep_params,
+    )
     key = ("train", init_fn, loss_fn, optimizer, tuple(config.items()))
     member = _cache_get(_members, key, lambda: _member_fn(init_fn, loss_fn, optimizer, **config))
     options = dict(sweep_options)
     chunk = options.pop("chunk_size", None)
     members = {"hparams": h_host, "index": np.arange(K, dtype=np.int32)}
-    out = sweep(member, members, train_data, eval_data, np.asarray(seed, np.int32),
-                batch_size=chunk, **options)
+    out = sweep(
+        member,
+        members,
+        train_data,
+        eval_data,
+        np.asarray(seed, np.int32),
+        batch_size=chunk,
+        **options,
+    )
     history = {k: np.asarray(v) for k, v in out["history"].items()}
     return SweepResult(
         hparams=h_host,
@@ -246,4 +276,3 @@ def _record_steps(steps: int, eval_every: int) -> np.ndarray:
     if at[-1] != steps:
         at.append(steps)
     return np.asarray(at)
-

@@ -3,6 +3,7 @@ shards over devices, resumes from checkpoints and rejects bad input with clear e
 
 import itertools
 import logging
+import operator
 import os
 import signal
 import subprocess
@@ -74,7 +75,7 @@ def _reference(fn, hparams, *args):
     K = len(jax.tree.leaves(hparams)[0])
     one = jax.jit(fn)
     host = jax.tree.map(np.asarray, hparams)
-    outs = [one(jax.tree.map(lambda x: x[k], host), *args) for k in range(K)]
+    outs = [one(jax.tree.map(operator.itemgetter(k), host), *args) for k in range(K)]
     return jax.tree.map(lambda *xs: np.stack(xs), *outs)
 
 
@@ -113,8 +114,19 @@ def compiles():
 
 @pytest.mark.parametrize(
     "strategy, batch_size",
-    [("vmap", None), ("vmap", 3), ("chunked", None), ("chunked", 3), ("chunked", 100),
-     ("map", None), ("map", 2), ("loop", None), ("loop", 3), ("auto", None), ("auto", 2)],
+    [
+        ("vmap", None),
+        ("vmap", 3),
+        ("chunked", None),
+        ("chunked", 3),
+        ("chunked", 100),
+        ("map", None),
+        ("map", 2),
+        ("loop", None),
+        ("loop", 3),
+        ("auto", None),
+        ("auto", 2),
+    ],
 )
 def test_every_strategy_equals_plain_loop(strategy, batch_size):
     hparams = _hparams(7)  # 7 is not a multiple of 2 or 3: the last chunk is padded
@@ -155,13 +167,12 @@ def test_grid_errors():
 
 def test_nan_member_does_not_affect_the_others():
     hparams = {"lam": jnp.full(4, 1e-2), "lr": jnp.array([0.1, 1e30, 0.5, 1.0])}
-    expected = _reference(train_logistic, hparams, X, Y)
+    keep = operator.itemgetter(np.array([0, 2, 3]))
+    expected = jax.tree.map(keep, _reference(train_logistic, hparams, X, Y))
     for strategy in ("vmap", "chunked", "map"):
         out = jaxl2.sweep(train_logistic, hparams, X, Y, strategy=strategy, batch_size=2)
         assert not np.isfinite(np.asarray(out["loss"][1]))
-        keep = np.array([0, 2, 3])
-        _assert_close(jax.tree.map(lambda x: np.asarray(x)[keep], out),
-                      jax.tree.map(lambda x: x[keep], expected))
+        _assert_close(jax.tree.map(lambda x: keep(np.asarray(x)), out), expected)
 
 
 # ----------------------------------------------------------------------------- compilation
@@ -181,15 +192,17 @@ def test_one_compilation_and_none_for_new_lambdas(strategy, compiles):
     _assert_close(out, _reference(train_logistic, new, X, Y))
 
 
-def test_auto_decides_once_then_reuses_the_compiled_program(compiles):
+def test_auto_decides_once_then_reuses_the_compiled_program(compiles, monkeypatch):
+    monkeypatch.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
     jaxl2.sweep(fn, _hparams(8), X, Y)
-    first = _sweep.last_run
+    first = dict(_sweep.last_run)
     assert first["chosen"] in ("vmap", "map", "loop")
-    assert set(first["probe_seconds_per_member"]) >= {"loop", "vmap"}
-    assert len(compiles) <= 3  # one per probed candidate
+    assert set(first["probe_seconds_per_member"]) == {"map", "vmap", "loop"}
+    assert len(compiles) == 3  # one per probed candidate
     compiles.clear()
     new = {"lam": _f32(np.linspace(0.1, 0.9, 8)), "lr": _f32(np.linspace(0.2, 0.3, 8))}
     out = jaxl2.sweep(fn, new, X, Y)
@@ -197,6 +210,44 @@ def test_auto_decides_once_then_reuses_the_compiled_program(compiles):
     assert "probe_seconds_per_member" not in _sweep.last_run
     assert _sweep.last_run["chosen"] == first["chosen"]
     _assert_close(out, _reference(train_logistic, new, X, Y))
+
+
+def _fake_timings(monkeypatch, per_member, compile_seconds=1.0):
+    """Replaces the timed runs of the probe by fixed numbers (seconds per member)."""
+    run_timed = _sweep._Sweep.run_timed
+
+    def fake(self, runner, index):
+        run_timed(self, runner, index)
+        n = len(index) if runner.kind == "loop" else runner.width
+        return compile_seconds, per_member[runner.kind] * n
+
+    monkeypatch.setattr(_sweep._Sweep, "run_timed", fake)
+
+
+@pytest.mark.parametrize("fastest", ["map", "vmap", "loop"])
+def test_auto_picks_the_fastest_candidate(fastest, monkeypatch):
+    times = {"map": 2.0, "vmap": 3.0, "loop": 4.0, fastest: 1.0}
+    _fake_timings(monkeypatch, times)
+
+    def fn(h, X, y):
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(12), X, Y)
+    assert _sweep.last_run["chosen"] == fastest
+    assert _sweep.last_run["probe_seconds_per_member"] == times
+    _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+
+def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch):
+    _fake_timings(monkeypatch, {"map": 0.01, "vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
+
+    def fn(h, X, y):
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(12), X, Y)
+    assert _sweep.last_run["probe_seconds_per_member"] == {"map": 0.01}
+    assert _sweep.last_run["chosen"] == "map"
+    _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 
 # ----------------------------------------------------------------------------- failures
@@ -215,8 +266,9 @@ def _guard(h):
 
 def guarded(h, x):
     """h * x, with a host callback that fails for h >= FAIL["at"] (a simulated crash)."""
-    h = jax.pure_callback(_guard, jax.ShapeDtypeStruct((), jnp.float32), h,
-                          vmap_method="sequential")
+    h = jax.pure_callback(
+        _guard, jax.ShapeDtypeStruct((), jnp.float32), h, vmap_method="sequential"
+    )
     return {"y": h * x, "h": h}
 
 
@@ -230,8 +282,9 @@ def fail_at():
     set_(None)
 
 
-def test_failure_keeps_finished_chunks_and_resume_computes_only_the_rest(tmp_path, fail_at,
-                                                                        compiles):
+def test_failure_keeps_finished_chunks_and_resume_computes_only_the_rest(
+    tmp_path, fail_at, compiles
+):
     hs, x = _f32(np.arange(6)), _f32(np.ones(3))
     fail_at(4.0)
     with pytest.raises(jaxl2.SweepError, match="4 of 6 members finished") as info:
@@ -259,8 +312,7 @@ def test_failure_keeps_finished_chunks_and_resume_computes_only_the_rest(tmp_pat
 def test_failure_without_checkpoint_keeps_partial(fail_at):
     fail_at(3.0)
     with pytest.raises(jaxl2.SweepError, match="Pass checkpoint_dir=") as info:
-        jaxl2.sweep(guarded, jnp.arange(5, dtype=jnp.float32), jnp.ones(2),
-                    strategy="loop")
+        jaxl2.sweep(guarded, jnp.arange(5, dtype=jnp.float32), jnp.ones(2), strategy="loop")
     np.testing.assert_array_equal(info.value.partial.done, [True, True, True, False, False])
 
 
@@ -314,13 +366,15 @@ def test_checkpoint_dir_that_is_not_a_sweep(tmp_path):
 def test_checkpoint_resume_with_another_strategy_and_chunking(tmp_path):
     hs = _hparams(7)
     expected = _reference(train_logistic, hs, X, Y)
-    first = jaxl2.sweep(train_logistic, hs, X, Y, strategy="chunked", batch_size=4,
-                        checkpoint_dir=tmp_path)
+    first = jaxl2.sweep(
+        train_logistic, hs, X, Y, strategy="chunked", batch_size=4, checkpoint_dir=tmp_path
+    )
     files = sorted(tmp_path.glob("chunk-*.npz"))
     assert len(files) == 2
     files[1].unlink()  # members 4-6 lost: resume them with another strategy and chunk size
-    out = jaxl2.sweep(train_logistic, hs, X, Y, strategy="map", batch_size=2,
-                      checkpoint_dir=tmp_path)
+    out = jaxl2.sweep(
+        train_logistic, hs, X, Y, strategy="map", batch_size=2, checkpoint_dir=tmp_path
+    )
     _assert_close(first, expected)
     _assert_close(out, expected)
     assert len(list(tmp_path.glob("chunk-*.npz"))) == 3
@@ -353,8 +407,13 @@ def test_sweep_killed_mid_way_resumes_and_finishes_with_the_same_result(tmp_path
     script.write_text(textwrap.dedent(KILL_SCRIPT))
     ckpt, result = tmp_path / "ckpt", tmp_path / "y.npy"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(script), str(ckpt), str(result)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ckpt), str(result)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while len(list(ckpt.glob("chunk-*.npz"))) < 3 and time.time() < deadline:
         assert proc.poll() is None, proc.stderr.read()
@@ -364,13 +423,19 @@ def test_sweep_killed_mid_way_resumes_and_finishes_with_the_same_result(tmp_path
     saved = len(list(ckpt.glob("chunk-*.npz")))
     assert 3 <= saved < 8 and not result.exists()
 
-    resumed = subprocess.run([sys.executable, str(script), str(ckpt), str(result)], env=env,
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(ckpt), str(result)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     computed = [line for line in resumed.stdout.splitlines() if line.startswith("computed")]
     assert len(computed) == 8 - saved  # only the members the killed run had not saved
-    np.testing.assert_allclose(np.load(result), np.sin(np.arange(8.0))[:, None] * np.ones(3),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        np.load(result), np.sin(np.arange(8.0))[:, None] * np.ones(3), rtol=1e-6
+    )
 
 
 # ----------------------------------------------------------------------------- devices
@@ -406,10 +471,19 @@ print("SHARDED OK")
 
 
 def test_sharded_equals_unsharded_on_four_faked_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SHARDED_SCRIPT], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SHARDED_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "SHARDED OK" in proc.stdout
 
@@ -432,8 +506,9 @@ print("CORES OK")
 def test_use_cpu_cores_before_and_after_the_backend_starts():
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-c", CORES_SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CORES_SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "CORES OK" in proc.stdout
 
@@ -451,8 +526,11 @@ def test_use_cpu_cores_too_late_in_this_process_warns():
 
 def test_bad_inputs_raise_clear_errors_naming_the_argument():
     x = jnp.ones(2)
-    with pytest.raises(ValueError, match=r"same leading length K, got hparams\['a'\]: 3, "
-                                         r"hparams\['b'\]: 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"same leading length K, got hparams\['a'\]: 3, "
+        r"hparams\['b'\]: 2",
+    ):
         jaxl2.sweep(guarded, {"a": jnp.zeros(3), "b": jnp.zeros(2)}, x)
     with pytest.raises(ValueError, match="K = 0 members"):
         jaxl2.sweep(guarded, jnp.zeros(0), x)
@@ -492,7 +570,6 @@ class _Unhashable(list):
 
 
 def test_progress_bar_advances_per_chunk(capsys):
-    jaxl2.sweep(lambda h: h * 2, jnp.arange(5.0), strategy="chunked", batch_size=2,
-                progress=True)
+    jaxl2.sweep(lambda h: h * 2, jnp.arange(5.0), strategy="chunked", batch_size=2, progress=True)
     err = capsys.readouterr().err
     assert "5/5" in err and "member" in err

@@ -35,7 +35,7 @@ from ._checks import check_choice
 STRATEGIES = ("auto", "vmap", "chunked", "map", "loop")
 MESH_AXIS = "sweep"
 # "auto" stops probing when the members left would take less than this many compilations.
-PROBE_STOP = 0.5
+PROBE_STOP = 0.2
 
 MSG_TOO_MANY_DEVICES = (
     "devices={n} asks for more devices than exist: JAX sees {have} {platform} device(s). "
@@ -493,6 +493,7 @@ def _decision_key(state: _Sweep, mesh: Mesh | None, width: int) -> Any:
         str(jax.tree.structure(state.h)),
         str(member),
         str(args),
+        state.K,
         mesh,
         width,
         jax.default_backend(),
@@ -504,14 +505,14 @@ def _probe(
 ) -> tuple[str, np.ndarray]:
     """Runs real chunks of the sweep with each candidate and returns the fastest per member.
 
-    "map" goes first (one member after another on each device: never far from the loop), then
-    "vmap" and "loop". Probing stops early when the members left would take less than half
-    the time the last compilation took: the sweep is then too small for the choice to matter.
+    The loop goes first (one member: the baseline), then "map" and "vmap" (one chunk each).
+    Probing stops early when the members left would take less than PROBE_STOP times the last
+    compilation: the sweep is then too small for another compilation to pay off, and the
+    fastest so far runs the rest.
     """
     seconds_per_member: dict[str, float] = {}
     compile_seconds = 0.0
-    candidates = ("map", "vmap", "loop")
-    for kind in candidates:
+    for kind in ("loop", "map", "vmap"):
         if len(pending) == 0:
             break
         if seconds_per_member:
@@ -525,8 +526,9 @@ def _probe(
         seconds_per_member[kind] = elapsed / (n if kind == "loop" else width)
     best = min(seconds_per_member, key=seconds_per_member.__getitem__)
     last_run["probe_seconds_per_member"] = dict(seconds_per_member)
-    if len(seconds_per_member) == len(candidates):
-        _cache_get(_decisions, _decision_key(state, mesh, width), lambda: best)
+    # Remembered even when probing stopped early, so that repeated small sweeps do not
+    # compile the other candidates one call at a time.
+    _cache_get(_decisions, _decision_key(state, mesh, width), lambda: best)
     return best, pending
 
 
@@ -582,17 +584,17 @@ def sweep(
     - ``"loop"``: a Python loop over one jitted ``fn`` (the baseline).
     - ``"auto"`` (default): on GPU/TPU, ``"vmap"`` over all devices with chunks halved until
       the compiled program fits in device memory. On CPU, a short timed probe on real members
-      of the sweep (nothing is computed twice, compilation is not timed): one chunk by
-      ``"map"``, one chunk by ``"vmap"`` and one member by ``"loop"``; the remaining chunks use
+      of the sweep (nothing is computed twice, compilation is not timed): one member by
+      ``"loop"``, then one chunk by ``"map"`` and one by ``"vmap"``; the remaining chunks use
       the fastest per member. Vectorizing wins for small models (3.4× the loop for logistic
       regression) but can lose for MLPs, whose matrices are already big enough (0.74-0.86×),
       while one member sequence per core (``"map"`` sharded over the cores, see
       :func:`jaxl2.use_cpu_cores`) won 2.5× there; timing decides, so "auto" does not run
       slower than the loop beyond timing noise. Probing stops early when the members left
-      would take less than half the time of a compilation (the sweep is then too small for the
-      choice to matter; ``"map"``, which goes first, runs the rest). The choice is remembered
-      for the same ``fn`` object, shapes and devices once every candidate was timed: later
-      calls (new λ values) skip the probe and reuse the compiled program. With
+      would take less than a fifth of a compilation (the sweep is then too small for another
+      compilation to pay off) and the fastest so far runs the rest. The choice is remembered
+      for the same ``fn`` object, K, shapes and devices: later calls (new λ values) skip the
+      probe and reuse the compiled program. With
       ``devices=None`` it shards over all devices of the default backend, which on CPU means
       one per core after :func:`jaxl2.use_cpu_cores`.
 

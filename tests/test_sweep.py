@@ -239,14 +239,15 @@ def test_auto_picks_the_fastest_candidate(fastest, monkeypatch):
 
 
 def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch):
+    # 11 members left at 0.1 s (the loop) < 0.2 × 10 s of compilation: the loop runs them
     _fake_timings(monkeypatch, {"map": 0.01, "vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
 
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
     out = jaxl2.sweep(fn, _hparams(12), X, Y)
-    assert _sweep.last_run["probe_seconds_per_member"] == {"map": 0.01}
-    assert _sweep.last_run["chosen"] == "map"
+    assert _sweep.last_run["probe_seconds_per_member"] == {"loop": 0.1}
+    assert _sweep.last_run["chosen"] == "loop"
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 

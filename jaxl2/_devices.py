@@ -45,13 +45,20 @@ def available_cores() -> int:
 def use_cpu_cores(n: int | None = None) -> int:
     """Makes each CPU core a JAX device so that sweeps run one member per core; call it first.
 
-    XLA:CPU treats the whole host as one device and parallelizes inside each operation, which
-    helps little for the small matrices of a typical sweep member. With one device per core,
-    :func:`jaxl2.sweep` (``strategy="auto"``) shards the members over the cores, each core
-    running its members in sequence: measured 2.5× faster than a per-member jitted loop for
-    64-128-10 MLPs on 2 cores. It sets ``jax.config.update("jax_num_cpu_devices", n)``, which
-    JAX accepts only before it starts its backend, i.e. before the first JAX computation or
-    ``jax.devices()`` call. It changes nothing on GPU/TPU, where the CPU is not used for compute.
+    XLA:CPU treats the whole host as one device and parallelizes inside large operations
+    (matrix products), which helps little for the small operations of a typical sweep member.
+    With one device per core, :func:`jaxl2.sweep` (``strategy="auto"``) can shard the members
+    over the cores, each core running its own members. It sets
+    ``jax.config.update("jax_num_cpu_devices", n)``, which JAX accepts only before it starts
+    its backend, i.e. before the first JAX computation or ``jax.devices()`` call. It changes
+    nothing on GPU/TPU.
+
+    Whether it pays off depends on the XLA:CPU build: the project's notes report 2.5× over a
+    per-member loop for 64-128-10 MLPs on 2 cores, but with jaxlib 0.10.2 on this project's
+    2-core test machine, programs on different CPU devices ran one at a time (one core busy
+    whatever the device count; matrix products still used both cores), so it brought no
+    speed-up there and cost nothing either. ``sweep``'s ``"auto"`` times the strategies
+    instead of assuming, so it stays as fast as the per-member loop either way.
 
     Args:
       n: number of CPU devices; default: the cores this process may use

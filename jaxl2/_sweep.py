@@ -215,6 +215,10 @@ def _auto_mesh() -> Mesh | None:
     return Mesh(np.array(devices), (MESH_AXIS,)) if len(devices) > 1 else None
 
 
+def _backend() -> str:
+    return jax.default_backend()
+
+
 def _mesh_size(mesh: Mesh | None) -> int:
     return 1 if mesh is None else int(mesh.devices.size)
 
@@ -496,7 +500,7 @@ def _decision_key(state: _Sweep, mesh: Mesh | None, width: int) -> Any:
         state.K,
         mesh,
         width,
-        jax.default_backend(),
+        _backend(),
     )
 
 
@@ -539,7 +543,7 @@ def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | 
     kind, width = _plan(strategy, state.K, batch_size, mesh)
     last_run.update(strategy=strategy, width=width, devices=_mesh_size(mesh))
     if kind == "auto":
-        if jax.default_backend() != "cpu":
+        if _backend() != "cpu":
             # vmap wins big on accelerators; the width only has to fit in memory.
             kind = "vmap"
             if batch_size is None:
@@ -586,11 +590,12 @@ def sweep(
       the compiled program fits in device memory. On CPU, a short timed probe on real members
       of the sweep (nothing is computed twice, compilation is not timed): one member by
       ``"loop"``, then one chunk by ``"map"`` and one by ``"vmap"``; the remaining chunks use
-      the fastest per member. Vectorizing wins for small models (3.4× the loop for logistic
-      regression) but can lose for MLPs, whose matrices are already big enough (0.74-0.86×),
-      while one member sequence per core (``"map"`` sharded over the cores, see
-      :func:`jaxl2.use_cpu_cores`) won 2.5× there; timing decides, so "auto" does not run
-      slower than the loop beyond timing noise. Probing stops early when the members left
+      the fastest per member. Vectorizing wins for small models (logistic regression on
+      digits: 2-3.4× the loop) but can lose for MLPs, whose matrix products are already big
+      enough to keep the cores busy (0.7-0.9×); one member sequence per core (``"map"``
+      sharded over the cores, see :func:`jaxl2.use_cpu_cores`) helps only where XLA:CPU runs
+      its devices concurrently. Timing decides, so "auto" does not run slower than the loop
+      beyond timing noise. Probing stops early when the members left
       would take less than a fifth of a compilation (the sweep is then too small for another
       compilation to pay off) and the fastest so far runs the rest. The choice is remembered
       for the same ``fn`` object, K, shapes and devices: later calls (new λ values) skip the

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import jax
@@ -574,3 +575,31 @@ def test_progress_bar_advances_per_chunk(capsys):
     jaxl2.sweep(lambda h: h * 2, jnp.arange(5.0), strategy="chunked", batch_size=2, progress=True)
     err = capsys.readouterr().err
     assert "5/5" in err and "member" in err
+
+
+def test_auto_on_accelerators_halves_the_chunk_until_it_fits(monkeypatch):
+    """GPU/TPU path, simulated: the compiled program "needs" 200 MB per member, 1 GB exists."""
+    monkeypatch.setattr(_sweep, "_backend", lambda: "gpu")
+    monkeypatch.setattr(_sweep, "_memory_limit", lambda mesh: 10**9)
+    widths = []
+    compile_ = _sweep._Runner.compile
+
+    def compile_and_measure(self, rows):
+        compile_(self, rows)
+        widths.append(self.width)
+        need = types.SimpleNamespace(
+            temp_size_in_bytes=self.width * 200 * 10**6,
+            argument_size_in_bytes=0,
+            output_size_in_bytes=0,
+        )
+        return types.SimpleNamespace(memory_analysis=lambda: need)
+
+    monkeypatch.setattr(_sweep._Runner, "compile", compile_and_measure)
+
+    def fn(h, X, y):
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(13), X, Y)
+    assert widths == [13, 6, 3]  # 2.6 GB, 1.2 GB, then 0.6 GB <= 70% of 1 GB
+    assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["width"] == 3
+    _assert_close(out, _reference(train_logistic, _hparams(13), X, Y))

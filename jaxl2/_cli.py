@@ -180,10 +180,10 @@ class _MLP:
 
 
 class _Linear:
-    """``{"linear": {"kernel", "bias"}}``; starts at zero (bias at the target mean)."""
+    """``{"linear": {"kernel", "bias"}}``; starts at zero."""
 
-    def __init__(self, d_in: int, d_out: int, classify: bool, bias0: float = 0.0) -> None:
-        self.d_in, self.d_out, self.classify, self.bias0 = d_in, d_out, classify, bias0
+    def __init__(self, d_in: int, d_out: int, classify: bool) -> None:
+        self.d_in, self.d_out, self.classify = d_in, d_out, classify
 
     def init(self, key):
         import jax.numpy as jnp
@@ -192,7 +192,7 @@ class _Linear:
         return {
             "linear": {
                 "kernel": jnp.zeros((self.d_in, self.d_out)),
-                "bias": jnp.full((self.d_out,), self.bias0, jnp.float32),
+                "bias": jnp.zeros((self.d_out,), jnp.float32),
             }
         }
 
@@ -489,13 +489,18 @@ def _sweep_csv(args: argparse.Namespace) -> int:
     else:
         y = y.astype(np.float32)
     Xtr, ytr, Xva, yva = _split(X, y, args.val_fraction, args.seed, stratify=classify)
+    if not classify:
+        # Standardizing y leaves λ's meaning unchanged: Σ(y − Xw − b)² + λ‖w‖² is σ² times the
+        # same objective in y/σ and w/σ. Losses below are then in units of Var(y).
+        mean, std = float(ytr.mean()), float(ytr.std()) or 1.0
+        ytr, yva = ((ytr - mean) / std).astype(np.float32), ((yva - mean) / std).astype(np.float32)
     n, d = Xtr.shape
     n_out = int(y.max()) + 1 if classify else 1
     if args.model == "mlp":
         model: Any = _MLP(d, args.hidden, n_out, classify)
         lo, hi = -2.0, 2.0
     else:
-        model = _Linear(d, n_out, classify, 0.0 if classify else float(ytr.mean()))
+        model = _Linear(d, n_out, classify)
         lo, hi = (-3.0, 4.0) if args.model == "ridge" else (-3.0, 3.0)
     lo = lo if args.lam_min is None else args.lam_min
     hi = hi if args.lam_max is None else args.lam_max

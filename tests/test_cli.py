@@ -126,3 +126,47 @@ def test_read_csv_errors_name_the_column_and_line(tmp_path):
         _cli.read_csv(str(path), "label", "x,w")
     X, y, names, target = _cli.read_csv(str(path), "label", "x")
     assert names == ["x"] and target == "label" and X.shape == (3, 1) and list(y) == ["a", "b", "a"]
+
+
+@pytest.mark.standard_promotion
+def test_gradient_trained_ridge_of_the_csv_sweep_matches_sklearn(tmp_path, capsys):
+    """`jaxl2 sweep --model ridge` (bundled diabetes) against sklearn's Ridge(alpha=λ)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import train_test_split
+
+    args = _cli.build_parser().parse_args(
+        [
+            "sweep",
+            "--model",
+            "ridge",
+            "--k",
+            "3",
+            "--lam-min",
+            "-3",
+            "--lam-max",
+            "3",
+            "--steps",
+            "500",
+            "--strategy",
+            "vmap",
+            "--out",
+            "",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert _cli._sweep_csv(args) == 0
+    assert "ridge on scikit-learn's diabetes (bundled)" in capsys.readouterr().out
+    record = json.loads((tmp_path / "r.json").read_text())
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xva, ytr, yva = train_test_split(X, y, test_size=0.25, random_state=0)
+    mean, std = Xtr.mean(0), Xtr.std(0)
+    for k, lam in enumerate(record["hparams"]["lam"]):
+        ridge = Ridge(alpha=lam).fit((Xtr - mean) / std, ytr)
+        assert record["metrics"]["train_r2"][k][-1] == pytest.approx(
+            ridge.score((Xtr - mean) / std, ytr), abs=1e-3
+        )
+        assert record["metrics"]["val_r2"][k][-1] == pytest.approx(
+            ridge.score((Xva - mean) / std, yva), abs=1e-3
+        )

@@ -76,7 +76,9 @@ def check_finite(x: Any, name: str) -> Any:
     arr = jnp.asarray(x)
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
         return arr
-    return eqx.error_if(arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf).")
+    return eqx.error_if(
+        arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf)."
+    )
 
 
 def check_in_range(value: Any, name: str, low: float, high: float) -> Any:

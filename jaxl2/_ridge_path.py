@@ -1,0 +1,293 @@
+"""Whole ridge paths from one eigendecomposition, with exact leave-one-out and GCV.
+
+For n ≥ p the decomposition is ``XsᵀXs = V diag(e) Vᵀ`` and ``U = Xs V`` (unnormalized: its
+columns have squared norms e). Then for every strength lam the hat matrix is
+``U diag(1/(e + lam)) Uᵀ``, so with ``C = Uᵀ ys``:
+
+- fitted values ``ŷ(lam) = U (C / (e + lam))``: one (n × p)·(p × K) matmul for all K strengths;
+- leverages ``hᵢᵢ(lam) = Σⱼ Uᵢⱼ² / (eⱼ + lam)``: one (n × p)·(p × K) matmul of U∘U;
+- coefficients ``w(lam) = V (C / (e + lam))``.
+
+For n < p the dual ``XsXsᵀ = U diag(e) Uᵀ`` is used with hat filter ``e/(e + lam)`` and
+``w = Xsᵀ U (C / (e + lam))``. No work of size n·p is repeated per strength: the per-strength
+cost is the two n·m·K products (m = min(n, p)), against the n·p² of a refit.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _ridge_data as rd
+from ._ridge import eigh_cutoff
+
+# Largest number of (sample, strength, target) residual entries materialized at once; more
+# targets than fit are processed in chunks (lax.map), so memory stays near 2**25 entries.
+_CHUNK_ENTRIES = 2**25
+
+
+class RidgePath(NamedTuple):
+    """Result of :func:`ridge_path`: K strengths, each with coefficients and CV criteria.
+
+    Attributes:
+      lams: ``(K,)`` the strengths.
+      coef: ``(K, p)`` for 1-D ``y``, ``(K, t, p)`` for ``(n, t)`` targets.
+      intercept: ``(K,)`` or ``(K, t)``.
+      loo_mse: ``(K,)`` or ``(K, t)``: exact leave-one-out mean squared error
+        ``(1/n) Σᵢ sᵢ eᵢ²``, with ``eᵢ`` the residual of a refit without sample i
+        (scikit-learn ``RidgeCV``'s ``-best_score_``).
+      gcv: ``(K,)`` or ``(K, t)``: generalized cross-validation
+        ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²`` (A the hat matrix, intercept included).
+      best_index: ``()`` or ``(t,)``: index of the smallest ``loo_mse`` (per target).
+      best_lam: ``()`` or ``(t,)``: ``lams[best_index]``.
+    """
+
+    lams: jax.Array
+    coef: jax.Array
+    intercept: jax.Array
+    loo_mse: jax.Array
+    gcv: jax.Array
+    best_index: jax.Array
+    best_lam: jax.Array
+
+
+class Decomposition(NamedTuple):
+    """One decomposition of the centred, scaled problem; serves every strength."""
+
+    U: jax.Array  # (n, m) basis of the fitted values
+    Z: jax.Array  # (n, m) leverage weights (U∘U, or its intercept-corrected dual form)
+    e: jax.Array  # (m,) eigenvalues of the Gram matrix, clipped at 0
+    C: jax.Array  # (m, t) Uᵀ ys
+    V: jax.Array | None  # (p, m) eigenvectors of XᵀX (primal); None for the dual
+    cutoff: jax.Array  # eigenvalues at or below this count as 0 when lam = 0
+
+
+def gram(A: jax.Array) -> jax.Array:
+    """``AᵀA``."""
+    return A.T @ A
+
+
+def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> Decomposition:
+    """Eigendecomposition of the smaller Gram matrix.
+
+    ``sqrt_weight`` is the intercept column sqrt(s) (None without an intercept). In the dual, U
+    is square and orthogonal, so ``1 − hᵢᵢ − sᵢ/Σs = Σⱼ Zᵢⱼ·lam/(eⱼ + lam)`` with
+    ``Z = U∘(U − q (Uᵀq)ᵀ)`` and ``q = sqrt(s)/‖sqrt(s)‖``: the intercept direction, an exact null
+    vector of XsXsᵀ, cancels against its own numerical eigenvector instead of against s/Σs, and
+    no ``1 − h`` is formed, so small strengths keep full precision (the form scikit-learn's
+    RidgeCV uses for its Gram mode).
+    """
+    n, p = Xs.shape
+    if n >= p:
+        e, V = jnp.linalg.eigh(gram(Xs))
+        U = Xs @ V
+        Z = U * U
+    else:
+        e, U = jnp.linalg.eigh(gram(Xs.T))
+        V = None
+        Z = U * U
+        if sqrt_weight is not None:
+            q = sqrt_weight / jnp.linalg.norm(sqrt_weight)
+            Z = U * (U - q[:, None] * (q @ U)[None, :])
+    e = jnp.maximum(e, 0)
+    return Decomposition(U, Z, e, U.T @ Ys, V, eigh_cutoff(e, n, p))
+
+
+class Filters(NamedTuple):
+    """Per-strength filter factors, each (m, K)."""
+
+    inv: jax.Array  # 1/(e + lam) (0 for lam = 0 below the cutoff: the pseudo-inverse)
+    hat: jax.Array  # hat matrix = U diag(hat) Uᵀ
+    comp: jax.Array  # dual only: 1 − hat, computed as lam/(e + lam) without cancellation
+
+
+def filters(dec: Decomposition, lams: jax.Array) -> Filters:
+    """Filter factors for strengths ``lams`` of shape (K,)."""
+    e = dec.e[:, None]
+    lam = lams[None, :]
+    keep = (e > dec.cutoff) | (lam > 0)
+    inv = jnp.where(keep, 1 / jnp.where(keep, e + lam, jnp.ones_like(e + lam)), 0)
+    if dec.V is not None:
+        return Filters(inv, inv, inv)
+    return Filters(inv, e * inv, jnp.where(keep, lam * inv, 1))
+
+
+def loo_denominators(dec: Decomposition, filt: Filters, leverage: jax.Array) -> jax.Array:
+    """``1 − hᵢᵢ − (intercept leverage)`` for each strength: (n, K)."""
+    if dec.V is not None:
+        return 1 - dec.Z @ filt.hat - leverage[:, None]
+    return dec.Z @ filt.comp
+
+
+def residuals(dec: Decomposition, y: jax.Array, c: jax.Array, filt: Filters) -> jax.Array:
+    """``y − ŷ`` at each strength: (n, K), for y (n, 1 or K) and c = Uᵀy (m, 1 or K).
+
+    The dual forms U((1 − hat)∘c), which keeps its precision for small strengths.
+    """
+    if dec.V is not None:
+        return y - dec.U @ (filt.hat * c)
+    return dec.U @ (filt.comp * c)
+
+
+def criteria(
+    dec: Decomposition,
+    Ys: jax.Array,
+    leverage: jax.Array,
+    filt: Filters,
+    fit_intercept: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """(loo_mse, gcv), each (K, t), for the strengths whose filters are ``filt``."""
+    n, t = Ys.shape
+    denom = loo_denominators(dec, filt, leverage)
+    trace = jnp.sum(dec.e[:, None] * filt.hat, axis=0) + (1.0 if fit_intercept else 0.0)
+    gcv_scale = 1 / jnp.square(1 - trace / n)
+
+    def stats(args: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        y, c = args
+        resid = residuals(dec, y[:, None], c[:, None], filt)
+        loo = jnp.mean(jnp.square(resid / denom), axis=0)
+        return loo, jnp.mean(jnp.square(resid), axis=0) * gcv_scale
+
+    batch = max(1, min(t, _CHUNK_ENTRIES // max(1, n * filt.hat.shape[1])))
+    loo, gcv = jax.lax.map(stats, (Ys.T, dec.C.T), batch_size=batch)
+    return loo.T, gcv.T
+
+
+def coefficients(dec: Decomposition, Xs: jax.Array, inv: jax.Array) -> jax.Array:
+    """Coefficients (K, t, p) in the scaled space for inverse filters ``inv`` (m, K)."""
+    m, K = inv.shape
+    t = dec.C.shape[1]
+    M = (inv[:, :, None] * dec.C[:, None, :]).reshape(m, K * t)
+    W = dec.V @ M if dec.V is not None else Xs.T @ (dec.U @ M)
+    return W.reshape(-1, K, t).transpose(1, 2, 0)
+
+
+def intercept_column(X: jax.Array, sw: jax.Array | None) -> jax.Array:
+    """The intercept's column in the sqrt(s)-scaled space: sqrt(s), or ones."""
+    return jnp.ones((X.shape[0],), X.dtype) if sw is None else jnp.sqrt(sw)
+
+
+def column_scale(Xs: jax.Array, sw: jax.Array | None) -> jax.Array:
+    """glmnet's standardization scale: the weighted root mean square of each prepared column.
+
+    Xs is already centred (with an intercept) and scaled by sqrt(s), so this is the weighted
+    standard deviation (1/Σs normalization) with an intercept and the weighted root mean square
+    without one. Constant columns get scale 1 (their coefficient is 0 anyway).
+    """
+    total = Xs.shape[0] if sw is None else jnp.sum(sw)
+    scale = jnp.sqrt(jnp.sum(jnp.square(Xs), axis=0) / total)
+    return jnp.where(scale > 0, scale, jnp.ones_like(scale))
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))
+def _path_core(
+    X: jax.Array,
+    Y: jax.Array,
+    sw: jax.Array | None,
+    lams: jax.Array,
+    *,
+    fit_intercept: bool,
+    standardize: bool,
+) -> tuple[jax.Array, ...]:
+    data = rd.prepare(X, Y, sw, fit_intercept)
+    Xs = data.Xs
+    if standardize:
+        scale = column_scale(Xs, sw)
+        Xs = Xs / scale[None, :]
+    dec = decompose(Xs, data.Ys, intercept_column(X, sw) if fit_intercept else None)
+    filt = filters(dec, lams)
+    loo, gcv = criteria(dec, data.Ys, data.leverage, filt, fit_intercept)
+    W = coefficients(dec, Xs, filt.inv)
+    if standardize:
+        W = W / scale[None, None, :]
+    W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+    safe = jnp.where(jnp.isnan(loo), jnp.inf, loo)
+    best = jnp.argmin(safe, axis=0)
+    return W, b, loo, gcv, best, lams[best]
+
+
+def ridge_path(
+    X: Any,
+    y: Any,
+    lams: Any,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: Any = None,
+    standardize: bool = False,
+) -> RidgePath:
+    r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
+
+    For each ``lam`` in ``lams`` minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖w‖²`` (intercept
+    unpenalized; with ``standardize=True`` the penalty is ``lam · Σⱼ σⱼ² wⱼ²``, i.e. the fit runs
+    on columns divided by their weighted standard deviation σⱼ and ``coef`` is returned on the
+    original scale, glmnet's default). Every strength gives exactly :func:`ridge`'s answer.
+
+    One eigendecomposition of the smaller Gram matrix (``XᵀX`` when n ≥ p, ``XXᵀ`` when n < p)
+    serves all strengths; per strength the extra work is two (n × m)·(m × K) matrix products
+    (m = min(n, p)), never a refit. The criteria:
+
+    - ``loo_mse``: exact leave-one-out error ``(1/n) Σᵢ sᵢ ((yᵢ − ŷᵢ)/(1 − hᵢᵢ − sᵢ/Σs))²``
+      (the ``sᵢ/Σs`` term is the intercept's leverage; it is absent without an intercept). It
+      equals refitting n times without sample i, and scikit-learn's ``RidgeCV(alphas=lams)``
+      (whose ``best_score_`` is ``−loo_mse[best_index]``).
+    - ``gcv``: Golub–Heath–Wahba ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²``, with
+      ``tr(A) = Σⱼ eⱼ/(eⱼ + lam)`` plus 1 for the intercept.
+
+    ``lam = 0`` is allowed (minimum-norm least squares); its LOO error is infinite or NaN when
+    the fit interpolates a sample, and such entries never win ``best_index``. Everything is
+    differentiable in ``lams`` (``jax.grad`` of ``loo_mse`` or ``gcv`` is exact).
+
+    Args:
+      X: ``(n, p)`` design matrix (its dtype is kept).
+      y: ``(n,)`` or ``(n, t)`` targets; with several targets every criterion and the best
+        strength are per target.
+      lams: ``(K,)`` strengths ``≥ 0`` (any order).
+      fit_intercept: fit an unpenalized intercept.
+      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+      standardize: penalize coefficients of standardized columns (glmnet's
+        ``standardize=TRUE``); the scale is the weighted standard deviation with an intercept and
+        the weighted root mean square without one.
+
+    Returns:
+      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``.
+
+    Raises:
+      ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
+        NaN or infinite (the index is named) or not 1-D; NaN or Inf in ``X`` or ``y``;
+        negative sample weights.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import jaxl2
+      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+      >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
+      >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
+      (11, 5) 0.032 1.213
+
+    References:
+      Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a
+      good ridge parameter*; Hastie, Tibshirani & Friedman, *The Elements of Statistical
+      Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
+      Tibshirani 2010) for ``standardize``.
+    """
+    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    lams = rd.validate_lams(lams, X.dtype)
+    W, b, loo, gcv, best, best_lam = _path_core(
+        X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize
+    )
+    if y_was_1d:
+        W, b, loo, gcv, best, best_lam = (
+            W[:, 0],
+            b[:, 0],
+            loo[:, 0],
+            gcv[:, 0],
+            best[0],
+            best_lam[0],
+        )
+    cast = lambda a: a.astype(out_dtype)
+    return RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))

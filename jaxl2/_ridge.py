@@ -247,6 +247,8 @@ def ridge(
     Returns:
       :class:`RidgeResult` ``(coef, intercept)`` with scikit-learn's shapes: ``coef`` is
       ``(p,)`` for 1-D ``y`` and ``(t, p)`` otherwise; ``intercept`` is ``()`` or ``(t,)``.
+      (For a one-column ``y`` of shape ``(n, 1)`` scikit-learn's ``Ridge`` ravels ``coef_`` to
+      ``(p,)``; jaxl2 keeps ``(1, p)``, and ``jaxl2.sklearn.Ridge`` copies scikit-learn.)
 
     Raises:
       ValueError: ``X`` not 2-D; ``y`` or ``sample_weight`` of the wrong length; ``lam``

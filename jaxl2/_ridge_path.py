@@ -73,12 +73,12 @@ def gram(A: jax.Array) -> jax.Array:
 def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> Decomposition:
     """Eigendecomposition of the smaller Gram matrix.
 
-    ``sqrt_weight`` is the intercept column sqrt(s) (None without an intercept). In the dual, U
-    is square and orthogonal, so ``1 − hᵢᵢ − sᵢ/Σs = Σⱼ Zᵢⱼ·lam/(eⱼ + lam)`` with
+    ``sqrt_weight`` is the intercept column sqrt(s) (None without an intercept). In the dual U
+    is square and orthogonal, so ``(1 − hᵢᵢ − sᵢ/Σs)/lam = Σⱼ Zᵢⱼ/(eⱼ + lam)`` with
     ``Z = U∘(U − q (Uᵀq)ᵀ)`` and ``q = sqrt(s)/‖sqrt(s)‖``: the intercept direction, an exact null
     vector of XsXsᵀ, cancels against its own numerical eigenvector instead of against s/Σs, and
-    no ``1 − h`` is formed, so small strengths keep full precision (the form scikit-learn's
-    RidgeCV uses for its Gram mode).
+    no ``1 − h`` is formed, so small strengths keep full precision (scikit-learn's RidgeCV uses
+    the same form in its Gram mode).
     """
     n, p = Xs.shape
     if n >= p:
@@ -97,11 +97,11 @@ def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> De
 
 
 class Filters(NamedTuple):
-    """Per-strength filter factors, each (m, K)."""
+    """Per-strength filter factors."""
 
-    inv: jax.Array  # 1/(e + lam) (0 for lam = 0 below the cutoff: the pseudo-inverse)
-    hat: jax.Array  # hat matrix = U diag(hat) Uᵀ
-    comp: jax.Array  # dual only: 1 − hat, computed as lam/(e + lam) without cancellation
+    inv: jax.Array  # (m, K): 1/(e + lam), 0 for lam = 0 below the cutoff (pseudo-inverse)
+    lam: jax.Array  # (1, K): the strengths
+    null: jax.Array  # (m, 1): 1 for directions at or below the cutoff, else 0
 
 
 def filters(dec: Decomposition, lams: jax.Array) -> Filters:
@@ -110,48 +110,80 @@ def filters(dec: Decomposition, lams: jax.Array) -> Filters:
     lam = lams[None, :]
     keep = (e > dec.cutoff) | (lam > 0)
     inv = jnp.where(keep, 1 / jnp.where(keep, e + lam, jnp.ones_like(e + lam)), 0)
-    if dec.V is not None:
-        return Filters(inv, inv, inv)
-    return Filters(inv, e * inv, jnp.where(keep, lam * inv, 1))
+    return Filters(inv, lam, (e <= dec.cutoff).astype(e.dtype))
+
+
+def gcv_values(
+    dec: Decomposition, filt: Filters, resid: jax.Array, fit_intercept: bool
+) -> jax.Array:
+    """GCV ``(1/n)‖r‖² / (1 − tr(A)/n)²`` for residuals ``resid`` (n, K): (K,).
+
+    ``n − tr(A)`` is summed from ``1 − eⱼ/(eⱼ + lam) = lam/(eⱼ + lam)`` rather than formed as a
+    difference, so it keeps its precision when the fit nearly interpolates. It is NaN where
+    ``tr(A) = n`` (an interpolating fit at lam = 0).
+    """
+    n, m = dec.U.shape[0], dec.e.shape[0]
+    comp = jnp.where(filt.lam > 0, filt.lam * filt.inv, filt.null)
+    dof = (n - m) + jnp.sum(comp, axis=0) - (1.0 if fit_intercept else 0.0)
+    safe = jnp.where(dof > 0, dof, 1)
+    return jnp.where(dof > 0, jnp.mean(jnp.square(resid), axis=0) / jnp.square(safe / n), jnp.nan)
 
 
 def loo_denominators(dec: Decomposition, filt: Filters, leverage: jax.Array) -> jax.Array:
-    """``1 − hᵢᵢ − (intercept leverage)`` for each strength: (n, K)."""
-    if dec.V is not None:
-        return 1 - dec.Z @ filt.hat - leverage[:, None]
-    return dec.Z @ filt.comp
+    """Denominators of the LOO residuals for each strength: (n, K).
 
-
-def residuals(dec: Decomposition, y: jax.Array, c: jax.Array, filt: Filters) -> jax.Array:
-    """``y − ŷ`` at each strength: (n, K), for y (n, 1 or K) and c = Uᵀy (m, 1 or K).
-
-    The dual forms U((1 − hat)∘c), which keeps its precision for small strengths.
+    Primal: ``1 − hᵢᵢ − (intercept leverage)``. Dual: the same divided by lam, i.e.
+    ``Σⱼ Zᵢⱼ/(eⱼ + lam)``; with the numerators of :func:`loo_numerators` also divided by lam the
+    ratio is unchanged, it has no cancellation for small lam, and at lam = 0 it is the limit
+    lam → 0⁺, the leave-one-out error of minimum-norm interpolation.
     """
     if dec.V is not None:
-        return y - dec.U @ (filt.hat * c)
-    return dec.U @ (filt.comp * c)
+        return 1 - dec.Z @ filt.inv - leverage[:, None]
+    return dec.Z @ filt.inv
+
+
+def loo_numerators(
+    dec: Decomposition, y: jax.Array, c: jax.Array, filt: Filters
+) -> tuple[jax.Array, jax.Array]:
+    """(LOO numerators, residuals ``y − ŷ``), each (n, K), for y (n, 1 or K), c = Uᵀy.
+
+    Primal: both are ``y − U(c/(e + lam))``. Dual: the numerator is ``U(c/(e + lam))`` (the
+    residual divided by lam) and the residual is ``lam·U(c/(e + lam))`` for lam > 0 and the
+    null-space part of y for lam = 0.
+    """
+    if dec.V is not None:
+        resid = y - dec.U @ (filt.inv * c)
+        return resid, resid
+    num = dec.U @ (filt.inv * c)
+    at_zero = jnp.where(filt.lam == 0, dec.U @ (filt.null * c), 0)
+    return num, filt.lam * num + at_zero
+
+
+def loo_errors(num: jax.Array, den: jax.Array, row_mask: jax.Array | None) -> jax.Array:
+    """Scaled LOO residuals ``√sᵢ·eᵢ``; rows with zero weight contribute exactly 0."""
+    looe = num / den
+    return looe if row_mask is None else jnp.where(row_mask[:, None], looe, 0)
 
 
 def criteria(
     dec: Decomposition,
     Ys: jax.Array,
     leverage: jax.Array,
+    row_mask: jax.Array | None,
     filt: Filters,
     fit_intercept: bool,
 ) -> tuple[jax.Array, jax.Array]:
     """(loo_mse, gcv), each (K, t), for the strengths whose filters are ``filt``."""
     n, t = Ys.shape
-    denom = loo_denominators(dec, filt, leverage)
-    trace = jnp.sum(dec.e[:, None] * filt.hat, axis=0) + (1.0 if fit_intercept else 0.0)
-    gcv_scale = 1 / jnp.square(1 - trace / n)
+    den = loo_denominators(dec, filt, leverage)
 
     def stats(args: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         y, c = args
-        resid = residuals(dec, y[:, None], c[:, None], filt)
-        loo = jnp.mean(jnp.square(resid / denom), axis=0)
-        return loo, jnp.mean(jnp.square(resid), axis=0) * gcv_scale
+        num, resid = loo_numerators(dec, y[:, None], c[:, None], filt)
+        loo = jnp.mean(jnp.square(loo_errors(num, den, row_mask)), axis=0)
+        return loo, gcv_values(dec, filt, resid, fit_intercept)
 
-    batch = max(1, min(t, _CHUNK_ENTRIES // max(1, n * filt.hat.shape[1])))
+    batch = max(1, min(t, _CHUNK_ENTRIES // max(1, n * filt.inv.shape[1])))
     loo, gcv = jax.lax.map(stats, (Ys.T, dec.C.T), batch_size=batch)
     return loo.T, gcv.T
 
@@ -199,7 +231,8 @@ def _path_core(
         Xs = Xs / scale[None, :]
     dec = decompose(Xs, data.Ys, intercept_column(X, sw) if fit_intercept else None)
     filt = filters(dec, lams)
-    loo, gcv = criteria(dec, data.Ys, data.leverage, filt, fit_intercept)
+    row_mask = None if sw is None else sw > 0
+    loo, gcv = criteria(dec, data.Ys, data.leverage, row_mask, filt, fit_intercept)
     W = coefficients(dec, Xs, filt.inv)
     if standardize:
         W = W / scale[None, None, :]
@@ -236,8 +269,9 @@ def ridge_path(
     - ``gcv``: Golub–Heath–Wahba ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²``, with
       ``tr(A) = Σⱼ eⱼ/(eⱼ + lam)`` plus 1 for the intercept.
 
-    ``lam = 0`` is allowed (minimum-norm least squares); its LOO error is infinite or NaN when
-    the fit interpolates a sample, and such entries never win ``best_index``. Everything is
+    ``lam = 0`` is allowed (minimum-norm least squares). When n < p its LOO error is the limit
+    lam → 0⁺ (the LOO error of minimum-norm interpolation); where a criterion is undefined
+    (NaN, e.g. GCV of an interpolating fit) it never wins ``best_index``. Everything is
     differentiable in ``lams`` (``jax.grad`` of ``loo_mse`` or ``gcv`` is exact).
 
     Args:

@@ -48,9 +48,9 @@ def _criterion_fn(
     fit_intercept: bool,
     X_val: jax.Array | None,
     Y_val: jax.Array | None,
+    row_mask: jax.Array | None,
 ):
     """Returns (values(lam_t) -> (t,), coefs(lam_t) -> ((t, p), (t,)))."""
-    n = Xs.shape[0]
 
     def coefs(lam_t: jax.Array) -> tuple[jax.Array, jax.Array]:
         filt = rp.filters(dec, lam_t)
@@ -64,12 +64,11 @@ def _criterion_fn(
             pred = X_val @ W.T + b[None, :]
             return jnp.mean(jnp.square(Y_val - pred), axis=0)
         filt = rp.filters(dec, lam_t)
-        resid = rp.residuals(dec, data.Ys, dec.C, filt)
+        num, resid = rp.loo_numerators(dec, data.Ys, dec.C, filt)
         if criterion == "loo":
-            denom = rp.loo_denominators(dec, filt, data.leverage)
-            return jnp.mean(jnp.square(resid / denom), axis=0)
-        trace = jnp.sum(dec.e[:, None] * filt.hat, axis=0) + (1.0 if fit_intercept else 0.0)
-        return jnp.mean(jnp.square(resid), axis=0) / jnp.square(1 - trace / n)
+            den = rp.loo_denominators(dec, filt, data.leverage)
+            return jnp.mean(jnp.square(rp.loo_errors(num, den, row_mask)), axis=0)
+        return rp.gcv_values(dec, filt, resid, fit_intercept)
 
     return values, coefs
 
@@ -128,7 +127,10 @@ def _tune_core(
         scale = jnp.maximum(jnp.mean(dec.e), jnp.finfo(X.dtype).tiny)
         grid = scale * jnp.logspace(*_GRID_DECADES, _GRID_SIZE, dtype=X.dtype)
     grid = jnp.sort(grid)
-    values, coefs = _criterion_fn(criterion, dec, data, data.Xs, fit_intercept, X_val, Y_val)
+    row_mask = None if sw is None else sw > 0
+    values, coefs = _criterion_fn(
+        criterion, dec, data, data.Xs, fit_intercept, X_val, Y_val, row_mask
+    )
     t = Y.shape[1]
     grid_values = jax.vmap(lambda lam: values(jnp.full((t,), lam)))(grid)  # (K, t)
     safe = jnp.where(jnp.isnan(grid_values), jnp.inf, grid_values)

@@ -164,6 +164,8 @@ class _RidgeBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _store(self, coef, intercept, y_was_1d, dtype):
         if y_was_1d:
             coef, intercept = coef[0], intercept[0]
+        elif coef.shape[0] == 1:
+            coef = coef[0]  # scikit-learn's Ridge ravels coef_ (not intercept_) for one column
         self.coef_ = np.asarray(coef, dtype)
         self.intercept_ = np.asarray(intercept, dtype) if not y_was_1d else dtype.type(intercept)
         return self

@@ -24,8 +24,9 @@ class BayesianRidgeResult(NamedTuple):
       lambda_: ``()`` weight precision λ.
       sigma: ``(p, p)`` posterior covariance ``(λ·I + α·XᵀSX)⁻¹`` (on centred data).
       scores: ``(max_iter + 1,)`` log evidence (log marginal likelihood, including the Gamma
-        hyperpriors) before each update and, at index ``n_iter``, at the returned solution;
-        NaN after that (scikit-learn's ``scores_`` is ``scores[:n_iter + 1]``).
+        hyperpriors) before each update and, at index ``n_iter``, at the final (α, λ) (as
+        scikit-learn computes it there: with the new SSE and the previous weights); NaN after
+        that. scikit-learn's ``scores_`` is ``scores[:n_iter + 1]``.
       n_iter: ``()`` number of updates made (scikit-learn's ``n_iter_``).
     """
 
@@ -121,9 +122,10 @@ def _fit_one(
         jnp.asarray(False),
         scores0,
     )
-    n_iter, alpha, lam, _, _, scores = jax.lax.while_loop(cond, body, state)
+    n_iter, alpha, lam, w_last, _, scores = jax.lax.while_loop(cond, body, state)
     w, sse = coef_sse(alpha, lam)
-    scores = scores.at[n_iter].set(score(alpha, lam, w, sse))
+    # scikit-learn scores the final (α, λ) with the new SSE but the last iteration's weights.
+    scores = scores.at[n_iter].set(score(alpha, lam, w_last, sse))
     sigma = (Vt.T / (alpha * e + lam)[None, :]) @ Vt
     if n < p:
         # Directions outside X's row space keep the prior covariance 1/λ.

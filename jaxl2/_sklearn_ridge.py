@@ -27,7 +27,8 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._ridge import ridge
+from ._checks import check_choice
+from ._ridge import SOLVERS, ridge
 from ._ridge_path import ridge_path
 
 _REFINE_MAX_ITER = 200
@@ -229,6 +230,7 @@ class Ridge(_RidgeBase):
         Returns:
           self.
         """
+        check_choice(self.solver, "solver", SOLVERS)
         X, y, sw = self._validate_fit(X, y, sample_weight)
         y_was_1d = y.ndim == 1
         Y = y[:, None] if y_was_1d else y

@@ -227,7 +227,7 @@ def bayesian_ridge(
     """
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     dtype = X.dtype
     hyper = {
         k: v
@@ -255,6 +255,7 @@ def bayesian_ridge(
         fit_intercept=fit_intercept,
         max_iter=int(max_iter),
     )
+    res = res._replace(coef=rd.guard_finite(res.coef, traced, "bayesian_ridge"))
     if y_was_1d:
         res = jax.tree.map(lambda a: a[0], res)
     return BayesianRidgeResult(

@@ -61,6 +61,33 @@ def resolve_solver(solver: str, n: int, p: int, dtype: Any, lam: jax.Array) -> s
     return "cholesky"
 
 
+def gram_rows(A: jax.Array, blocks: int | None = None) -> jax.Array:
+    """``A Aᵀ`` from its lower-triangle row blocks.
+
+    XLA has no symmetric rank-k product (BLAS syrk), so a large Gram matrix is assembled from
+    the b(b + 1)/2 products of contiguous row blocks below the diagonal: with b = 4, 10/16 of
+    the flops of ``A @ A.T`` (measured 30% less CPU time for 2000 × 20000 on XLA:CPU).
+    """
+    r = A.shape[0]
+    b = min(8, r // 512) if blocks is None else blocks
+    if b < 2:
+        return A @ A.T
+    edges = [round(i * r / b) for i in range(b + 1)]
+    rows = [A[edges[i] : edges[i + 1]] for i in range(b)]
+    lower = {(i, j): rows[i] @ rows[j].T for i in range(b) for j in range(i + 1)}
+    return jnp.block(
+        [[lower[i, j] if j <= i else lower[j, i].T for j in range(b)] for i in range(b)]
+    )
+
+
+def gram_cols(A: jax.Array) -> jax.Array:
+    """``AᵀA``. Blocked (two halves) only in float64, where XLA:CPU gains from it; its float32
+    ``A.T @ A`` takes a faster fused path whole."""
+    if A.dtype == jnp.float64 and A.shape[1] >= 256:
+        return gram_rows(A.T, blocks=2)
+    return A.T @ A
+
+
 def _lam_row(lam: jax.Array) -> jax.Array:
     """Broadcasts lam against (m, t) arrays: per-target lam becomes a row."""
     return lam[None, :] if lam.ndim == 1 else lam
@@ -69,7 +96,7 @@ def _lam_row(lam: jax.Array) -> jax.Array:
 def _solve_cholesky(Xs: jax.Array, Ys: jax.Array, lam: jax.Array) -> jax.Array:
     n, p = Xs.shape
     primal = n >= p
-    G = Xs.T @ Xs if primal else Xs @ Xs.T
+    G = gram_cols(Xs) if primal else gram_rows(Xs)
     rhs = Xs.T @ Ys if primal else Ys
     eye = jnp.eye(G.shape[0], dtype=G.dtype)
 
@@ -121,7 +148,7 @@ def eigh_cutoff(e: jax.Array, n: int, p: int) -> jax.Array:
 def _solve_eigh(Xs: jax.Array, Ys: jax.Array, lam: jax.Array) -> jax.Array:
     n, p = Xs.shape
     primal = n >= p
-    G = Xs.T @ Xs if primal else Xs @ Xs.T
+    G = gram_cols(Xs) if primal else gram_rows(Xs)
     e, Q = jnp.linalg.eigh(G)
     e = jnp.maximum(e, 0)
     e_col = e[:, None]
@@ -268,7 +295,7 @@ def ridge(
       Hoerl & Kennard (1970), *Ridge regression: biased estimation for nonorthogonal
       problems*; scikit-learn ``sklearn.linear_model.Ridge``.
     """
-    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
     n, p = X.shape
     solver = resolve_solver(solver, n, p, X.dtype, lam)
@@ -277,6 +304,7 @@ def ridge(
     W, b = _ridge_core(
         X, Y, sw, lam, fit_intercept=fit_intercept, solver=solver, tol=tol, max_iter=max_iter
     )
+    W, b = rd.guard_finite((W, b), traced, "ridge")
     return _output(W, b, y_was_1d, out_dtype)
 
 
@@ -366,7 +394,7 @@ def tikhonov(
       Tikhonov & Arsenin (1977), *Solutions of ill-posed problems*; Hansen (1998),
       *Rank-deficient and discrete ill-posed problems*, ch. 5.
     """
-    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
     gamma = jnp.asarray(gamma)
     p = X.shape[1]
@@ -375,10 +403,14 @@ def tikhonov(
             f"gamma must be a 2-D array with one column per feature, shape (m, {p}), got shape "
             f"{gamma.shape}."
         )
-    gamma = rd.check_all_finite(gamma.astype(X.dtype), "gamma")
+    gamma = gamma.astype(X.dtype)
+    if rd.is_concrete(gamma):
+        gamma = rd.check_all_finite(gamma, "gamma")
+    traced = traced or not rd.is_concrete(gamma)
     method = check_choice(solver, "solver", ("auto", "cholesky", "lstsq"))
     if method == "auto":
         zero = is_concrete(lam) and bool(np.any(np.asarray(lam) == 0))
         method = "lstsq" if zero else "cholesky"
     W, b = _tikhonov_core(X, Y, sw, lam, gamma, fit_intercept=fit_intercept, method=method)
+    W, b = rd.guard_finite((W, b), traced, "tikhonov", y="y or gamma")
     return _output(W, b, y_was_1d, out_dtype)

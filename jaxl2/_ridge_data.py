@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,6 +61,31 @@ def _all_finite(x: jax.Array) -> jax.Array:
     return jnp.all(jnp.isfinite(x))
 
 
+MSG_NOT_FINITE = (
+    "{fn} produced a non-finite result. Inside jit/vmap/grad the data cannot be checked "
+    "before solving, so this usually means that {x} or {y} held NaN or Inf; it can also mean "
+    "a singular system (lam = 0 with rank-deficient {x} and solver='cholesky': use 'svd')."
+)
+
+
+def guard_finite(result: Any, traced: bool, fn: str, x: str = "X", y: str = "y") -> Any:
+    """Raises (at run time) if any floating leaf of ``result`` is NaN/Inf, when data was traced.
+
+    With concrete data the inputs were checked up front (naming the bad entry), so nothing is
+    added. With traced data, checking the (small) result instead of the (large) inputs costs
+    almost nothing: NaN or Inf in X or y always propagates into the coefficients.
+    """
+    if not traced:
+        return result
+    leaves = [a for a in jax.tree.leaves(result) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    bad = jnp.zeros((), bool)
+    for a in leaves:
+        bad = bad | ~jnp.all(jnp.isfinite(a))
+    first, *_ = leaves
+    flagged = eqx.error_if(first, bad, MSG_NOT_FINITE.format(fn=fn, x=x, y=y))
+    return jax.tree.map(lambda a: flagged if a is first else a, result)
+
+
 def as_2d_design(X: Any, name: str = "X") -> jax.Array:
     X = jnp.asarray(X)
     if X.ndim != 2:
@@ -71,10 +97,19 @@ def as_2d_design(X: Any, name: str = "X") -> jax.Array:
     return X
 
 
+class Validated(NamedTuple):
+    X: jax.Array  # (n, p) in the compute dtype
+    Y: jax.Array  # (n, t)
+    sw: jax.Array | None
+    y_was_1d: bool
+    out_dtype: Any
+    traced: bool  # X or y traced: value checks are deferred to guard_finite
+
+
 def validate_xy(
     X: Any, y: Any, sample_weight: Any, *, x_name: str = "X", y_name: str = "y"
-) -> tuple[jax.Array, jax.Array, jax.Array | None, bool, Any]:
-    """Checks shapes and values; returns (X, Y as (n, t), sample_weight, y_was_1d, out_dtype).
+) -> Validated:
+    """Checks shapes and (when concrete) values of X, y and sample_weight.
 
     X, Y and sample_weight come back in the compute dtype (the dtype of X when it is floating).
     """
@@ -93,11 +128,13 @@ def validate_xy(
         )
     if y.ndim == 2 and y.shape[1] == 0:
         raise ValueError(f"{y_name} must have at least one target, got shape {y.shape}.")
-    X = check_all_finite(X.astype(compute), x_name)
-    y = check_all_finite(y.astype(compute), y_name)
+    X, y = X.astype(compute), y.astype(compute)
+    traced = not (is_concrete(X) and is_concrete(y))
+    if not traced:
+        X, y = check_all_finite(X, x_name), check_all_finite(y, y_name)
     Y = y[:, None] if y.ndim == 1 else y
     sw = None if sample_weight is None else validate_sample_weight(sample_weight, n, compute)
-    return X, Y, sw, y.ndim == 1, out
+    return Validated(X, Y, sw, y.ndim == 1, out, traced)
 
 
 def validate_sample_weight(sample_weight: Any, n: int, dtype: Any) -> jax.Array:

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _ridge_data as rd
-from ._ridge import eigh_cutoff
+from ._ridge import eigh_cutoff, gram_cols, gram_rows
 
 # Largest number of (sample, strength, target) residual entries materialized at once; more
 # targets than fit are processed in chunks (lax.map), so memory stays near 2**25 entries.
@@ -65,11 +65,6 @@ class Decomposition(NamedTuple):
     cutoff: jax.Array  # eigenvalues at or below this count as 0 when lam = 0
 
 
-def gram(A: jax.Array) -> jax.Array:
-    """``AᵀA``."""
-    return A.T @ A
-
-
 def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> Decomposition:
     """Eigendecomposition of the smaller Gram matrix.
 
@@ -82,11 +77,11 @@ def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> De
     """
     n, p = Xs.shape
     if n >= p:
-        e, V = jnp.linalg.eigh(gram(Xs))
+        e, V = jnp.linalg.eigh(gram_cols(Xs))
         U = Xs @ V
         Z = U * U
     else:
-        e, U = jnp.linalg.eigh(gram(Xs.T))
+        e, U = jnp.linalg.eigh(gram_rows(Xs))
         V = None
         Z = U * U
         if sqrt_weight is not None:
@@ -309,11 +304,12 @@ def ridge_path(
       Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
       Tibshirani 2010) for ``standardize``.
     """
-    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lams = rd.validate_lams(lams, X.dtype)
     W, b, loo, gcv, best, best_lam = _path_core(
         X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize
     )
+    W, b = rd.guard_finite((W, b), traced, "ridge_path")
     if y_was_1d:
         W, b, loo, gcv, best, best_lam = (
             W[:, 0],

@@ -207,12 +207,13 @@ def tune_ridge(
       hyperparameters*.
     """
     check_choice(criterion, "criterion", CRITERIA)
-    X, Y, sw, y_was_1d, out_dtype = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     X_v = Y_v = None
     if criterion == "val":
         if X_val is None or y_val is None:
             raise ValueError('criterion="val" needs both X_val and y_val.')
-        X_v, Y_v, _, val_1d, _ = rd.validate_xy(X_val, y_val, None, x_name="X_val", y_name="y_val")
+        val = rd.validate_xy(X_val, y_val, None, x_name="X_val", y_name="y_val")
+        X_v, Y_v, traced = val.X, val.Y, traced or val.traced
         if X_v.shape[1] != X.shape[1]:
             raise ValueError(
                 f"X_val must have the {X.shape[1]} features of X, got shape {X_v.shape}."
@@ -237,6 +238,7 @@ def tune_ridge(
         steps=int(steps),
     )
     lam, W, b, value, grid_lams, grid_values = res
+    W, b = rd.guard_finite((W, b), traced, "tune_ridge")
     if y_was_1d:
         lam, W, b, value, grid_values = lam[0], W[0], b[0], value[0], grid_values[:, 0]
     return TuneResult(*(a.astype(out_dtype) for a in (lam, W, b, value, grid_lams, grid_values)))

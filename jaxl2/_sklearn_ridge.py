@@ -28,7 +28,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._checks import check_choice
-from ._ridge import SOLVERS, ridge
+from ._ridge import SOLVERS, gram_cols, gram_rows, ridge
 from ._ridge_path import ridge_path
 
 _REFINE_MAX_ITER = 200
@@ -76,7 +76,7 @@ def _center(X, y, sw, fit_intercept):
 def _gram_eigh(Xs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Eigendecomposition of the smaller Gram matrix (XᵀX if n ≥ p, else XXᵀ)."""
     n, p = Xs.shape
-    return jnp.linalg.eigh(Xs.T @ Xs if n >= p else Xs @ Xs.T)
+    return jnp.linalg.eigh(gram_cols(Xs) if n >= p else gram_rows(Xs))
 
 
 def _refined_solve(Xs: np.ndarray, Ys: np.ndarray, lam: np.ndarray) -> np.ndarray:

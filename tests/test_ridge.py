@@ -14,6 +14,7 @@ from sklearn.linear_model import Ridge
 import jaxl2
 
 SOLVERS = ["auto", "cholesky", "svd", "eigh", "cg"]
+LAMS_SMALL = np.array([0.1, 1.0])
 CI = os.environ.get("CI", "").lower() == "true" and os.environ.get("JAXL2_SLOW") != "1"
 # (shape, fit_intercept, weighted): all 8 combinations, or under CI 4 that cover every pair.
 COMBOS = [
@@ -307,6 +308,15 @@ def test_traced_negative_lam_raises_at_run_time():
     fn = jax.jit(lambda lam: jaxl2.ridge(X, y, lam).coef)
     with pytest.raises(Exception, match="lam must be non-negative"):
         jax.block_until_ready(fn(-1.0))
+
+
+def test_traced_nan_data_raises_at_run_time():
+    X, y, _ = _data(10, 3)
+    X[2, 1] = np.nan
+    with pytest.raises(Exception, match="ridge produced a non-finite result.*X or y held NaN"):
+        jax.block_until_ready(jax.jit(lambda X: jaxl2.ridge(X, y, 1.0).coef)(X))
+    with pytest.raises(Exception, match="ridge_path produced a non-finite result"):
+        jax.block_until_ready(jax.jit(lambda X: jaxl2.ridge_path(X, y, LAMS_SMALL).coef)(X))
 
 
 def test_rank_deficient_lam_zero_does_not_crash():

@@ -21,8 +21,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import _ridge_chunks as ch
 from . import _ridge_data as rd
-from ._ridge import eigh_cutoff, gram_cols, gram_rows
+from ._ridge import eigh_cutoff
+from ._ridge_chunks import gram_cols, gram_rows
 
 # Largest number of (sample, strength, target) residual entries materialized at once; more
 # targets than fit are processed in chunks (lax.map), so memory stays near 2**25 entries.
@@ -101,27 +103,40 @@ class Filters(NamedTuple):
 
 def filters(dec: Decomposition, lams: jax.Array) -> Filters:
     """Filter factors for strengths ``lams`` of shape (K,)."""
-    e = dec.e[:, None]
+    return filters_from(dec.e, dec.cutoff, lams)
+
+
+def filters_from(e: jax.Array, cutoff: jax.Array, lams: jax.Array) -> Filters:
+    """Filter factors for eigenvalues ``e`` (m,) and strengths ``lams`` (K,)."""
+    e = e[:, None]
     lam = lams[None, :]
-    keep = (e > dec.cutoff) | (lam > 0)
+    keep = (e > cutoff) | (lam > 0)
     inv = jnp.where(keep, 1 / jnp.where(keep, e + lam, jnp.ones_like(e + lam)), 0)
-    return Filters(inv, lam, (e <= dec.cutoff).astype(e.dtype))
+    return Filters(inv, lam, (e <= cutoff).astype(e.dtype))
 
 
-def gcv_values(
-    dec: Decomposition, filt: Filters, resid: jax.Array, fit_intercept: bool
+def gcv_from_rss(
+    rss: jax.Array, n: int, e: jax.Array, filt: Filters, fit_intercept: bool
 ) -> jax.Array:
-    """GCV ``(1/n)‖r‖² / (1 − tr(A)/n)²`` for residuals ``resid`` (n, K): (K,).
+    """GCV ``(rss/n) / (1 − tr(A)/n)²`` for residual sums of squares ``rss`` (K, t).
 
     ``n − tr(A)`` is summed from ``1 − eⱼ/(eⱼ + lam) = lam/(eⱼ + lam)`` rather than formed as a
     difference, so it keeps its precision when the fit nearly interpolates. It is NaN where
     ``tr(A) = n`` (an interpolating fit at lam = 0).
     """
-    n, m = dec.U.shape[0], dec.e.shape[0]
     comp = jnp.where(filt.lam > 0, filt.lam * filt.inv, filt.null)
-    dof = (n - m) + jnp.sum(comp, axis=0) - (1.0 if fit_intercept else 0.0)
+    dof = (n - e.shape[0]) + jnp.sum(comp, axis=0) - (1.0 if fit_intercept else 0.0)
+    dof = dof[:, None]
     safe = jnp.where(dof > 0, dof, 1)
-    return jnp.where(dof > 0, jnp.mean(jnp.square(resid), axis=0) / jnp.square(safe / n), jnp.nan)
+    return jnp.where(dof > 0, (rss / n) / jnp.square(safe / n), jnp.nan)
+
+
+def gcv_values(
+    dec: Decomposition, filt: Filters, resid: jax.Array, fit_intercept: bool
+) -> jax.Array:
+    """GCV for residuals ``resid`` (n, K): (K,)."""
+    rss = jnp.sum(jnp.square(resid), axis=0)[:, None]
+    return gcv_from_rss(rss, dec.U.shape[0], dec.e, filt, fit_intercept)[:, 0]
 
 
 def loo_denominators(dec: Decomposition, filt: Filters, leverage: jax.Array) -> jax.Array:
@@ -197,16 +212,89 @@ def intercept_column(X: jax.Array, sw: jax.Array | None) -> jax.Array:
     return jnp.ones((X.shape[0],), X.dtype) if sw is None else jnp.sqrt(sw)
 
 
-def column_scale(Xs: jax.Array, sw: jax.Array | None) -> jax.Array:
-    """glmnet's standardization scale: the weighted root mean square of each prepared column.
+def _primal_path(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    lams: jax.Array,
+    total: jax.Array,
+    standardize: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W (K, t, p), loo (K, t), gcv (K, t)) for n ≥ p, in two passes over row chunks of X.
 
-    Xs is already centred (with an intercept) and scaled by sqrt(s), so this is the weighted
-    standard deviation (1/Σs normalization) with an intercept and the weighted root mean square
-    without one. Constant columns get scale 1 (their coefficient is 0 anyway).
+    Pass 1 accumulates XsᵀXs and XsᵀYs; after the eigendecomposition XsᵀXs = V diag(e) Vᵀ,
+    pass 2 forms U = Xs V chunk by chunk and sums the LOO and residual terms of every strength.
     """
-    total = Xs.shape[0] if sw is None else jnp.sum(sw)
-    scale = jnp.sqrt(jnp.sum(jnp.square(Xs), axis=0) / total)
-    return jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    n, p = X.shape
+    t, K = Y.shape[1], lams.shape[0]
+    G, B = ch.primal_gram(X, Y, c)
+    scale = None
+    if standardize:
+        scale = jnp.sqrt(jnp.diagonal(G) / total)
+        scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+        G = G / (scale[:, None] * scale[None, :])
+        B = B / scale[:, None]
+    e, V = jnp.linalg.eigh(G)
+    e = jnp.maximum(e, 0)
+    filt = filters_from(e, eigh_cutoff(e, n, p), lams)
+    C = V.T @ B  # = Uᵀ Ys
+    if scale is not None:
+        V = V / scale[:, None]  # Xs_std V = Xs (D⁻¹ V): pass 2 works on unscaled chunks
+    M = (filt.inv[:, :, None] * C[:, None, :]).reshape(p, K * t)
+
+    def body(acc: tuple, chunk: tuple) -> tuple:
+        rows, targets, sqrt_w, leverage, mask = chunk
+        Xs = ch.scale_rows(c, rows, c.x_mean, sqrt_w)
+        Ys = ch.scale_rows(c, targets, c.y_mean, sqrt_w)
+        U = Xs @ V
+        den = 1 - (U * U) @ filt.inv - leverage[:, None]
+        resid = Ys[:, None, :] - (U @ M).reshape(-1, K, t)
+        looe = resid / den[:, :, None]
+        if mask is not None:
+            looe = jnp.where(mask[:, None, None], looe, 0)
+        return acc[0] + jnp.sum(jnp.square(looe), axis=0), acc[1] + jnp.sum(jnp.square(resid), 0)
+
+    zeros = jnp.zeros((K, t), X.dtype)
+    arrays = (X, Y, c.sqrt_w, c.leverage, row_mask)
+    loo_sum, rss = ch.reduce_rows(body, (zeros, zeros), arrays, ch.row_chunk(n, max(p, K * t)))
+    W = (V @ M).reshape(p, K, t).transpose(1, 2, 0)
+    return W, loo_sum / n, gcv_from_rss(rss, n, e, filt, c.fit_intercept)
+
+
+def _dual_path(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    lams: jax.Array,
+    total: jax.Array,
+    standardize: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W (K, t, p), loo (K, t), gcv (K, t)) for n < p from the eigendecomposition of XsXsᵀ."""
+    n, p = X.shape
+    t, K = Y.shape[1], lams.shape[0]
+    scale = None
+    if standardize:
+        scale = jnp.sqrt(ch.column_sum_squares(X, c) / total)
+        scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    gram = ch.dual_gram(X, c, scale)
+    Ys = ch.targets(Y, c)
+    e, U = jnp.linalg.eigh(gram)
+    Z = U * U
+    if c.fit_intercept:
+        root = jnp.ones((n,), X.dtype) if c.sqrt_w is None else c.sqrt_w
+        q = root / jnp.linalg.norm(root)
+        Z = U * (U - q[:, None] * (q @ U)[None, :])
+    e = jnp.maximum(e, 0)
+    dec = Decomposition(U, Z, e, U.T @ Ys, None, eigh_cutoff(e, n, p))
+    filt = filters(dec, lams)
+    loo, gcv = criteria(dec, Ys, c.leverage, row_mask, filt, c.fit_intercept)
+    M = (filt.inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
+    W = ch.design_t_dot(X, c, U @ M, scale)
+    if scale is not None:
+        W = W / scale[:, None]
+    return W.reshape(p, K, t).transpose(1, 2, 0), loo, gcv
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))
@@ -219,19 +307,13 @@ def _path_core(
     fit_intercept: bool,
     standardize: bool,
 ) -> tuple[jax.Array, ...]:
-    data = rd.prepare(X, Y, sw, fit_intercept)
-    Xs = data.Xs
-    if standardize:
-        scale = column_scale(Xs, sw)
-        Xs = Xs / scale[None, :]
-    dec = decompose(Xs, data.Ys, intercept_column(X, sw) if fit_intercept else None)
-    filt = filters(dec, lams)
+    n, p = X.shape
+    c = ch.centring(X, Y, sw, fit_intercept)
     row_mask = None if sw is None else sw > 0
-    loo, gcv = criteria(dec, data.Ys, data.leverage, row_mask, filt, fit_intercept)
-    W = coefficients(dec, Xs, filt.inv)
-    if standardize:
-        W = W / scale[None, None, :]
-    W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+    total = jnp.asarray(n, X.dtype) if sw is None else jnp.sum(sw)
+    path = _primal_path if n >= p else _dual_path
+    W, loo, gcv = path(X, Y, c, row_mask, lams, total, standardize)
+    W, b = rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
     safe = jnp.where(jnp.isnan(loo), jnp.inf, loo)
     best = jnp.argmin(safe, axis=0)
     return W, b, loo, gcv, best, lams[best]

@@ -28,7 +28,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._checks import check_choice
-from ._ridge import SOLVERS, gram_cols, gram_rows, ridge
+from ._ridge import SOLVERS, ridge
+from ._ridge_chunks import gram_cols, gram_rows
 from ._ridge_path import ridge_path
 
 _REFINE_MAX_ITER = 200

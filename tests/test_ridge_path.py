@@ -174,6 +174,39 @@ def test_gradients_of_loo_and_gcv_match_finite_differences(x64, shape):
             np.testing.assert_allclose(grad, fd, rtol=1e-5)
 
 
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Chunks of a few rows/columns, so that loops, full chunks and remainders all run."""
+    from jaxl2 import _ridge_chunks
+
+    monkeypatch.setattr(_ridge_chunks, "CHUNK_ENTRIES", 60)
+    monkeypatch.setattr(_ridge_chunks, "MIN_CHUNK", 4)
+    jax.clear_caches()
+    yield
+    jax.clear_caches()
+
+
+@pytest.mark.parametrize("shape", [(43, 5), (9, 31)], ids=["n>p", "n<p"])
+def test_chunked_products_match_sklearn(x64, tiny_chunks, shape):
+    X, Y, rng = _data(*shape, t=2, seed=8)
+    sw = rng.uniform(0.2, 2.0, shape[0])
+    for standardize in (False, True):
+        path = jaxl2.ridge_path(X, Y, LAMS, sample_weight=sw, standardize=standardize)
+        sd = np.sqrt(np.average((X - np.average(X, 0, sw)) ** 2, axis=0, weights=sw))
+        scale = sd if standardize else np.ones(shape[1])
+        for k in (0, 3):
+            model = Ridge(alpha=LAMS[k]).fit(X / scale, Y, sample_weight=sw)
+            np.testing.assert_allclose(path.coef[k], model.coef_ / scale, rtol=1e-8, atol=1e-10)
+            if not standardize:
+                brute = _brute_loo(X, Y[:, 1], LAMS[k], sw, True)
+                np.testing.assert_allclose(path.loo_mse[k, 1], brute, rtol=1e-8)
+    for solver in ("cholesky", "eigh"):
+        res = jaxl2.ridge(X, Y, 0.7, sample_weight=sw, solver=solver)
+        model = Ridge(alpha=0.7).fit(X, Y, sample_weight=sw)
+        np.testing.assert_allclose(res.coef, model.coef_, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(res.intercept, model.intercept_, rtol=1e-8)
+
+
 def test_vmap_and_jit_over_data_sets(x64):
     rng = np.random.default_rng(6)
     Xs, ys = rng.standard_normal((4, 20, 3)), rng.standard_normal((4, 20))

@@ -11,6 +11,11 @@ columns have squared norms e). Then for every strength lam the hat matrix is
 For n < p the dual ``XsXsᵀ = U diag(e) Uᵀ`` is used with hat filter ``e/(e + lam)`` and
 ``w = Xsᵀ U (C / (e + lam))``. No work of size n·p is repeated per strength: the per-strength
 cost is the two n·m·K products (m = min(n, p)), against the n·p² of a refit.
+
+For n ≥ p the path makes two passes over row chunks of X (:mod:`jaxl2._ridge_chunks`): the
+first accumulates XsᵀXs and Xsᵀys, the second forms U chunk by chunk and sums the LOO and
+residual terms, so neither Xs nor U (each n × p) is ever held in memory. :func:`decompose`
+(used by :func:`jaxl2.tune_ridge`, which evaluates the criterion many times) keeps U instead.
 """
 
 from __future__ import annotations

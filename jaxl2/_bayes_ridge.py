@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _ridge_chunks as ch
 from . import _ridge_data as rd
 from ._checks import check_nonnegative
 
@@ -78,7 +79,7 @@ def _fit_one(
     lambda0 = jnp.ones((), dtype) if lambda_init is None else lambda_init
     U, s, Vt = jnp.linalg.svd(Xs, full_matrices=False)
     e = s * s
-    uty = U.T @ ys
+    uty = ch.tdot(U, ys)
     log_2pi = math.log(2 * math.pi)
 
     def coef_sse(alpha: jax.Array, lam: jax.Array) -> tuple[jax.Array, jax.Array]:

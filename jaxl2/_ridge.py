@@ -100,7 +100,7 @@ def _solve_svd(Xs: jax.Array, Ys: jax.Array, lam: jax.Array) -> jax.Array:
     cutoff = rd.eps_of(Xs.dtype) * max(n, p) * s[0]
     s_col = s[:, None]
     filt = _pinv_filter(s_col * s_col, _lam_row(lam), cutoff * cutoff, s_col)
-    return (Vt.T @ (filt * (U.T @ Ys))).T
+    return (Vt.T @ (filt * ch.tdot(U, Ys))).T
 
 
 def eigh_cutoff(e: jax.Array, n: int, p: int) -> jax.Array:
@@ -118,7 +118,7 @@ def _solve_eigh(G: jax.Array, rhs: jax.Array, lam: jax.Array, n: int, p: int) ->
     e = jnp.maximum(e, 0)
     e_col = e[:, None]
     filt = _pinv_filter(e_col, _lam_row(lam), eigh_cutoff(e, n, p), jnp.ones_like(e_col))
-    return Q @ (filt * (Q.T @ rhs))
+    return Q @ (filt * ch.tdot(Q, rhs))
 
 
 def _solve_cg(
@@ -142,7 +142,7 @@ def _solve_cg(
         return X @ v - x_mean @ v
 
     def design_t(u: jax.Array) -> jax.Array:  # Xcᵀ u
-        return X.T @ u - x_mean * jnp.sum(u)
+        return ch.tdot(X, u) - x_mean * jnp.sum(u)
 
     def solve(lam_k: jax.Array, y: jax.Array, ym: jax.Array) -> jax.Array:
         b = design_t(weights * (y - ym))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _ridge_chunks as ch
 from ._checks import check_finite, check_nonnegative, is_concrete
 
 # Half-precision inputs are solved in float32 (LAPACK has no half-precision kernels) and the
@@ -186,28 +187,11 @@ def validate_lams(lams: Any, dtype: Any, name: str = "lams") -> jax.Array:
 
 
 def prepare(X: jax.Array, Y: jax.Array, sw: jax.Array | None, fit_intercept: bool) -> Prepared:
-    """Centres (weighted) and scales rows by sqrt(s); see the module docstring."""
-    n, p = X.shape
-    dtype = X.dtype
-    if sw is None:
-        if fit_intercept:
-            x_mean, y_mean = jnp.mean(X, axis=0), jnp.mean(Y, axis=0)
-            Xs, Ys = X - x_mean[None, :], Y - y_mean[None, :]
-            leverage = jnp.full((n,), 1.0 / n, dtype)
-        else:
-            x_mean, y_mean = jnp.zeros((p,), dtype), jnp.zeros((Y.shape[1],), dtype)
-            Xs, Ys, leverage = X, Y, jnp.zeros((n,), dtype)
-        return Prepared(Xs, Ys, x_mean, y_mean, leverage)
-    total = jnp.sum(sw)
-    sq = jnp.sqrt(sw)[:, None]
-    if fit_intercept:
-        x_mean, y_mean = (sw @ X) / total, (sw @ Y) / total
-        Xs, Ys = (X - x_mean[None, :]) * sq, (Y - y_mean[None, :]) * sq
-        leverage = sw / total
-    else:
-        x_mean, y_mean = jnp.zeros((p,), dtype), jnp.zeros((Y.shape[1],), dtype)
-        Xs, Ys, leverage = X * sq, Y * sq, jnp.zeros((n,), dtype)
-    return Prepared(Xs, Ys, x_mean, y_mean, leverage)
+    """Forms the centred, sqrt(s)-scaled problem (see the module docstring)."""
+    c = ch.centring(X, Y, sw, fit_intercept)
+    Xs = ch.scale_rows(c, X, c.x_mean, c.sqrt_w)
+    Ys = ch.scale_rows(c, Y, c.y_mean, c.sqrt_w)
+    return Prepared(Xs, Ys, c.x_mean, c.y_mean, c.leverage)
 
 
 def finish(

@@ -95,7 +95,7 @@ def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> De
             q = sqrt_weight / jnp.linalg.norm(sqrt_weight)
             Z = U * (U - q[:, None] * (q @ U)[None, :])
     e = jnp.maximum(e, 0)
-    return Decomposition(U, Z, e, U.T @ Ys, V, eigh_cutoff(e, n, p))
+    return Decomposition(U, Z, e, ch.tdot(U, Ys), V, eigh_cutoff(e, n, p))
 
 
 class Filters(NamedTuple):
@@ -208,7 +208,7 @@ def coefficients(dec: Decomposition, Xs: jax.Array, inv: jax.Array) -> jax.Array
     m, K = inv.shape
     t = dec.C.shape[1]
     M = (inv[:, :, None] * dec.C[:, None, :]).reshape(m, K * t)
-    W = dec.V @ M if dec.V is not None else Xs.T @ (dec.U @ M)
+    W = dec.V @ M if dec.V is not None else ch.tdot(Xs, dec.U @ M)
     return W.reshape(-1, K, t).transpose(1, 2, 0)
 
 
@@ -292,7 +292,7 @@ def _dual_path(
         q = root / jnp.linalg.norm(root)
         Z = U * (U - q[:, None] * (q @ U)[None, :])
     e = jnp.maximum(e, 0)
-    dec = Decomposition(U, Z, e, U.T @ Ys, None, eigh_cutoff(e, n, p))
+    dec = Decomposition(U, Z, e, ch.tdot(U, Ys), None, eigh_cutoff(e, n, p))
     filt = filters(dec, lams)
     loo, gcv = criteria(dec, Ys, c.leverage, row_mask, filt, c.fit_intercept)
     M = (filt.inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from . import _ridge_chunks as ch
 from . import _ridge_data as rd
 from . import _ridge_path as rp
 from ._checks import check_choice
@@ -55,7 +56,7 @@ def _criterion_fn(
     def coefs(lam_t: jax.Array) -> tuple[jax.Array, jax.Array]:
         filt = rp.filters(dec, lam_t)
         inv_c = filt.inv * dec.C
-        W = (dec.V @ inv_c if dec.V is not None else Xs.T @ (dec.U @ inv_c)).T
+        W = (dec.V @ inv_c if dec.V is not None else ch.tdot(Xs, dec.U @ inv_c)).T
         return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
     def values(lam_t: jax.Array) -> jax.Array:

@@ -11,11 +11,19 @@
 
 Each in float64 (jax x64 on) and float32. jaxl2 is called as a user would, eagerly on arrays
 already on the device (argument checks included); scikit-learn gets the same data as numpy.
+
+Threads: jaxlib's CPU LAPACK kernels (eigh, Cholesky) run on scipy's OpenBLAS, whose threads
+fight XLA's own thread pool on a 2-core machine: the same float64 2000 × 2000 ``eigh`` took
+0.6 s or 15 s from one call to the next. While jaxl2 is timed, that OpenBLAS (the one under
+``scipy.libs``) is limited to one thread with threadpoolctl (then the eigh takes a steady 1.0 s);
+numpy's OpenBLAS, which the peers and the floor use, keeps its default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -49,9 +57,26 @@ def _ridgecv(X, y, lams):
     return RidgeCV(alphas=lams).fit(X, y).alpha_
 
 
+@contextlib.contextmanager
+def _jax_lapack_single_thread() -> Iterator[None]:
+    """Limits the OpenBLAS that jaxlib's LAPACK kernels use (scipy's) to one thread."""
+    from threadpoolctl import ThreadpoolController
+
+    jax.block_until_ready(jnp.linalg.eigh(jnp.eye(2)))  # loads jaxlib's LAPACK (scipy's)
+    controller = ThreadpoolController()
+    scipy_blas = [
+        info["filepath"] for info in controller.info() if "scipy.libs" in info["filepath"]
+    ]
+    if not scipy_blas:
+        yield
+        return
+    with controller.select(filepath=scipy_blas).limit(limits=1):
+        yield
+
+
 def _time_path(X, y, lams, x64: bool, repeat: int) -> tuple[float, float]:
     """(median time of ``jaxl2.ridge_path`` on device arrays, its best lam)."""
-    with jax.enable_x64(x64):
+    with jax.enable_x64(x64), _jax_lapack_single_thread():
         Xj, yj, lj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lams)
         seconds = timeit(lambda: jaxl2.ridge_path(Xj, yj, lj), repeat=repeat)
         return seconds, float(jaxl2.ridge_path(Xj, yj, lj).best_lam)
@@ -164,7 +189,7 @@ def _solve_loop(Xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def _time_vmap(Xs: np.ndarray, ys: np.ndarray, x64: bool) -> float:
-    with jax.enable_x64(x64):
+    with jax.enable_x64(x64), _jax_lapack_single_thread():
         fn = jax.jit(jax.vmap(lambda X, y: jaxl2.ridge(X, y, 1.0)))
         Xj, yj = jnp.asarray(Xs), jnp.asarray(ys)
         seconds = timeit(lambda: fn(Xj, yj), repeat=7, min_time=0.05)

@@ -190,8 +190,13 @@ class Ridge(_RidgeBase):
     """Ridge regression, scikit-learn style, solved by :func:`jaxl2.ridge` (jitted).
 
     Minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + alpha·‖w‖²`` (intercept unpenalized): the objective and
-    numbers of ``sklearn.linear_model.Ridge(alpha)``; ``alpha`` is jaxl2's ``lam``. See this
-    module's docstring for how float64 input is handled when JAX's x64 mode is off.
+    numbers of ``sklearn.linear_model.Ridge(alpha)``; ``alpha`` is jaxl2's ``lam``.
+
+    Precision: float32 input is solved in float32. float64 input is solved in float64 when
+    JAX's x64 mode is on; when it is off (JAX's default), JAX factors the Gram matrix in
+    float32 and the coefficients are refined in float64 with numpy (conjugate gradients on the
+    float64 normal equations, preconditioned by that factorization) to float64 accuracy. Either
+    way the results match scikit-learn's to float64 rounding; nothing changes JAX's settings.
 
     Args:
       alpha: strength ``≥ 0``: a float, or an array of shape ``(n_targets,)``.
@@ -247,8 +252,12 @@ class RidgeCV(_RidgeBase):
     default ``cv=None`` (efficient LOO, squared error): every alpha is scored by the exact
     leave-one-out MSE, with the intercept and sample-weight corrections, from one
     eigendecomposition for all alphas. With ``cv`` set it runs, like scikit-learn,
-    ``GridSearchCV(jaxl2.sklearn.Ridge(), {"alpha": alphas}, cv=cv, scoring=scoring)``. See this
-    module's docstring for float64 input without JAX's x64 mode.
+    ``GridSearchCV(jaxl2.sklearn.Ridge(), {"alpha": alphas}, cv=cv, scoring=scoring)``.
+
+    Precision: as :class:`Ridge` for the coefficients. With float64 input and JAX's x64 mode
+    off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are computed in float32
+    (agreeing with float64 to about 1e-6 relative, so a near-tie can pick a neighbouring
+    alpha); turn x64 on (``jax.config.update("jax_enable_x64", True)``) for float64 throughout.
 
     Args:
       alphas: candidate strengths ``≥ 0``.

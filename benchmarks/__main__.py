@@ -19,12 +19,18 @@ from benchmarks._harness import RESULTS, write_sections
 
 def available() -> list[str]:
     here = Path(__file__).parent
-    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    return sorted(
+        m.name[len("bench_") :]
+        for m in pkgutil.iter_modules([str(here)])
+        if m.name.startswith("bench_")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {available()})")
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {available()})"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness only")
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to update")
     args = parser.parse_args(argv)

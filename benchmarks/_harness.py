@@ -29,7 +29,9 @@ def _block(x: Any) -> Any:
     return jax.block_until_ready(x)
 
 
-def timeit(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, min_time: float = 0.0) -> float:
+def timeit(
+    fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, min_time: float = 0.0
+) -> float:
     """Median wall time in seconds of ``fn()`` (its result is blocked on) after ``warmup`` calls.
 
     With ``min_time`` > 0, each sample repeats ``fn`` until that much time has passed and
@@ -169,7 +171,7 @@ def write_sections(sections: Sequence[Section], path: Path = RESULTS) -> None:
             re.escape(_BEGIN.format(s.name)) + r".*?" + re.escape(_END.format(s.name)), re.S
         )
         if pattern.search(text):
-            text = pattern.sub(lambda _: block, text)
+            text = pattern.sub(lambda _, block=block: block, text)
         else:
             text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text.rstrip() + "\n")

@@ -46,7 +46,7 @@ def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
             raise ValueError(
-                f"{name} must be non-negative and not NaN, got {arr[idx]!r}{_where(idx)}"
+                f"{name} must be non-negative and not NaN, got {arr[idx].item()!r}{_where(idx)}"
                 + (f" (in {name}={value!r})" if arr.ndim else "")
                 + "."
             )
@@ -70,13 +70,15 @@ def check_finite(x: Any, name: str) -> Any:
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
                 raise ValueError(
                     f"{name} must be finite, but {name}[{', '.join(map(str, idx))}] = "
-                    f"{arr[idx]!r} ({int(bad.sum())} non-finite entries in all)."
+                    f"{arr[idx].item()!r} ({int(bad.sum())} non-finite entries in all)."
                 )
         return x
     arr = jnp.asarray(x)
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
         return arr
-    return eqx.error_if(arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf).")
+    return eqx.error_if(
+        arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf)."
+    )
 
 
 def check_in_range(value: Any, name: str, low: float, high: float) -> Any:
@@ -86,7 +88,9 @@ def check_in_range(value: Any, name: str, low: float, high: float) -> Any:
         bad = np.isnan(arr) | (arr < low) | (arr > high)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
-            raise ValueError(f"{name} must lie in [{low}, {high}], got {arr[idx]!r}{_where(idx)}.")
+            raise ValueError(
+                f"{name} must lie in [{low}, {high}], got {arr[idx].item()!r}{_where(idx)}."
+            )
         return value
     arr = jnp.asarray(value)
     bad = jnp.isnan(arr) | (arr < low) | (arr > high)
@@ -131,3 +135,17 @@ def check_same_structure(tree: Any, reference: Any, name: str, reference_name: s
                 f"{jax.tree_util.keystr(path)} {name} has shape {jnp.shape(a)} and "
                 f"{reference_name} has shape {jnp.shape(b)}."
             )
+
+
+def at_least_float32(dtype: Any) -> Any:
+    """``dtype`` if it is a float of 32 bits or more, else float32 (for bf16/f16 accumulation).
+
+    Written without ``jnp.promote_types``, which refuses bf16 with float32 under strict promotion.
+    """
+    dtype = jnp.dtype(dtype)
+    return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
+
+
+def widest_float(dtypes: Iterable[Any]) -> Any:
+    """The widest of several floating dtypes (ties keep the first), without promotion rules."""
+    return max((jnp.dtype(d) for d in dtypes), key=lambda d: jnp.finfo(d).bits)

@@ -9,6 +9,14 @@ CI = os.environ.get("CI", "").lower() == "true"
 SLOW = os.environ.get("JAXL2_SLOW") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _dtype_promotion(request):
+    """Strict dtype promotion, unless the test is marked ``standard_promotion`` (see conftest.py)."""
+    strict = request.node.get_closest_marker("standard_promotion") is None
+    with jax.numpy_dtype_promotion("strict" if strict else "standard"):
+        yield
+
+
 @pytest.fixture
 def x64():
     """Runs the test with 64-bit floats enabled (``jax.enable_x64``), restoring the setting."""

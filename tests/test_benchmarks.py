@@ -16,8 +16,11 @@ def test_benchmark_runs_quick(name, tmp_path):
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", name, "--quick", "--output", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text()
-    assert f"<!-- begin:" in text and "speed-up" in text
+    assert "<!-- begin:" in text and "speed-up" in text

@@ -1,0 +1,457 @@
+"""Conversions between jaxl2's one λ convention and everybody else's.
+
+jaxl2 writes every objective as ``data term + lam · penalty`` with an unnormalized data term
+(``Σ sᵢ·lossᵢ``, a sum, not a mean) and an unhalved penalty (``lam · ‖w‖²``). Each function here
+states the peer's objective and the formula that maps it. All of them work on Python floats,
+NumPy arrays and JAX arrays (also under ``jit``); concrete inputs are validated.
+
+| peer                                      | relation                                   |
+|-------------------------------------------|--------------------------------------------|
+| scikit-learn ``Ridge(alpha)``             | ``lam = alpha``                            |
+| scikit-learn ``LogisticRegression(C)``    | ``lam = 1 / (2 C)``                        |
+| torch / optax ``weight_decay`` (coupled)  | ``lam = weight_decay / 2``                 |
+| Keras ``L2(l2)``                          | ``lam = l2``                               |
+| glmnet ``λ, α`` (gaussian)                | ``lam = N λ (1 + α)``, ``ρ = 2α / (1 + α)``|
+| scikit-learn ``ElasticNet(alpha, l1_ratio)`` | as glmnet gaussian                      |
+| Gaussian prior                            | ``lam = σ²_noise / σ²_prior``              |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._checks import check_choice, check_in_range, check_nonnegative, is_concrete
+
+__all__ = [
+    "alpha_to_lam",
+    "lam_to_alpha",
+    "c_to_lam",
+    "lam_to_c",
+    "weight_decay_to_lam",
+    "lam_to_weight_decay",
+    "keras_l2_to_lam",
+    "lam_to_keras_l2",
+    "keras_l1l2_to_lam",
+    "glmnet_to_lam",
+    "lam_to_glmnet",
+    "sklearn_enet_to_lam",
+    "lam_to_sklearn_enet",
+    "normalized_weight_decay",
+    "convert_decay",
+    "ema_timescale",
+    "weight_decay_from_timescale",
+    "prior_to_lam",
+    "lam_to_prior_variance",
+]
+
+
+def _positive(x: Any, name: str) -> Any:
+    check_nonnegative(x, name, allow_inf=False)
+    if is_concrete(x):
+        import numpy as np
+
+        arr = np.asarray(x)
+        if (arr == 0).any():
+            raise ValueError(f"{name} must be > 0, got {x!r}.")
+    return x
+
+
+def alpha_to_lam(alpha: Any) -> Any:
+    """scikit-learn ``Ridge(alpha)`` → jaxl2 ridge ``lam``: ``lam = alpha``.
+
+    Both minimize ``Σ sᵢ (yᵢ − xᵢᵀw − b)² + alpha · ‖w‖²`` (unnormalized squared error, intercept
+    unpenalized), so the numbers are the same; this function exists to say so.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.alpha_to_lam(1.5)
+        1.5
+    """
+    check_nonnegative(alpha, "alpha")
+    return alpha
+
+
+def lam_to_alpha(lam: Any) -> Any:
+    """jaxl2 ridge ``lam`` → scikit-learn ``Ridge(alpha)``: ``alpha = lam``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_alpha(2.0)
+        2.0
+    """
+    check_nonnegative(lam, "lam")
+    return lam
+
+
+def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
+    """scikit-learn ``C`` (``LogisticRegression``, ``LinearSVC``) → jaxl2 ``lam = 1 / (2 C)``.
+
+    scikit-learn minimizes ``C · Σ sᵢ lossᵢ + ½ ‖w‖²``; dividing by ``C`` gives
+    ``Σ sᵢ lossᵢ + (1 / (2C)) · ‖w‖²``.
+
+    Raises:
+        ValueError: ``C`` is not > 0.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.c_to_lam(0.5)
+        1.0
+    """
+    _positive(C, "C")
+    return 1.0 / (2.0 * C)
+
+
+def lam_to_c(lam: Any) -> Any:
+    """jaxl2 ``lam`` → scikit-learn ``C = 1 / (2 lam)``.
+
+    Raises:
+        ValueError: ``lam`` is not > 0 (``lam = 0`` is ``C = ∞``: no penalty).
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_c(1.0)
+        0.5
+    """
+    _positive(lam, "lam")
+    return 1.0 / (2.0 * lam)
+
+
+def weight_decay_to_lam(weight_decay: Any) -> Any:
+    """torch / optax coupled ``weight_decay`` → penalty ``lam = weight_decay / 2``.
+
+    ``torch.optim.SGD(weight_decay=r)`` adds ``r · w`` to the gradient, which is the gradient of
+    ``(r / 2) · ‖w‖² = l2(w, r / 2)``. (For decoupled decay, AdamW, there is no penalty
+    equivalent under an adaptive optimizer; see :func:`convert_decay`.)
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.weight_decay_to_lam(1e-4)
+        5e-05
+    """
+    check_nonnegative(weight_decay, "weight_decay")
+    return weight_decay / 2.0
+
+
+def lam_to_weight_decay(lam: Any) -> Any:
+    """Penalty ``lam`` → torch / optax coupled ``weight_decay = 2 · lam``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_weight_decay(5e-05)
+        0.0001
+    """
+    check_nonnegative(lam, "lam")
+    return 2.0 * lam
+
+
+def keras_l2_to_lam(l2: Any) -> Any:
+    """Keras ``regularizers.L2(l2)`` → ``lam = l2`` (Keras adds ``l2 · Σ w²`` to the loss).
+
+    Keras averages the data loss over the batch, so relative to a summed data term of ``n``
+    points the strength is ``n · l2``; the penalty itself is the same number.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.keras_l2_to_lam(0.01)
+        0.01
+    """
+    check_nonnegative(l2, "l2")
+    return l2
+
+
+def lam_to_keras_l2(lam: Any) -> Any:
+    """``lam`` → Keras ``regularizers.L2(l2=lam)``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_keras_l2(0.01)
+        0.01
+    """
+    check_nonnegative(lam, "lam")
+    return lam
+
+
+def keras_l1l2_to_lam(l1: Any, l2: Any) -> tuple[Any, Any]:
+    """Keras ``L1L2(l1, l2)`` → ``(lam, l1_ratio)`` of :func:`jaxl2.elastic_net`.
+
+    Keras adds ``l1 · Σ|w| + l2 · Σ w²`` = ``lam · (ρ Σ|w| + (1 − ρ) Σ w²)`` with ``lam = l1 + l2``
+    and ``ρ = l1 / (l1 + l2)``.
+
+    Raises:
+        ValueError: a negative ``l1`` or ``l2``, or both 0.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.keras_l1l2_to_lam(0.01, 0.03)
+        (0.04, 0.25)
+    """
+    check_nonnegative(l1, "l1")
+    check_nonnegative(l2, "l2")
+    lam = l1 + l2
+    _positive(lam, "l1 + l2")
+    return lam, l1 / lam
+
+
+def _enet_forward(lambda_: Any, mix: Any, n_samples: Any, half_loss: bool) -> tuple[Any, Any]:
+    # peer: (1/(2N))·RSS + λ·(α‖w‖₁ + (1−α)/2·‖w‖²)  [half_loss]  or  (1/N)·Σloss + same.
+    # Multiply by 2N (or N): RSS + 2Nλα‖w‖₁ + Nλ(1−α)‖w‖², i.e. lam·ρ = 2Nλα, lam·(1−ρ) = Nλ(1−α).
+    scale = 2.0 if half_loss else 1.0
+    l1_part = scale * n_samples * lambda_ * mix
+    l2_part = scale * n_samples * lambda_ * (1.0 - mix) / 2.0
+    lam = l1_part + l2_part
+    rho = 2.0 * mix / (1.0 + mix)
+    return lam, rho
+
+
+def _enet_inverse(lam: Any, rho: Any, n_samples: Any, half_loss: bool) -> tuple[Any, Any]:
+    scale = 2.0 if half_loss else 1.0
+    mix = rho / (2.0 - rho)
+    lambda_ = lam * (2.0 - rho) / (scale * n_samples)
+    return lambda_, mix
+
+
+def glmnet_to_lam(
+    lambda_: Any, n_samples: Any, alpha: Any = 0.0, *, family: str = "gaussian"
+) -> tuple[Any, Any]:
+    """glmnet ``(λ, α)`` → jaxl2 ``(lam, l1_ratio)``.
+
+    glmnet minimizes ``(1/N) Σ wᵢ ℓᵢ + λ · [(1 − α)/2 · ‖β‖² + α · ‖β‖₁]``, ``ℓ = ½ (y − ŷ)²`` for
+    ``family="gaussian"`` and the negative log-likelihood for ``"binomial"``/``"multinomial"``.
+    Multiplying by ``2N`` (gaussian) or ``N`` (logistic) gives jaxl2's
+    ``Σ ℓ + lam · (ρ ‖β‖₁ + (1 − ρ) ‖β‖²)`` with
+
+    - gaussian: ``lam = N λ (1 + α)``, ``ρ = 2α / (1 + α)`` (ridge, ``α = 0``: ``lam = N λ``);
+    - binomial / multinomial: ``lam = N λ (1 + α) / 2``, same ``ρ`` (ridge: ``lam = N λ / 2``,
+      which matches scikit-learn's ``C = 1 / (N λ)``).
+
+    glmnet standardizes the columns of X by default and reports coefficients on the original
+    scale: fit with ``jaxl2.ridge_path(..., standardize=True)`` for the same model. Its observation
+    weights are normalized to sum to N.
+
+    Args:
+        lambda_: glmnet's ``lambda`` (scalar or array).
+        n_samples: the number of observations ``N``.
+        alpha: glmnet's mixing ``α`` in ``[0, 1]`` (0: ridge, 1: lasso).
+        family: ``"gaussian"``, ``"binomial"`` or ``"multinomial"``.
+
+    Returns:
+        ``(lam, l1_ratio)``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.glmnet_to_lam(0.1, 100)
+        (10.0, 0.0)
+        >>> convert.glmnet_to_lam(0.1, 100, family="binomial")
+        (5.0, 0.0)
+    """
+    check_nonnegative(lambda_, "lambda_")
+    _positive(n_samples, "n_samples")
+    check_in_range(alpha, "alpha", 0.0, 1.0)
+    check_choice(family, "family", ("gaussian", "binomial", "multinomial"))
+    return _enet_forward(lambda_, alpha, n_samples, half_loss=family == "gaussian")
+
+
+def lam_to_glmnet(
+    lam: Any, n_samples: Any, l1_ratio: Any = 0.0, *, family: str = "gaussian"
+) -> tuple[Any, Any]:
+    """jaxl2 ``(lam, l1_ratio)`` → glmnet ``(λ, α)``; the inverse of :func:`glmnet_to_lam`.
+
+    ``α = ρ / (2 − ρ)``; ``λ = lam (2 − ρ) / (2N)`` (gaussian) or ``lam (2 − ρ) / N`` (logistic).
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_glmnet(10.0, 100)
+        (0.1, 0.0)
+    """
+    check_nonnegative(lam, "lam")
+    _positive(n_samples, "n_samples")
+    check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    check_choice(family, "family", ("gaussian", "binomial", "multinomial"))
+    return _enet_inverse(lam, l1_ratio, n_samples, half_loss=family == "gaussian")
+
+
+def sklearn_enet_to_lam(alpha: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+    """scikit-learn ``ElasticNet(alpha, l1_ratio)`` (and ``Lasso``) → jaxl2 ``(lam, l1_ratio)``.
+
+    scikit-learn minimizes ``1/(2n) ‖y − Xw‖² + alpha ρ_s ‖w‖₁ + ½ alpha (1 − ρ_s) ‖w‖²``;
+    times ``2n``: ``‖y − Xw‖² + lam (ρ ‖w‖₁ + (1 − ρ) ‖w‖²)`` with
+    ``lam = n · alpha · (1 + ρ_s)`` and ``ρ = 2 ρ_s / (1 + ρ_s)``. (With ``sample_weight``,
+    scikit-learn rescales the weights to sum to ``n``.)
+
+    Args:
+        alpha: scikit-learn's ``alpha``.
+        l1_ratio: scikit-learn's ``l1_ratio`` ``ρ_s`` in ``[0, 1]`` (``Lasso``: 1).
+        n_samples: ``n``.
+
+    Returns:
+        ``(lam, l1_ratio)`` for :func:`jaxl2.elastic_net_path`.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.sklearn_enet_to_lam(0.1, 0.5, 100)
+        (15.0, 0.666...)
+    """
+    check_nonnegative(alpha, "alpha")
+    check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    _positive(n_samples, "n_samples")
+    return _enet_forward(alpha, l1_ratio, n_samples, half_loss=True)
+
+
+def lam_to_sklearn_enet(lam: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+    """jaxl2 ``(lam, l1_ratio)`` → scikit-learn ``ElasticNet(alpha, l1_ratio)``.
+
+    ``ρ_s = ρ / (2 − ρ)``, ``alpha = lam (2 − ρ) / (2n)``; the inverse of
+    :func:`sklearn_enet_to_lam`.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_sklearn_enet(15.0, 2 / 3, 100)
+        (0.1, 0.5)
+    """
+    check_nonnegative(lam, "lam")
+    check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    _positive(n_samples, "n_samples")
+    return _enet_inverse(lam, l1_ratio, n_samples, half_loss=True)
+
+
+def normalized_weight_decay(lam_norm: Any, batch_size: Any, n_train: Any, epochs: Any) -> Any:
+    """Loshchilov & Hutter's normalized weight decay: ``rate = lam_norm · √(b / (B · T))``.
+
+    ``b`` is the batch size, ``B`` the number of training points and ``T`` the number of epochs;
+    the paper found ``lam_norm ≈ 0.025–0.05`` good across budgets. The result is the paper's
+    ``λ`` (their Algorithm 2 decay, :func:`jaxl2.decoupled` with ``mode="schedule"``).
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> round(convert.normalized_weight_decay(0.05, 128, 50_000, 100), 6)
+        0.000253
+
+    References:
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Appendix B.1.
+    """
+    check_nonnegative(lam_norm, "lam_norm")
+    for v, n in ((batch_size, "batch_size"), (n_train, "n_train"), (epochs, "epochs")):
+        _positive(v, n)
+    return lam_norm * (batch_size / (n_train * epochs)) ** 0.5
+
+
+_DECAY_MODES = ("lr", "schedule", "constant")
+
+
+def convert_decay(
+    rate: Any,
+    *,
+    from_mode: str,
+    to_mode: str,
+    learning_rate: Any,
+    base_learning_rate: Any = None,
+) -> Any:
+    """The decay rate giving the same per-step decay in another mode of :func:`jaxl2.decoupled`.
+
+    The weight shrinks by ``d · (w − c)`` per step, with ``d = lr_t · rate`` (``"lr"``, PyTorch /
+    optax AdamW), ``d = (lr_t / lr_0) · rate`` (``"schedule"``, Loshchilov & Hutter's ``η_t λ``) or
+    ``d = rate`` (``"constant"``). This returns the rate in ``to_mode`` with the same ``d`` at
+    ``lr_t = learning_rate`` and ``lr_0 = base_learning_rate`` (default ``learning_rate``). At a
+    constant learning rate ``lr``: ``rate_schedule = rate_constant = lr · rate_lr``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.convert_decay(0.1, from_mode="lr", to_mode="constant", learning_rate=1e-3)
+        0.0001
+    """
+    check_choice(from_mode, "from_mode", _DECAY_MODES)
+    check_choice(to_mode, "to_mode", _DECAY_MODES)
+    check_nonnegative(rate, "rate")
+    lr = _positive(learning_rate, "learning_rate")
+    lr0 = lr if base_learning_rate is None else _positive(base_learning_rate, "base_learning_rate")
+    per_unit = {"lr": lr, "schedule": lr / lr0, "constant": 1.0}
+    return rate * per_unit[from_mode] / per_unit[to_mode]
+
+
+def ema_timescale(
+    learning_rate: Any, weight_decay: Any, *, batch_size: Any = None, n_train: Any = None
+) -> Any:
+    """The EMA timescale of decoupled weight decay: ``τ_iter = 1 / (lr · rate)`` iterations.
+
+    With AdamW-style decay the weights are an exponential moving average of recent updates with
+    this timescale (Wang & Aitchison 2024). Given ``batch_size`` ``b`` and ``n_train`` ``N``, it is
+    returned in epochs: ``τ_epoch = τ_iter · b / N``. Their finding: the best ``τ_epoch`` stays
+    roughly constant as model and data grow, so at a fixed ``lr``, ``rate ∝ 1 / N``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.ema_timescale(1e-3, 0.1)
+        10000.0
+        >>> convert.ema_timescale(1e-3, 0.1, batch_size=100, n_train=50_000)
+        20.0
+
+    References:
+        Wang & Aitchison, "How to set AdamW's weight decay as you scale model and dataset size",
+        2024.
+    """
+    _positive(learning_rate, "learning_rate")
+    _positive(weight_decay, "weight_decay")
+    tau = 1.0 / (learning_rate * weight_decay)
+    if (batch_size is None) != (n_train is None):
+        raise ValueError("ema_timescale: pass both batch_size and n_train (for epochs) or neither.")
+    if batch_size is not None:
+        _positive(batch_size, "batch_size")
+        _positive(n_train, "n_train")
+        tau = tau * batch_size / n_train
+    return tau
+
+
+def weight_decay_from_timescale(
+    tau: Any, learning_rate: Any, *, batch_size: Any = None, n_train: Any = None
+) -> Any:
+    """The decay rate for an EMA timescale: ``rate = 1 / (lr · τ_iter)``; the inverse of
+    :func:`ema_timescale` (``τ`` in epochs when ``batch_size`` and ``n_train`` are given,
+    ``τ_iter = τ_epoch · N / b``).
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.weight_decay_from_timescale(20.0, 1e-3, batch_size=100, n_train=50_000)
+        0.1
+    """
+    _positive(tau, "tau")
+    _positive(learning_rate, "learning_rate")
+    if (batch_size is None) != (n_train is None):
+        raise ValueError(
+            "weight_decay_from_timescale: pass both batch_size and n_train (tau in epochs) "
+            "or neither."
+        )
+    if batch_size is not None:
+        _positive(batch_size, "batch_size")
+        _positive(n_train, "n_train")
+        tau = tau * n_train / batch_size
+    return 1.0 / (learning_rate * tau)
+
+
+def prior_to_lam(noise_variance: Any, prior_variance: Any) -> Any:
+    """Gaussian prior → ridge strength: ``lam = σ²_noise / σ²_prior``.
+
+    With ``yᵢ = xᵢᵀw + εᵢ``, ``εᵢ ~ N(0, σ²_noise)`` and the prior ``w ~ N(0, σ²_prior I)``, the
+    negative log-posterior is ``(1 / (2σ²_noise)) · [Σ (yᵢ − xᵢᵀw)² + (σ²_noise / σ²_prior) ‖w‖²]``
+    plus a constant, so the MAP estimate is :func:`jaxl2.ridge` with this ``lam``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.prior_to_lam(0.5, 2.0)
+        0.25
+    """
+    check_nonnegative(noise_variance, "noise_variance")
+    _positive(prior_variance, "prior_variance")
+    return noise_variance / prior_variance
+
+
+def lam_to_prior_variance(lam: Any, noise_variance: Any) -> Any:
+    """Ridge strength → prior variance: ``σ²_prior = σ²_noise / lam``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.lam_to_prior_variance(0.25, 0.5)
+        2.0
+    """
+    _positive(lam, "lam")
+    check_nonnegative(noise_variance, "noise_variance")
+    return noise_variance / lam

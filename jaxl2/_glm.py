@@ -80,8 +80,10 @@ def check_target(y: Any, n: int, dtype: Any, name: str = "y") -> jax.Array:
     """A finite real target of shape ``(n,)`` cast to ``dtype``."""
     if jnp.ndim(y) != 1 or jnp.shape(y)[0] != n:
         raise ValueError(f"{name} must have shape ({n},) to match X, got shape {jnp.shape(y)}.")
-    if not (jnp.issubdtype(jnp.result_type(y), jnp.floating)
-            or jnp.issubdtype(jnp.result_type(y), jnp.integer)):
+    if not (
+        jnp.issubdtype(jnp.result_type(y), jnp.floating)
+        or jnp.issubdtype(jnp.result_type(y), jnp.integer)
+    ):
         raise TypeError(f"{name} must be real numbers, got dtype {jnp.result_type(y)}.")
     return jnp.asarray(check_finite(y, name)).astype(dtype)
 
@@ -122,7 +124,8 @@ def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tupl
         )
     yi = jnp.asarray(y).astype(jnp.int32)
     bad = (yi < 0) | (yi >= n_classes)
-    return eqx.error_if(yi, bad, f"{name} must hold class indices in 0..{n_classes - 1}."), n_classes
+    msg = f"{name} must hold class indices in 0..{n_classes - 1}."
+    return eqx.error_if(yi, bad, msg), n_classes
 
 
 def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> jax.Array:

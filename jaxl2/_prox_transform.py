@@ -13,8 +13,7 @@ from . import _penalties, prox
 from ._checks import check_floating, check_in_range, check_nonnegative, is_concrete
 
 _NO_PARAMS = (
-    "params: the proximal step needs the current parameters; call "
-    "update(updates, state, params)."
+    "params: the proximal step needs the current parameters; call update(updates, state, params)."
 )
 _PENALTIES = ("l1", "l2", "elastic_net")
 
@@ -76,8 +75,9 @@ def proximal(
     jaxl2 convention, measured from ``center``) and ``eta_t`` is ``learning_rate`` at step t.
     ``chain(sgd(lr), proximal("l1", lam, lr))`` is proximal gradient descent (ISTA) on
     ``loss + lam * ||w||_1``; with ``adam(lr)`` it is the usual proximal Adam (the prox uses the
-    scalar step ``lr``, not Adam's per-coordinate one). Unlike a gradient step on the L1
-    penalty, it gives exact zeros: after ``optax.apply_updates`` a coefficient whose value
+    scalar step ``lr``, not Adam's per-coordinate one, so ``lam`` acts in Adam's normalized
+    units: zeros need ``lam`` comparable to Adam's step over ``lr``). Unlike a gradient step on
+    the L1 penalty, it gives exact zeros: after ``optax.apply_updates`` a coefficient whose value
     ``|w + u|`` fell below ``eta * lam`` is exactly 0.0. Keep it last: a transform after it would
     rescale the updates and lose the zeros.
 

@@ -90,7 +90,7 @@ class LogisticRegression(LinearClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if not isinstance(self.C, numbers.Real) or not self.C > 0:
-            raise ValueError(f"C must be a positive number (np.inf for no penalty), got {self.C!r}.")
+            raise ValueError(f"C must be a positive number (np.inf: no penalty), got {self.C!r}.")
         if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
         if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
@@ -127,8 +127,14 @@ class LogisticRegression(LinearClassifierMixin, BaseEstimator):
         with jax.enable_x64(X.dtype == np.float64), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             res = logistic_regression(
-                Xp, yp, lam, fit_intercept=self.fit_intercept, sample_weight=sp,
-                n_classes=self.classes_.size, solver=self.solver, max_iter=int(self.max_iter),
+                Xp,
+                yp,
+                lam,
+                fit_intercept=self.fit_intercept,
+                sample_weight=sp,
+                n_classes=self.classes_.size,
+                solver=self.solver,
+                max_iter=int(self.max_iter),
                 tol=float(self.tol),
             )
             coef, intercept = np.asarray(res.coef), np.asarray(res.intercept)

@@ -85,7 +85,7 @@ def linear_svm(
         >>> y = jnp.array([1, 1, 0, 0, 0])
         >>> res = jaxl2.linear_svm(X, y, lam=0.5)
         >>> res.coef.round(4), bool(res.converged)
-        (Array([0.5542, 0.4096], dtype=float32), True)
+        (Array([0.5455, 0.5455], dtype=float32), True)
 
     References:
         Keerthi & DeCoste, "A Modified Finite Newton Method for Fast Solution of Large Scale
@@ -110,8 +110,15 @@ def linear_svm(
 
     def solve(t):
         return _glm.solve_one(
-            X, t[:, None], s, lam, tol, max_iter, loss=_glm.SquaredHinge,
-            fit_intercept=fit_intercept, solver=solver,
+            X,
+            t[:, None],
+            s,
+            lam,
+            tol,
+            max_iter,
+            loss=_glm.SquaredHinge,
+            fit_intercept=fit_intercept,
+            solver=solver,
         )
 
     theta, n_iter, ok = jax.vmap(solve)(signs)  # theta: (classes, d, 1)

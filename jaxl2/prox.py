@@ -156,7 +156,7 @@ def elastic_net(
     Examples:
         >>> import jax.numpy as jnp, jaxl2
         >>> jaxl2.prox.elastic_net({"w": jnp.array([-2.0, 0.3, 1.5])}, lam=0.5, l1_ratio=0.5)
-        {'w': Array([-1.4666667,  0.       ,  0.9333333], dtype=float32)}
+        {'w': Array([-1.1666667 ,  0.03333334,  0.8333334 ], dtype=float32)}
     """
     lam = check_nonnegative(lam, "lam")
     step = check_nonnegative(step, "step")

@@ -160,12 +160,18 @@ def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
     return w, v, q, gap, sweeps
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "gram"))
-def _path(X, y, s, lams, rho, tol, max_iter, *, fit_intercept: bool, gram: bool):
+def _centred(X, y, s, fit_intercept: bool):
     total = jnp.sum(s)
     x_mean = (s @ X) / total if fit_intercept else jnp.zeros(X.shape[1], X.dtype)
     y_mean = jnp.dot(s, y) / total if fit_intercept else jnp.zeros((), X.dtype)
-    Xc, yc = X - x_mean[None, :], y - y_mean
+    return X - x_mean[None, :], y - y_mean, x_mean, y_mean
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "gram", "n_lams"))
+def _path(X, y, s, lams, rho, tol, max_iter, eps, *, fit_intercept: bool, gram: bool, n_lams):
+    dtype = X.dtype
+    y, s, rho, tol, eps = (jnp.asarray(a).astype(dtype) for a in (y, s, rho, tol, eps))
+    Xc, yc, x_mean, y_mean = _centred(X, y, s, fit_intercept)
     yy = jnp.dot(s, yc * yc)
     if gram:
         Xs = Xc * s[:, None]
@@ -177,10 +183,16 @@ def _path(X, y, s, lams, rho, tol, max_iter, *, fit_intercept: bool, gram: bool)
         root = jnp.sqrt(s)
         XT = (Xc * root[:, None]).T
         ys = yc * root
+        c = ys @ XT.T
         data = _Data(False, None, None, XT, ys, jnp.sum(XT * XT, axis=1), yy)
         v0 = ys  # r at w = 0
+    if lams is None:  # the grid from lam_max, where every coefficient is zero
+        top = 2.0 * jnp.max(jnp.abs(c)) / rho
+        lams = top * jnp.logspace(0.0, jnp.log10(eps), n_lams, dtype=dtype)
+    lams = jnp.asarray(lams).astype(dtype)
+    order = jnp.argsort(-lams)  # strong to weak: each solution warm-starts the next
     tol_abs = 0.5 * tol * jnp.where(yy > 0, yy, 1.0)  # the half objective's gap
-    w0 = jnp.zeros(X.shape[1], X.dtype)
+    w0 = jnp.zeros(X.shape[1], dtype)
     q0 = _full_corr(data, w0, v0)
 
     def per_lam(carry, lam):
@@ -188,21 +200,12 @@ def _path(X, y, s, lams, rho, tol, max_iter, *, fit_intercept: bool, gram: bool)
         w, v, q, gap, sweeps = _solve_lam(data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter)
         return (w, v, q, lam), (w, 2.0 * gap, sweeps, gap <= tol_abs)
 
-    _, (coef, gaps, sweeps, ok) = lax.scan(per_lam, (w0, v0, q0, lams[0]), lams)
+    sorted_lams = lams[order]
+    _, out = lax.scan(per_lam, (w0, v0, q0, sorted_lams[0]), sorted_lams)
+    back = jnp.argsort(order)
+    coef, gaps, sweeps, ok = (a[back] for a in out)
     intercept = y_mean - coef @ x_mean
-    return coef, intercept, gaps, sweeps, ok
-
-
-def lam_max(X, y, l1_ratio, *, fit_intercept=True, sample_weight=None):
-    """The smallest ``lam`` at which every coefficient of the elastic net is zero."""
-    X = _glm.check_X(X)
-    s = _glm.check_sample_weight(sample_weight, X.shape[0], X.dtype)
-    yv = jnp.asarray(y).astype(X.dtype)
-    if fit_intercept:
-        total = jnp.sum(s)
-        X = X - ((s @ X) / total)[None, :]
-        yv = yv - jnp.dot(s, yv) / total
-    return 2.0 * jnp.max(jnp.abs((s * yv) @ X)) / l1_ratio
+    return lams, coef, intercept, gaps, sweeps, ok
 
 
 def elastic_net_path(
@@ -283,11 +286,10 @@ def elastic_net_path(
     """
     X = _glm.check_X(X)
     n, p = X.shape
-    yv = _glm.check_target(y, n, X.dtype)
+    y = _glm.check_target(y, n)
     s = _glm.check_sample_weight(sample_weight, n, X.dtype)
-    rho = jnp.asarray(check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)).astype(X.dtype)
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+    check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    max_iter = _glm.check_max_iter(max_iter)
     if precompute == "auto":
         precompute = n >= p
     if precompute not in (True, False):
@@ -298,28 +300,29 @@ def elastic_net_path(
                 "lams=None needs l1_ratio > 0: with a pure L2 penalty no finite lam zeroes every "
                 "coefficient. Pass lams explicitly (or use jaxl2.ridge_path)."
             )
-        top = lam_max(X, yv, rho, fit_intercept=fit_intercept, sample_weight=s)
-        lams = top * jnp.logspace(0.0, jnp.log10(eps), n_lams, dtype=X.dtype)
-    lams = _glm.check_lam(lams, X.dtype, "lams")
-    if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
-        raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
+        if not isinstance(n_lams, int) or n_lams < 1:
+            raise ValueError(f"n_lams must be a positive int, got {n_lams!r}.")
+        check_in_range(eps, "eps", 0.0, 1.0)
+    else:
+        lams = _glm.check_lam(lams, "lams")
+        if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
+            raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
     if tol is None:
         tol = 1e-10 if jnp.finfo(X.dtype).bits >= 64 else 1e-5
-    tol = _glm.check_lam(tol, X.dtype, "tol")
-    order = jnp.argsort(-lams)
-    coef, intercept, gaps, sweeps, ok = _path(
+    tol = _glm.check_lam(tol, "tol")
+    lams, coef, intercept, gaps, sweeps, ok = _path(
         X,
-        yv,
+        y,
         s,
-        lams[order],
-        rho,
+        lams,
+        l1_ratio,
         tol,
         max_iter,
+        eps,
         fit_intercept=bool(fit_intercept),
         gram=bool(precompute),
+        n_lams=n_lams if lams is None else None,
     )
-    back = jnp.argsort(order)
-    coef, intercept, gaps, sweeps, ok = (a[back] for a in (coef, intercept, gaps, sweeps, ok))
     _glm.warn_if_not_converged(ok, "elastic_net_path", max_iter)
     return ElasticNetPathResult(lams, coef, intercept, gaps, sweeps, ok)
 

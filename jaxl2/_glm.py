@@ -19,7 +19,6 @@ objective, which is the quantity scikit-learn's ``tol`` bounds for ``LogisticReg
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any, NamedTuple
 
@@ -64,41 +63,48 @@ def default_tol(dtype: Any) -> float:
     return 1e-8 if jnp.finfo(dtype).bits >= 64 else 1e-4
 
 
-def check_X(X: Any, name: str = "X") -> jax.Array:
-    """A 2-D floating-point, finite design matrix (dtype kept)."""
-    if not jnp.issubdtype(jnp.result_type(X), jnp.floating):
+def _as_array(x: Any) -> Any:
+    # Concrete inputs stay on the host (numpy): no eager JAX op, so nothing compiles per shape
+    # before the one jitted solver; traced inputs are used as they are.
+    if is_concrete(x) and not isinstance(x, np.ndarray):
+        return np.asarray(x)
+    return x
+
+
+def check_X(X: Any, name: str = "X") -> Any:
+    """A 2-D floating-point, finite design matrix (returned as is: dtype kept)."""
+    X = _as_array(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):
         raise TypeError(
-            f"{name} must be a floating-point array, got dtype {jnp.result_type(X)}. "
+            f"{name} must be a floating-point array, got dtype {X.dtype}. "
             f"Cast it first, e.g. {name}.astype(jnp.float32)."
         )
-    if jnp.ndim(X) != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {jnp.shape(X)}.")
-    return jnp.asarray(check_finite(X, name))
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}.")
+    return check_finite(X, name)
 
 
-def check_target(y: Any, n: int, dtype: Any, name: str = "y") -> jax.Array:
-    """A finite real target of shape ``(n,)`` cast to ``dtype``."""
-    if jnp.ndim(y) != 1 or jnp.shape(y)[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {jnp.shape(y)}.")
-    if not (
-        jnp.issubdtype(jnp.result_type(y), jnp.floating)
-        or jnp.issubdtype(jnp.result_type(y), jnp.integer)
-    ):
-        raise TypeError(f"{name} must be real numbers, got dtype {jnp.result_type(y)}.")
-    return jnp.asarray(check_finite(y, name)).astype(dtype)
+def check_target(y: Any, n: int, name: str = "y") -> Any:
+    """A finite real target of shape ``(n,)`` (cast later, inside the solver)."""
+    y = _as_array(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {y.shape}.")
+    if not (jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)):
+        raise TypeError(f"{name} must be real numbers, got dtype {y.dtype}.")
+    return check_finite(y, name)
 
 
-def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tuple[jax.Array, int]:
-    """Checks integer class labels ``0..K-1`` and returns ``(y as int32, K)``.
+def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tuple[Any, int]:
+    """Checks integer class labels ``0..K-1`` and returns ``(y, K)``.
 
     ``K`` comes from ``n_classes`` or, when ``y`` is concrete, from its values (all of
     ``0..K-1`` must occur). Traced labels need ``n_classes`` and are range-checked at run time.
     """
-    dtype = jnp.result_type(y)
-    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.bool_)):
-        raise TypeError(MSG_FLOAT_LABELS.format(name=name, dtype=dtype))
-    if jnp.ndim(y) != 1 or jnp.shape(y)[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {jnp.shape(y)}.")
+    y = _as_array(y)
+    if not (jnp.issubdtype(y.dtype, jnp.integer) or jnp.issubdtype(y.dtype, jnp.bool_)):
+        raise TypeError(MSG_FLOAT_LABELS.format(name=name, dtype=y.dtype))
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {y.shape}.")
     if n_classes is not None and (not isinstance(n_classes, (int, np.integer)) or n_classes < 2):
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
     if is_concrete(y):
@@ -116,7 +122,7 @@ def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tupl
                 f"got the labels {values.tolist()}. Encode arbitrary labels with "
                 "np.unique(y, return_inverse=True)[1]."
             )
-        return jnp.asarray(y).astype(jnp.int32), k
+        return y, k
     if n_classes is None:
         raise ValueError(
             f"{name} is traced (inside jit or vmap), so the number of classes cannot be read "
@@ -125,26 +131,33 @@ def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tupl
     yi = jnp.asarray(y).astype(jnp.int32)
     bad = (yi < 0) | (yi >= n_classes)
     msg = f"{name} must hold class indices in 0..{n_classes - 1}."
-    return eqx.error_if(yi, bad, msg), n_classes
+    return eqx.error_if(yi, bad, msg), int(n_classes)
 
 
-def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> jax.Array:
-    """Non-negative finite weights of shape ``(n,)`` (ones when None) in ``dtype``."""
+def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> Any:
+    """Non-negative finite weights of shape ``(n,)`` (host ones when None)."""
     if sample_weight is None:
-        return jnp.ones((n,), dtype)
-    if jnp.ndim(sample_weight) != 1 or jnp.shape(sample_weight)[0] != n:
+        return np.ones((n,), dtype)
+    sample_weight = _as_array(sample_weight)
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
         raise ValueError(
-            f"sample_weight must have shape ({n},) to match X, got {jnp.shape(sample_weight)}."
+            f"sample_weight must have shape ({n},) to match X, got {sample_weight.shape}."
         )
     sw = check_nonnegative(sample_weight, "sample_weight", allow_inf=False)
     if is_concrete(sw) and not np.any(np.asarray(sw) > 0):
         raise ValueError("sample_weight must have at least one positive entry.")
-    return jnp.asarray(sw).astype(dtype)
+    return sw
 
 
-def check_lam(lam: Any, dtype: Any, name: str = "lam") -> jax.Array:
-    """A finite non-negative scalar or array of penalties in ``dtype``."""
-    return jnp.asarray(check_nonnegative(lam, name, allow_inf=False)).astype(dtype)
+def check_lam(lam: Any, name: str = "lam") -> Any:
+    """A finite non-negative scalar or array of penalties (cast inside the solver)."""
+    return check_nonnegative(_as_array(lam), name, allow_inf=False)
+
+
+def check_max_iter(max_iter: Any) -> int:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+    return int(max_iter)
 
 
 def warn_if_not_converged(converged: Any, what: str, max_iter) -> None:
@@ -539,21 +552,28 @@ def choose_solver(solver: str, n_params: int) -> str:
     return solver
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept", "solver"))
-def solve_one(X, Y, s, lam, tol, max_iter, *, loss, fit_intercept, solver):
+def solve(prob: Problem, lam, tol, max_iter, solver: str):
     """Solves at one ``lam`` from zero: (theta, n_iter, converged). Vmaps over ``lam``."""
-    prob = Problem(X, Y, s, loss, fit_intercept, loss is Multinomial)
-    theta0 = jnp.zeros((prob.d, prob.m), X.dtype)
+    theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
     if solver == "newton":
         st, it, ok = newton_solve(prob, newton_init(prob, theta0), lam, tol, max_iter)
         return st.theta, it, ok
     return lbfgs_solve(prob, theta0, lam, tol, max_iter)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "fit_intercept", "solver"))
-def solve_path(X, Y, s, lams, tol, max_iter, *, loss, fit_intercept, solver):
-    """Warm-started path over ``lams`` in the given order: (theta, n_iter, converged)."""
-    prob = Problem(X, Y, s, loss, fit_intercept, loss is Multinomial)
+def solve_path(prob: Problem, lams, tol, max_iter, solver: str):
+    """Warm-started path from the largest lam to the smallest; results in the order of lams."""
+    order = jnp.argsort(-lams)
     if solver == "newton":
-        return newton_path(prob, lams, tol, max_iter)
-    return lbfgs_path(prob, lams, tol, max_iter)
+        theta, it, ok = newton_path(prob, lams[order], tol, max_iter)
+    else:
+        theta, it, ok = lbfgs_path(prob, lams[order], tol, max_iter)
+    back = jnp.argsort(order)
+    return theta[back], it[back], ok[back]
+
+
+def split(theta: jax.Array, p: int, fit_intercept: bool):
+    """``theta (..., d, m)`` -> ``coef (..., p, m)``, ``intercept (..., m)``."""
+    coef = theta[..., :p, :]
+    intercept = theta[..., p, :] if fit_intercept else jnp.zeros_like(theta[..., 0, :])
+    return coef, intercept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -51,26 +52,30 @@ def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter):
     y, k = _glm.check_labels(y, n, n_classes)
     s = _glm.check_sample_weight(sample_weight, n, X.dtype)
     check_choice(solver, "solver", ("auto", "newton", "lbfgs"))
-    if k == 2:
-        loss, Y = _glm.Binomial, y.astype(X.dtype)[:, None]
-    else:
-        loss, Y = _glm.Multinomial, jax.nn.one_hot(y, k, dtype=X.dtype)
-    solver = _glm.choose_solver(solver, (p + 1) * Y.shape[1])
+    solver = _glm.choose_solver(solver, (p + 1) * (1 if k == 2 else k))
     if max_iter is None:
         max_iter = 100 if solver == "newton" else 1000
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
-    tol = _glm.default_tol(X.dtype) if tol is None else tol
-    tol = jnp.asarray(_glm.check_lam(tol, X.dtype, "tol"))
-    return X, Y, s, loss, solver, max_iter, tol
+    max_iter = _glm.check_max_iter(max_iter)
+    tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
+    return X, y, s, k, solver, max_iter, tol
 
 
-def _split(theta: jax.Array, p: int, fit_intercept: bool, binary: bool):
-    coef = theta[..., :p, :]
-    intercept = theta[..., p, :] if fit_intercept else jnp.zeros_like(theta[..., 0, :])
-    if binary:
-        return coef[..., 0], intercept[..., 0]
-    return coef, intercept
+@functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path"))
+def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path):
+    """The whole fit in one compiled program (encoding, solve, unpacking)."""
+    dtype = X.dtype
+    if n_classes == 2:
+        loss, Y = _glm.Binomial, jnp.asarray(y).astype(dtype)[:, None]
+    else:
+        loss, Y = _glm.Multinomial, jax.nn.one_hot(y, n_classes, dtype=dtype)
+    prob = _glm.Problem(X, Y, jnp.asarray(s).astype(dtype), loss, fit_intercept, n_classes > 2)
+    lam, tol = jnp.asarray(lam).astype(dtype), jnp.asarray(tol).astype(dtype)
+    solve = _glm.solve_path if path else _glm.solve
+    theta, n_iter, ok = solve(prob, lam, tol, max_iter, solver)
+    coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
+    if n_classes == 2:
+        coef, intercept = coef[..., 0], intercept[..., 0]
+    return coef, intercept, n_iter, ok
 
 
 def logistic_regression(
@@ -142,19 +147,27 @@ def logistic_regression(
         scikit-learn ``LogisticRegression`` (lbfgs/newton-cg objective); Nocedal & Wright,
         *Numerical Optimization* (2006), ch. 7 (Newton-CG, Eisenstat-Walker forcing terms).
     """
-    X, Y, s, loss, solver, max_iter, tol = _prepare(
+    X, y, s, k, solver, max_iter, tol = _prepare(
         X, y, sample_weight, n_classes, solver, tol, max_iter
     )
-    lam = _glm.check_lam(lam, X.dtype)
+    lam = _glm.check_lam(lam)
     if jnp.ndim(lam) != 0:
         raise ValueError(
             f"lam must be a scalar, got shape {jnp.shape(lam)}; use jax.vmap over lam or "
             "jaxl2.logistic_path for many."
         )
-    theta, n_iter, ok = _glm.solve_one(
-        X, Y, s, lam, tol, max_iter, loss=loss, fit_intercept=fit_intercept, solver=solver
+    coef, intercept, n_iter, ok = _fit(
+        X,
+        y,
+        s,
+        lam,
+        tol,
+        max_iter,
+        n_classes=k,
+        fit_intercept=bool(fit_intercept),
+        solver=solver,
+        path=False,
     )
-    coef, intercept = _split(theta, X.shape[1], fit_intercept, loss is _glm.Binomial)
     _glm.warn_if_not_converged(ok, "logistic_regression", max_iter)
     return LogisticResult(coef, intercept, n_iter, ok)
 
@@ -211,26 +224,24 @@ def logistic_path(
         >>> np.asarray(path.coef[:, 0]).round(3), path.converged.all().item()
         (array([0.103, 0.678, 2.234], dtype=float32), True)
     """
-    X, Y, s, loss, solver, max_iter, tol = _prepare(
+    X, y, s, k, solver, max_iter, tol = _prepare(
         X, y, sample_weight, n_classes, solver, tol, max_iter
     )
-    lams = _glm.check_lam(lams, X.dtype, "lams")
+    lams = _glm.check_lam(lams, "lams")
     if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
         raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
-    order = jnp.argsort(-lams)  # strong to weak: each solution is a good start for the next
-    theta, n_iter, ok = _glm.solve_path(
+    coef, intercept, n_iter, ok = _fit(
         X,
-        Y,
+        y,
         s,
-        lams[order],
+        lams,
         tol,
         max_iter,
-        loss=loss,
-        fit_intercept=fit_intercept,
+        n_classes=k,
+        fit_intercept=bool(fit_intercept),
         solver=solver,
+        path=True,
     )
-    back = jnp.argsort(order)
-    theta, n_iter, ok = theta[back], n_iter[back], ok[back]
-    coef, intercept = _split(theta, X.shape[1], fit_intercept, loss is _glm.Binomial)
     _glm.warn_if_not_converged(ok, "logistic_path", max_iter)
+    lams = jnp.asarray(lams).astype(coef.dtype)
     return LogisticPathResult(lams, coef, intercept, n_iter, ok)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -25,6 +26,27 @@ class SVMResult(NamedTuple):
     intercept: jax.Array
     n_iter: jax.Array
     converged: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver"))
+def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
+    dtype = X.dtype
+    y = jnp.asarray(y).astype(jnp.int32)
+    classes = jnp.arange(n_classes, dtype=jnp.int32) if n_classes > 2 else jnp.ones(1, jnp.int32)
+    # One binary problem per column: +1 for the class, -1 for the rest.
+    signs = jnp.where(y[None, :] == classes[:, None], 1.0, -1.0).astype(dtype)
+    s, lam, tol = (jnp.asarray(a).astype(dtype) for a in (s, lam, tol))
+
+    def solve(t):
+        prob = _glm.Problem(X, t[:, None], s, _glm.SquaredHinge, fit_intercept, False)
+        return _glm.solve(prob, lam, tol, max_iter, solver)
+
+    theta, n_iter, ok = jax.vmap(solve)(signs)  # theta: (classes, d, 1)
+    coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
+    coef, intercept = coef[..., 0].T, intercept[..., 0]
+    if n_classes == 2:
+        coef, intercept, n_iter, ok = coef[:, 0], intercept[0], n_iter[0], ok[0]
+    return coef, intercept, n_iter, ok
 
 
 def linear_svm(
@@ -97,34 +119,24 @@ def linear_svm(
     n, p = X.shape
     y, k = _glm.check_labels(y, n, n_classes)
     s = _glm.check_sample_weight(sample_weight, n, X.dtype)
-    lam = _glm.check_lam(lam, X.dtype)
+    lam = _glm.check_lam(lam)
     if jnp.ndim(lam) != 0:
         raise ValueError(f"lam must be a scalar, got shape {jnp.shape(lam)}; vmap over lam.")
     solver = _glm.choose_solver(solver, p + 1)
     if max_iter is None:
         max_iter = 100 if solver == "newton" else 1000
-    tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, X.dtype, "tol")
-    classes = jnp.arange(k if k > 2 else 1) + (0 if k > 2 else 1)
-    # One binary problem per column: +1 for the class, -1 for the rest.
-    signs = jnp.where(y[None, :] == classes[:, None], 1.0, -1.0).astype(X.dtype)
-
-    def solve(t):
-        return _glm.solve_one(
-            X,
-            t[:, None],
-            s,
-            lam,
-            tol,
-            max_iter,
-            loss=_glm.SquaredHinge,
-            fit_intercept=fit_intercept,
-            solver=solver,
-        )
-
-    theta, n_iter, ok = jax.vmap(solve)(signs)  # theta: (classes, d, 1)
-    coef = theta[:, :p, 0].T
-    intercept = theta[:, p, 0] if fit_intercept else jnp.zeros((theta.shape[0],), X.dtype)
-    if k == 2:
-        coef, intercept, n_iter, ok = coef[:, 0], intercept[0], n_iter[0], ok[0]
+    max_iter = _glm.check_max_iter(max_iter)
+    tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
+    coef, intercept, n_iter, ok = _fit(
+        X,
+        y,
+        s,
+        lam,
+        tol,
+        max_iter,
+        n_classes=k,
+        fit_intercept=bool(fit_intercept),
+        solver=solver,
+    )
     _glm.warn_if_not_converged(ok, "linear_svm", max_iter)
     return SVMResult(coef, intercept, n_iter, ok)

@@ -119,45 +119,97 @@ def _sweep(data: _Data, w, v, idx, n_work, a, b):
     return lax.fori_loop(0, n_work, body, (w, v, jnp.zeros((), w.dtype)))
 
 
+# Anderson extrapolation every this many sweeps (Bertrand & Massias 2021 use 5).
+_ANDERSON = 5
+
+
+def _half_objective(data: _Data, w, v, a, b):
+    if data.gram:
+        r2 = data.yy - jnp.dot(w, data.c) - jnp.dot(w, data.c - data.G @ w)
+    else:
+        r2 = jnp.dot(v, v)
+    return 0.5 * r2 + a * jnp.sum(jnp.abs(w)) + 0.5 * b * jnp.dot(w, w)
+
+
+def _state_at(data: _Data, w):
+    """The coordinate-descent state (q in the Gram form, r in the residual form) at ``w``."""
+    return data.c - data.G @ w if data.gram else data.ys - w @ data.XT
+
+
+def _anderson(data: _Data, w, v, hist, k, a, b):
+    """Anderson extrapolation of the last sweeps' iterates, kept only if it lowers F.
+
+    Once the signs of the solution settle, a coordinate-descent sweep is a fixed linear map,
+    and the best affine combination of its last iterates (weights c with sum 1 minimizing
+    ||sum_i c_i (w_{i+1} - w_i)||) jumps much closer to the fixed point: many fewer sweeps on
+    correlated designs. ``hist`` holds the last ``_ANDERSON + 1`` iterates (a ring buffer).
+    """
+    m = _ANDERSON + 1
+    ordered = hist[(k + 1 + jnp.arange(m)) % m]  # oldest first
+    U = ordered[1:] - ordered[:-1]
+    gram = U @ U.T
+    reg = 1e-10 * jnp.trace(gram) + jnp.finfo(w.dtype).tiny
+    z = jnp.linalg.solve(gram + reg * jnp.eye(m - 1, dtype=w.dtype), jnp.ones(m - 1, w.dtype))
+    coef = z / jnp.where(jnp.sum(z) != 0, jnp.sum(z), 1.0)
+    w_e = coef @ ordered[1:]
+    v_e = _state_at(data, w_e)
+    better = _half_objective(data, w_e, v_e, a, b) < _half_objective(data, w, v, a, b)
+    better = better & jnp.all(jnp.isfinite(w_e))
+    w, v = jnp.where(better, w_e, w), jnp.where(better, v_e, v)
+    return w, v, jnp.broadcast_to(w, hist.shape)
+
+
 def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
-    """Coordinate descent at one lam from a warm start; returns w, v, q, gap, sweeps."""
+    """Coordinate descent at one lam from a warm start; returns w, v, q, gap, sweeps.
+
+    Each sweep runs over the working set only; after it, one product with the Gram matrix (or
+    one pass over X) gives the exact ``q = X^T r``, the duality gap and the KKT violators
+    outside the working set, which join it.
+    """
     a, b = 0.5 * lam * rho, lam * (1.0 - rho)
     a_prev = 0.5 * lam_prev * rho
     # Sequential strong rule (Tibshirani et al. 2012): likely non-zeros at the new lam.
     work = (w != 0) | (jnp.abs(q) >= 2.0 * a - a_prev)
-
-    def compact(work):
-        return jnp.argsort(~work, stable=True).astype(jnp.int32), jnp.sum(work).astype(jnp.int32)
+    m = _ANDERSON + 1
 
     def cond(c):
-        _, _, _, _, gap, sweeps, _ = c
-        return (gap > tol_abs) & (sweeps < max_iter)
+        return (c[4] > tol_abs) & (c[5] < max_iter)
 
     def body(c):
-        w, v, q, work, gap, sweeps, inner_tol = c
-        idx, n_work = compact(work)
-
-        def inner_cond(ic):
-            _, _, largest, k = ic
-            return (largest > inner_tol) & (sweeps + k < max_iter)
-
-        def inner_body(ic):
-            w, v, _, k = ic
-            w, v, largest = _sweep(data, w, v, idx, n_work, a, b)
-            return w, v, largest, k + 1
-
-        w, v, _, k = lax.while_loop(inner_cond, inner_body, (w, v, jnp.inf, 0))
+        w, v, q, work, gap, sweeps, hist = c
+        idx = jnp.argsort(~work, stable=True).astype(jnp.int32)
+        w, v, _ = _sweep(data, w, v, idx, jnp.sum(work).astype(jnp.int32), a, b)
+        sweeps = sweeps + 1
+        hist = hist.at[sweeps % m].set(w)
+        w, v, hist = lax.cond(
+            sweeps % _ANDERSON == 0,
+            lambda args: _anderson(data, *args, sweeps, a, b),
+            lambda args: args,
+            (w, v, hist),
+        )
         q = _full_corr(data, w, v)
-        violators = ~work & (jnp.abs(q) > a)
         gap = _gap(data, w, v, q, a, b)
-        # No violators but gap still too large: the inner sweeps stopped too early.
-        inner_tol = jnp.where(violators.any(), inner_tol, 0.1 * inner_tol)
-        return w, v, q, work | violators, gap, sweeps + jnp.maximum(k, 1), inner_tol
+        return w, v, q, work | (jnp.abs(q) > a), gap, sweeps, hist
 
-    gap0 = _gap(data, w, v, q, a, b)
-    init = (w, v, q, work, gap0, 0, 0.1 * tol_abs / jnp.maximum(jnp.sum(work), 1).astype(w.dtype))
+    hist = jnp.broadcast_to(w, (m, w.shape[0]))
+    init = (w, v, q, work, _gap(data, w, v, q, a, b), 0, hist)
     w, v, q, _, gap, sweeps, _ = lax.while_loop(cond, body, init)
     return w, v, q, gap, sweeps
+
+
+def _symmetric_gram(A: jax.Array) -> jax.Array:
+    """``A^T A`` computing only the blocks on and above the diagonal (about 60% of the flops).
+
+    XLA has no symmetric rank-k product (BLAS ``syrk``, which numpy uses for ``X.T @ X``); with
+    4 column blocks, 10 of the 16 block products are formed and the rest mirrored.
+    """
+    p = A.shape[1]
+    nb = 4 if p >= 256 else 1
+    edges = [round(i * p / nb) for i in range(nb + 1)]
+    cols = [A[:, edges[i] : edges[i + 1]] for i in range(nb)]
+    upper = {(i, j): cols[i].T @ cols[j] for i in range(nb) for j in range(i, nb)}
+    rows = [[upper[i, j] if i <= j else upper[j, i].T for j in range(nb)] for i in range(nb)]
+    return jnp.block(rows)
 
 
 def _centred(X, y, s, fit_intercept: bool):
@@ -174,9 +226,11 @@ def _path(X, y, s, lams, rho, tol, max_iter, eps, *, fit_intercept: bool, gram: 
     Xc, yc, x_mean, y_mean = _centred(X, y, s, fit_intercept)
     yy = jnp.dot(s, yc * yc)
     if gram:
-        Xs = Xc * s[:, None]
-        G = Xs.T @ Xc
-        c = yc @ Xs
+        root = jnp.sqrt(s)
+        # Materialize A: fused into each block product, the centring made XLA's GEMMs 5x slower.
+        A = lax.optimization_barrier(Xc * root[:, None])
+        G = _symmetric_gram(A)
+        c = (yc * root) @ A
         data = _Data(True, G, c, None, None, jnp.diag(G), yy)
         v0 = c  # q at w = 0
     else:

@@ -90,11 +90,11 @@ def test_default_grid_gap_and_order(x64):
     kappa = min(1.0, a / np.abs(dual).max())
     half_gap = 0.5 * (1 + kappa**2) * (r @ r + b * w @ w) + a * np.abs(w).sum() - kappa * yc @ r
     assert float(path.dual_gap[k]) <= 2 * half_gap + 1e-9 * yc @ yc
-    assert float(path.dual_gap[k]) <= 1e-10 * yc @ yc
+    assert float(path.dual_gap[k]) <= 1e-12 * yc @ yc
     # Results come back in the caller's order.
     shuffled = np.asarray(path.lams)[[3, 0, 7]]
     again = jaxl2.elastic_net_path(X_DIAB, Y_DIAB, shuffled, 0.5)
-    np.testing.assert_allclose(again.coef, np.asarray(path.coef)[[3, 0, 7]], atol=1e-6)
+    np.testing.assert_allclose(again.coef, np.asarray(path.coef)[[3, 0, 7]], rtol=1e-4, atol=1e-6)
 
 
 def test_jit_and_float32():
@@ -106,7 +106,16 @@ def test_jit_and_float32():
     alphas, l1_ratio_sk = convert.lam_to_sklearn_enet(lams, 0.5, N)
     np.testing.assert_allclose(l1_ratio_sk, 1 / 3)
     ref = sk_path(X_DIAB, Y_DIAB, l1_ratio_sk, alphas)
-    np.testing.assert_allclose(coef, ref, atol=1e-3 * np.abs(ref).max())
+    # float32 and tol=1e-5 certify the objective to 1e-5 ||y||^2, not the coefficients to 1e-5.
+    Xc, yc = X_DIAB - X_DIAB.mean(0), Y_DIAB - Y_DIAB.mean()
+    for k, lam in enumerate(lams):
+        w = np.asarray(coef[k], np.float64)
+        F = np.sum((yc - Xc @ w) ** 2) + lam * (0.5 * np.abs(w).sum() + 0.5 * w @ w)
+        F_ref = np.sum((yc - Xc @ ref[k]) ** 2) + lam * (
+            0.5 * np.abs(ref[k]).sum() + 0.5 * ref[k] @ ref[k]
+        )
+        assert F - F_ref <= 1e-5 * yc @ yc
+    np.testing.assert_allclose(coef, ref, atol=3e-2 * np.abs(ref).max())
 
 
 def test_bad_input():

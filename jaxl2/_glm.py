@@ -5,12 +5,13 @@ A model here is a linear predictor ``z = X @ W + b`` (``W`` of shape ``(p, m)``,
 penalized). Two solvers minimize ``F = sum_i s_i loss_i + lam * ||W||^2``:
 
 * ``newton``: a line-search Newton method whose linear systems are solved by conjugate gradients
-  (Hessian-vector products, two passes over X each) preconditioned by the Cholesky factor of a
-  Hessian formed at an earlier iterate. The full Hessian (about ``n p^2`` flops, as much as a
-  dozen Hessian-vector products) is re-formed only when the preconditioner has gone stale (CG
-  needed more than ``_REFRESH_CG`` iterations), so along a warm-started path most Newton steps
-  cost a handful of passes over X. With a fresh Hessian CG converges in one step: this is plain
-  Newton.
+  (Hessian-vector products, two passes over X each) preconditioned by ``(H_ref + 2 lam I)^-1``,
+  with ``H_ref`` a Hessian formed at an earlier iterate and kept as its eigendecomposition (so a
+  new lam costs no refactorization). The full Hessian (about ``n p^2`` flops, as much as a dozen
+  Hessian-vector products) is re-formed only when the preconditioner has gone stale (CG needed
+  more than ``_REFRESH_CG`` iterations), so along a warm-started path most Newton steps cost a
+  handful of passes over X. With a fresh Hessian CG converges in a step or two: plain Newton.
+  The line search runs on ``z = X theta`` (no pass over X per trial).
 * ``lbfgs``: ``optax.lbfgs`` (zoom line search) for many parameters.
 
 Both stop when ``max |grad F| / sum(s) <= tol``: the gradient of the sample-weight-normalized

@@ -214,22 +214,6 @@ def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
     return w, v, q, gap, sweeps
 
 
-def _symmetric_gram(AT: jax.Array) -> jax.Array:
-    """``AT @ AT.T`` computing only the blocks on and above the diagonal (about 60% of flops).
-
-    XLA has no symmetric rank-k product (BLAS ``syrk``, which numpy uses for ``X.T @ X``); with
-    4 row blocks, 10 of the 16 block products are formed and the rest mirrored. Taking the rows
-    of ``A^T`` (contiguous) rather than the columns of ``A`` made XLA:CPU's products ~2x faster.
-    """
-    p = AT.shape[0]
-    nb = 4 if p >= 256 else 1
-    edges = [round(i * p / nb) for i in range(nb + 1)]
-    rows = [AT[edges[i] : edges[i + 1]] for i in range(nb)]
-    upper = {(i, j): rows[i] @ rows[j].T for i in range(nb) for j in range(i, nb)}
-    blocks = [[upper[i, j] if i <= j else upper[j, i].T for j in range(nb)] for i in range(nb)]
-    return jnp.block(blocks)
-
-
 def _centred(X, y, s, fit_intercept: bool):
     total = jnp.sum(s)
     x_mean = (s @ X) / total if fit_intercept else jnp.zeros(X.shape[1], X.dtype)
@@ -249,7 +233,7 @@ def _path(X, y, s, lams, rho, tol, max_iter, eps, *, fit_intercept: bool, gram: 
         # Materialized A^T: fused into each block product, the centring made XLA's GEMMs several
         # times slower; and rows of A^T (contiguous) make faster products than columns of A.
         AT = lax.optimization_barrier((Xc * root[:, None]).T)
-        G = _symmetric_gram(AT)
+        G = _glm.symmetric_gram(AT)
         data = _Data(True, G, c, None, None, None, jnp.diag(G), yy)
         v0 = c  # q at w = 0
     else:

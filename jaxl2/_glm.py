@@ -237,8 +237,8 @@ class Multinomial:
         n, d = Xa.shape
         m = pi.shape[1]
         diag = jnp.einsum("ik,ij,il->jkl", s[:, None] * pi, Xa, Xa)  # X^T diag(s pi_k) X
-        B = (Xa[:, :, None] * pi[:, None, :]).reshape(n, d * m)
-        low = ((B * s[:, None]).T @ B).reshape(d, m, d, m)
+        B = (Xa[:, :, None] * (pi * jnp.sqrt(s)[:, None])[:, None, :]).reshape(n, d * m)
+        low = symmetric_gram(lax.optimization_barrier(B.T)).reshape(d, m, d, m)
         eye = jnp.eye(m, dtype=Xa.dtype)
         return (jnp.einsum("jkl,kq->jklq", diag, eye) - low).reshape(d * m, d * m)
 
@@ -268,13 +268,29 @@ class SquaredHinge:
         return _diag_hessian(X, C, fit_intercept)
 
 
+def symmetric_gram(AT: jax.Array) -> jax.Array:
+    """``AT @ AT.T`` computing only the blocks on and above the diagonal (about 60% of flops).
+
+    XLA has no symmetric rank-k product (BLAS ``syrk``, which numpy uses for ``X.T @ X``); with
+    4 row blocks, 10 of the 16 block products are formed and the rest mirrored. Taking the rows
+    of ``A^T`` (contiguous) rather than the columns of ``A`` made XLA:CPU's products ~2x faster.
+    """
+    p = AT.shape[0]
+    nb = 4 if p >= 256 else 1
+    edges = [round(i * p / nb) for i in range(nb + 1)]
+    rows = [AT[edges[i] : edges[i + 1]] for i in range(nb)]
+    upper = {(i, j): rows[i] @ rows[j].T for i in range(nb) for j in range(i, nb)}
+    blocks = [[upper[i, j] if i <= j else upper[j, i].T for j in range(nb)] for i in range(nb)]
+    return jnp.block(blocks)
+
+
 def _with_ones(X):
     return jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
 
 
 def _diag_hessian(X, C, fit_intercept):
     # Losses with one column (m = 1): [X 1]^T diag(c) [X 1], without copying X into [X 1].
-    H = (X * C).T @ X
+    H = symmetric_gram(lax.optimization_barrier((X * jnp.sqrt(C)).T))
     if not fit_intercept:
         return H
     v = (C.T @ X)[0]

@@ -79,7 +79,9 @@ def proximal(
     units: zeros need ``lam`` comparable to Adam's step over ``lr``). Unlike a gradient step on
     the L1 penalty, it gives exact zeros: after ``optax.apply_updates`` a coefficient whose value
     ``|w + u|`` fell below ``eta * lam`` is exactly 0.0. Keep it last: a transform after it would
-    rescale the updates and lose the zeros.
+    rescale the updates and lose the zeros. Under ``optax.inject_hyperparams``, ``lam`` and
+    ``learning_rate`` become injectable; pass the penalty as a string (or list ``"penalty"`` in
+    ``static_args``: a penalty function would be taken for a schedule, optax #1373).
 
     Args:
         penalty: ``"l1"``, ``"l2"``, ``"elastic_net"`` or the function ``jaxl2.l1``,

@@ -352,8 +352,8 @@ def elastic_net_path(
     References:
         Friedman, Hastie & Tibshirani, "Regularization Paths for Generalized Linear Models via
         Coordinate Descent", J. Stat. Softw. 33 (2010); Tibshirani et al., "Strong rules for
-        discarding predictors in lasso-type problems", JRSS B 74 (2012); scikit-learn
-        ``enet_path``.
+        discarding predictors in lasso-type problems", JRSS B 74 (2012); Bertrand & Massias,
+        "Anderson acceleration of coordinate descent", AISTATS 2021; scikit-learn ``enet_path``.
     """
     X = _glm.check_X(X)
     n, p = X.shape

@@ -379,7 +379,7 @@ def elastic_net_path(
         if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
             raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
     if tol is None:
-        tol = 1e-12 if jnp.finfo(X.dtype).bits >= 64 else 1e-5
+        tol = 1e-12 if _glm.is_double(X.dtype) else 1e-5
     tol = _glm.check_lam(tol, "tol")
     lams, coef, intercept, gaps, sweeps, ok = _path(
         X,

@@ -59,9 +59,15 @@ MSG_FLOAT_LABELS = (
 )
 
 
+def is_double(dtype: Any) -> bool:
+    """Whether JAX computes in 64 bits for this input dtype (float64 becomes float32 unless
+    ``jax_enable_x64`` is on, so a numpy float64 array is not enough)."""
+    return jnp.finfo(jax.dtypes.canonicalize_dtype(dtype)).bits >= 64
+
+
 def default_tol(dtype: Any) -> float:
     """Gradient tolerance used when ``tol=None``: tight in float64, loose in float32."""
-    return 1e-8 if jnp.finfo(dtype).bits >= 64 else 1e-4
+    return 1e-8 if is_double(dtype) else 1e-4
 
 
 def _as_array(x: Any) -> Any:

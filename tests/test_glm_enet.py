@@ -140,3 +140,11 @@ def test_bad_input():
     with pytest.warns(jaxl2.ConvergenceWarning, match="elastic_net_path did not converge"):
         path = jaxl2.lasso_path(X_DIAB, Y_DIAB, [1.0], max_iter=1)
     assert not bool(path.converged[0])
+
+
+def test_float64_numpy_input_without_x64_uses_float32_tolerances():
+    # Without jax_enable_x64 a numpy float64 X is computed in float32: the default tolerance
+    # must be float32's, or no penalty would ever converge.
+    path = jaxl2.lasso_path(X_DIAB, Y_DIAB, n_lams=20)
+    assert path.coef.dtype == jnp.float32
+    assert bool(path.converged.all())

@@ -270,3 +270,9 @@ def test_non_convergence_is_flagged_and_warned(x64):
         path = jaxl2.logistic_path(X, y, [1e-3, 1e-4, 10.0, 100.0], max_iter=6)
     # Strong penalties converge in a few Newton steps, the weakest needs more than 6.
     assert not bool(path.converged[0]) and bool(path.converged[2]) and bool(path.converged[3])
+
+
+def test_float64_numpy_input_without_x64_uses_float32_tolerances():
+    X, y = CANCER  # numpy float64; computed in float32 without x64
+    res = jaxl2.logistic_regression(X, y, 0.01)
+    assert res.coef.dtype == jnp.float32 and bool(res.converged)

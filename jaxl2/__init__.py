@@ -48,3 +48,34 @@ __all__ = [
     "equilibrium",
     "Equilibrium",
 ]
+
+# --- classifiers (issue 5) ---
+from . import prox as prox  # noqa: E402
+from ._enet import ElasticNetPathResult as ElasticNetPathResult  # noqa: E402
+from ._enet import elastic_net_path as elastic_net_path  # noqa: E402
+from ._enet import lasso_path as lasso_path  # noqa: E402
+from ._glm import ConvergenceWarning as ConvergenceWarning  # noqa: E402
+from ._logistic import LogisticPathResult as LogisticPathResult  # noqa: E402
+from ._logistic import LogisticResult as LogisticResult  # noqa: E402
+from ._logistic import logistic_path as logistic_path  # noqa: E402
+from ._logistic import logistic_regression as logistic_regression  # noqa: E402
+from ._prox_transform import ProximalState as ProximalState  # noqa: E402
+from ._prox_transform import proximal as proximal  # noqa: E402
+from ._svm import SVMResult as SVMResult  # noqa: E402
+from ._svm import linear_svm as linear_svm  # noqa: E402
+
+__all__ += [
+    "prox",
+    "ConvergenceWarning",
+    "ElasticNetPathResult",
+    "elastic_net_path",
+    "lasso_path",
+    "LogisticPathResult",
+    "LogisticResult",
+    "logistic_path",
+    "logistic_regression",
+    "ProximalState",
+    "proximal",
+    "SVMResult",
+    "linear_svm",
+]

@@ -1,0 +1,9 @@
+"""scikit-learn estimators backed by jaxl2's solvers (needs ``scikit-learn``).
+
+``import jaxl2`` does not import this module (nor scikit-learn); import it explicitly:
+``from jaxl2.sklearn import LogisticRegression``.
+"""
+
+from ._sklearn_logistic import LogisticRegression as LogisticRegression
+
+__all__ = ["LogisticRegression"]

@@ -25,18 +25,6 @@ from ._transforms import decoupled as decoupled
 from ._transforms import sgdw as sgdw
 from ._transforms import weight_decay as weight_decay
 
-# --- ridge (issue 3) ---
-# isort: split
-from ._bayes_ridge import BayesianRidgeResult as BayesianRidgeResult
-from ._bayes_ridge import bayesian_ridge as bayesian_ridge
-from ._ridge import RidgeResult as RidgeResult
-from ._ridge import ridge as ridge
-from ._ridge import tikhonov as tikhonov
-from ._ridge_path import RidgePath as RidgePath
-from ._ridge_path import ridge_path as ridge_path
-from ._ridge_tune import TuneResult as TuneResult
-from ._ridge_tune import tune_ridge as tune_ridge
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -59,7 +47,51 @@ __all__ = [
     "WeightNorms",
     "equilibrium",
     "Equilibrium",
-    # ridge (issue 3)
+]
+
+# --- classifiers (issue 5) ---
+from . import prox as prox  # noqa: E402
+from ._enet import ElasticNetPathResult as ElasticNetPathResult  # noqa: E402
+from ._enet import elastic_net_path as elastic_net_path  # noqa: E402
+from ._enet import lasso_path as lasso_path  # noqa: E402
+from ._glm import ConvergenceWarning as ConvergenceWarning  # noqa: E402
+from ._logistic import LogisticPathResult as LogisticPathResult  # noqa: E402
+from ._logistic import LogisticResult as LogisticResult  # noqa: E402
+from ._logistic import logistic_path as logistic_path  # noqa: E402
+from ._logistic import logistic_regression as logistic_regression  # noqa: E402
+from ._prox_transform import ProximalState as ProximalState  # noqa: E402
+from ._prox_transform import proximal as proximal  # noqa: E402
+from ._svm import SVMResult as SVMResult  # noqa: E402
+from ._svm import linear_svm as linear_svm  # noqa: E402
+
+__all__ += [
+    "prox",
+    "ConvergenceWarning",
+    "ElasticNetPathResult",
+    "elastic_net_path",
+    "lasso_path",
+    "LogisticPathResult",
+    "LogisticResult",
+    "logistic_path",
+    "logistic_regression",
+    "ProximalState",
+    "proximal",
+    "SVMResult",
+    "linear_svm",
+]
+
+# --- ridge (issue 3) ---
+from ._bayes_ridge import BayesianRidgeResult as BayesianRidgeResult  # noqa: E402
+from ._bayes_ridge import bayesian_ridge as bayesian_ridge  # noqa: E402
+from ._ridge import RidgeResult as RidgeResult  # noqa: E402
+from ._ridge import ridge as ridge  # noqa: E402
+from ._ridge import tikhonov as tikhonov  # noqa: E402
+from ._ridge_path import RidgePath as RidgePath  # noqa: E402
+from ._ridge_path import ridge_path as ridge_path  # noqa: E402
+from ._ridge_tune import TuneResult as TuneResult  # noqa: E402
+from ._ridge_tune import tune_ridge as tune_ridge  # noqa: E402
+
+__all__ += [
     "ridge",
     "RidgeResult",
     "ridge_path",

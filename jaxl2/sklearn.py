@@ -1,10 +1,11 @@
-"""scikit-learn-compatible estimators (needs the optional ``scikit-learn`` extra).
+"""scikit-learn estimators backed by jaxl2's solvers (needs ``scikit-learn``).
 
-``Ridge`` and ``RidgeCV`` follow scikit-learn's API and pass its ``check_estimator``; see
-``jaxl2._sklearn_ridge`` for how float64 data is handled when JAX's x64 mode is off.
+``import jaxl2`` does not import this module (nor scikit-learn); import it explicitly:
+``from jaxl2.sklearn import LogisticRegression, Ridge, RidgeCV``.
 """
 
+from ._sklearn_logistic import LogisticRegression as LogisticRegression
 from ._sklearn_ridge import Ridge as Ridge
 from ._sklearn_ridge import RidgeCV as RidgeCV
 
-__all__ = ["Ridge", "RidgeCV"]
+__all__ = ["LogisticRegression", "Ridge", "RidgeCV"]

@@ -79,3 +79,26 @@ __all__ += [
     "SVMResult",
     "linear_svm",
 ]
+
+# --- ridge (issue 3) ---
+from ._bayes_ridge import BayesianRidgeResult as BayesianRidgeResult  # noqa: E402
+from ._bayes_ridge import bayesian_ridge as bayesian_ridge  # noqa: E402
+from ._ridge import RidgeResult as RidgeResult  # noqa: E402
+from ._ridge import ridge as ridge  # noqa: E402
+from ._ridge import tikhonov as tikhonov  # noqa: E402
+from ._ridge_path import RidgePath as RidgePath  # noqa: E402
+from ._ridge_path import ridge_path as ridge_path  # noqa: E402
+from ._ridge_tune import TuneResult as TuneResult  # noqa: E402
+from ._ridge_tune import tune_ridge as tune_ridge  # noqa: E402
+
+__all__ += [
+    "ridge",
+    "RidgeResult",
+    "ridge_path",
+    "RidgePath",
+    "tikhonov",
+    "bayesian_ridge",
+    "BayesianRidgeResult",
+    "tune_ridge",
+    "TuneResult",
+]

@@ -16,7 +16,8 @@ class LogisticResult(NamedTuple):
     """A fitted logistic regression.
 
     Attributes:
-        coef: ``(p,)`` for two classes (the log-odds of class 1), ``(p, K)`` for K >= 3.
+        coef: ``(p,)`` for two classes (the log-odds of class 1), ``(K, p)`` for K >= 3 (as
+            scikit-learn's ``coef_``).
         intercept: a scalar for two classes, ``(K,)`` for K >= 3 (zero without an intercept).
         n_iter: Newton (or L-BFGS) iterations taken.
         converged: whether ``max |grad F| / sum(s) <= tol`` was reached.
@@ -33,7 +34,7 @@ class LogisticPathResult(NamedTuple):
 
     Attributes:
         lams: the penalties, in the order they were given.
-        coef: ``(K_lams, p)`` for two classes, ``(K_lams, p, K)`` for K >= 3 classes.
+        coef: ``(K_lams, p)`` for two classes, ``(K_lams, K, p)`` for K >= 3 classes.
         intercept: ``(K_lams,)`` or ``(K_lams, K)``.
         n_iter: iterations taken at each lam (after the warm start from the previous one).
         converged: per-lam convergence flags.
@@ -75,6 +76,8 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     if n_classes == 2:
         coef, intercept = coef[..., 0], intercept[..., 0]
+    else:
+        coef = jnp.swapaxes(coef, -1, -2)  # scikit-learn's (classes, features)
     return coef, intercept, n_iter, ok
 
 

@@ -144,8 +144,6 @@ class LogisticRegression(LinearClassifierMixin, BaseEstimator):
             n_iter, converged = int(res.n_iter), bool(res.converged)
         if coef.ndim == 1:
             coef, intercept = coef[None, :], np.reshape(intercept, (1,))
-        else:
-            coef = coef.T
         self.coef_ = coef[:, :p].astype(X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)

@@ -16,7 +16,7 @@ class SVMResult(NamedTuple):
     """A fitted linear SVM.
 
     Attributes:
-        coef: ``(p,)`` for two classes (positive scores mean class 1), ``(p, K)`` one-vs-rest.
+        coef: ``(p,)`` for two classes (positive scores mean class 1), ``(K, p)`` one-vs-rest.
         intercept: a scalar or ``(K,)`` (zero without an intercept).
         n_iter: Newton (or L-BFGS) iterations, one per binary problem.
         converged: one flag per binary problem.
@@ -43,9 +43,9 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
 
     theta, n_iter, ok = jax.vmap(solve)(signs)  # theta: (classes, d, 1)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
-    coef, intercept = coef[..., 0].T, intercept[..., 0]
+    coef, intercept = coef[..., 0], intercept[..., 0]  # (classes, p): scikit-learn's layout
     if n_classes == 2:
-        coef, intercept, n_iter, ok = coef[:, 0], intercept[0], n_iter[0], ok[0]
+        coef, intercept, n_iter, ok = coef[0], intercept[0], n_iter[0], ok[0]
     return coef, intercept, n_iter, ok
 
 

@@ -25,9 +25,9 @@ WINE = _standardized(load_wine)  # 178 x 13, three classes
 
 
 def objective(X, y, coef, intercept, lam, sw=None):
-    """Our objective, written out in numpy: sum_i s_i logloss_i + lam ||W||^2."""
+    """Our objective, written out in numpy: sum_i s_i logloss_i + lam ||W||^2 (W as sklearn's)."""
     sw = np.ones(len(y)) if sw is None else sw
-    z = X @ coef + intercept
+    z = X @ coef.T + intercept
     if z.ndim == 1:
         loss = np.logaddexp(0.0, z) - y * z
     else:
@@ -40,7 +40,7 @@ def sk_fit(X, y, lam, solver="newton-cholesky", **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lbfgs may stop on its ftol before tol=1e-12
         m.fit(X, y, sample_weight=kw.pop("sample_weight", None))
-    coef = m.coef_[0] if m.coef_.shape[0] == 1 else m.coef_.T
+    coef = m.coef_[0] if m.coef_.shape[0] == 1 else m.coef_
     intercept = m.intercept_[0] if m.coef_.shape[0] == 1 else m.intercept_
     return coef, intercept
 
@@ -66,7 +66,7 @@ def test_sample_weights_and_no_intercept_match_sklearn(x64, data):
         )
         m = LogisticRegression(C=1 / 1.4, solver="newton-cholesky", tol=1e-12, max_iter=1000)
         m.set_params(fit_intercept=fit_intercept).fit(X, y, sample_weight=sw)
-        coef = m.coef_[0] if m.coef_.shape[0] == 1 else m.coef_.T
+        coef = m.coef_[0] if m.coef_.shape[0] == 1 else m.coef_
         np.testing.assert_allclose(res.coef, coef, atol=1e-6, rtol=1e-6)
         if not fit_intercept:
             assert np.all(np.asarray(res.intercept) == 0.0)
@@ -103,10 +103,10 @@ def test_both_solvers_agree_and_are_stationary(x64):
     np.testing.assert_allclose(newton.coef, lbfgs.coef, atol=1e-7)
     # Stationarity in numpy: X^T (softmax - Y) + 2 lam W = 0 and the intercept gradient is 0.
     W, b = np.asarray(newton.coef), np.asarray(newton.intercept)
-    z = X @ W + b
+    z = X @ W.T + b
     P = np.exp(z - logsumexp(z, axis=1, keepdims=True))
     R = P - np.eye(3)[y]
-    np.testing.assert_allclose(X.T @ R + 2 * lam * W, 0.0, atol=1e-8 * len(y))
+    np.testing.assert_allclose(R.T @ X + 2 * lam * W, 0.0, atol=1e-8 * len(y))
     np.testing.assert_allclose(R.sum(0), 0.0, atol=1e-8 * len(y))
     np.testing.assert_allclose(b.sum(), 0.0, atol=1e-10)  # the symmetric intercept
 
@@ -144,7 +144,7 @@ def test_vmap_over_lam_equals_separate_fits(x64):
     X, y = IRIS
     lams = jnp.array([0.1, 1.0, 10.0])
     batch = jax.vmap(lambda lam: jaxl2.logistic_regression(X, y, lam))(lams)
-    assert batch.coef.shape == (3, 4, 3) and batch.converged.all()
+    assert batch.coef.shape == (3, 3, 4) and batch.converged.all()
     for k, lam in enumerate(lams):
         one = jaxl2.logistic_regression(X, y, lam)
         np.testing.assert_allclose(batch.coef[k], one.coef, atol=1e-9)
@@ -184,7 +184,7 @@ def test_multinomial_path_and_lbfgs_path(x64):
     lams = np.array([5.0, 0.5, 0.05])
     newton = jaxl2.logistic_path(X, y, lams, tol=1e-10)
     lbfgs = jaxl2.logistic_path(X, y, lams, solver="lbfgs", tol=1e-10)
-    assert newton.coef.shape == (3, 13, 3)
+    assert newton.coef.shape == (3, 3, 13)
     np.testing.assert_allclose(newton.coef, lbfgs.coef, atol=1e-6)
     for k, lam in enumerate(lams):
         coef, _ = sk_fit(X, y, lam)

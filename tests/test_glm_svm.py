@@ -23,7 +23,7 @@ WINE = _standardized(load_wine)
 def linear_svc(X, y, lam, sample_weight=None):
     svc = LinearSVC(C=convert.lam_to_c(lam), fit_intercept=False, dual=False, tol=1e-12)
     svc.set_params(max_iter=100_000).fit(X, y, sample_weight=sample_weight)
-    return svc.coef_[0] if svc.coef_.shape[0] == 1 else svc.coef_.T
+    return svc.coef_[0] if svc.coef_.shape[0] == 1 else svc.coef_
 
 
 @pytest.mark.parametrize("lam", [0.05, 1.0, 50.0])
@@ -39,7 +39,7 @@ def test_one_vs_rest_and_sample_weights_match_linear_svc(x64):
     X, y = WINE
     sw = np.random.default_rng(0).uniform(0.2, 2.0, len(y))
     res = jaxl2.linear_svm(X, y, 0.3, sample_weight=sw, tol=1e-12)
-    assert res.coef.shape == (13, 3) and res.converged.shape == (3,)
+    assert res.coef.shape == (3, 13) and res.converged.shape == (3,)
     np.testing.assert_allclose(res.coef, linear_svc(X, y, 0.3, sw), atol=1e-6, rtol=1e-5)
 
 

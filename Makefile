@@ -37,9 +37,10 @@ format: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff format jaxl2 tests benchmarks
 	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks
 
-# Runs every notebook at full size, in place (outputs are stripped again before commit).
+# Runs every notebook at full size; executed copies go to notebooks/executed/ (not in git),
+# figures to notebooks/figures/.
 notebooks: $(VENV)/.stamp-test
-	JAXL2_NOTEBOOK_SIZE=full $(PY) -m jaxl2._notebooks notebooks/*.ipynb
+	$(PY) notebooks/run_notebooks.py --size full --output-dir notebooks/executed
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

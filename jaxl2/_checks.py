@@ -149,3 +149,18 @@ def at_least_float32(dtype: Any) -> Any:
 def widest_float(dtypes: Iterable[Any]) -> Any:
     """The widest of several floating dtypes (ties keep the first), without promotion rules."""
     return max((jnp.dtype(d) for d in dtypes), key=lambda d: jnp.finfo(d).bits)
+
+
+def broadcast_prefix(tree: Any, params: Any, name: str) -> Any:
+    """Broadcasts ``tree`` (the structure of ``params`` or a prefix of it) to ``params``' structure.
+
+    Raises ``ValueError`` naming ``name`` and showing both structures when it is not a prefix.
+    """
+    try:
+        return jax.tree.map(lambda t, sub: jax.tree.map(lambda _: t, sub), tree, params)
+    except ValueError:
+        raise ValueError(
+            f"{name} does not match the structure of params (it must equal it or be a prefix "
+            f"of it).\n  {name} structure:   {jax.tree.structure(tree)}\n"
+            f"  params structure: {jax.tree.structure(params)}"
+        ) from None

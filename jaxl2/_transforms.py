@@ -17,6 +17,7 @@ import optax
 from . import masks as _masks
 from ._checks import (
     at_least_float32,
+    broadcast_prefix,
     check_choice,
     check_floating,
     check_nonnegative,
@@ -79,18 +80,9 @@ def _is_static_zero(rate: Any) -> bool:
 
 def _broadcast_rates(rates: Any, params: Any, name: str) -> list[Any]:
     """One rate per leaf of ``params`` (a scalar is shared; a pytree may be a prefix)."""
-    n = len(jax.tree.leaves(params))
     if jax.tree_util.treedef_is_leaf(jax.tree.structure(rates)):
-        return [rates] * n
-    try:
-        tree = jax.tree.map(lambda r, sub: jax.tree.map(lambda _: r, sub), rates, params)
-    except ValueError:
-        raise ValueError(
-            f"{name}: a pytree of per-leaf rates must have the structure of params (or a prefix)."
-            f"\n  {name} structure:   {jax.tree.structure(rates)}\n"
-            f"  params structure: {jax.tree.structure(params)}"
-        ) from None
-    return jax.tree.leaves(tree)
+        return [rates] * len(jax.tree.leaves(params))
+    return jax.tree.leaves(broadcast_prefix(rates, params, name))
 
 
 def _center_leaves(center: Any, params: Any) -> list[Any]:

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import broadcast_prefix
+
 __all__ = ["Mask", "InjectedMask", "weights", "by_path", "describe", "resolve", "path_to_str"]
 
 # A trailing key that only unwraps a variable container (Flax NNX ``Variable.value``).
@@ -294,15 +296,7 @@ def resolve(mask: Any, params: Any, *, name: str = "mask") -> Any:
         mask = weights
     if _is_function_mask(mask):
         mask = mask(params)
-    try:
-        broadcast = jax.tree.map(lambda m, sub: jax.tree.map(lambda _: m, sub), mask, params)
-    except ValueError:
-        raise ValueError(
-            f"{name} does not match the structure of params (it must equal it or be a prefix "
-            f"of it).\n  {name} structure:   {jax.tree.structure(mask)}\n"
-            f"  params structure: {jax.tree.structure(params)}"
-        ) from None
-    return jax.tree.map(_check_mask_leaf, broadcast, params)
+    return jax.tree.map(_check_mask_leaf, broadcast_prefix(mask, params, name), params)
 
 
 def _is_function_mask(mask: Any) -> bool:

@@ -1,0 +1,231 @@
+"""Ridge benchmarks: jaxl2's jitted closed forms against scikit-learn and numpy, same run.
+
+1. ``ridge_path`` with exact leave-one-out, n = 20000, p = 500, K = 100 strengths, against
+   ``sklearn.linear_model.RidgeCV(alphas=...)`` (target ≥ 50×) and against the *floor*: the numpy
+   (OpenBLAS) time of the work no exact LOO path can avoid — ``XᵀX``, one ``X·V`` and one
+   (n × p)·(p × K) product for the n·p·K leverages ``Σⱼ Uᵢⱼ² fⱼₖ`` (target: within 2×).
+2. The dual, n = 2000, p = 20000, K = 100, against ``RidgeCV`` (target ≥ 20×); the floor here is
+   numpy's ``XXᵀ`` plus its ``eigh``.
+3. 1000 independent 200 × 20 ridge problems (with intercept), ``jax.vmap``-ed, against a Python
+   loop of ``numpy.linalg.solve`` on the centred normal equations (target ≥ 20×).
+
+Each in float64 (jax x64 on) and float32. jaxl2 is called as a user would, eagerly on arrays
+already on the device (argument checks included); scikit-learn gets the same data as numpy.
+
+Threads: jaxlib's CPU LAPACK kernels (eigh, Cholesky) run on scipy's OpenBLAS, whose threads
+fight XLA's own thread pool on a 2-core machine: the same float64 2000 × 2000 ``eigh`` took
+0.6 s or 15 s from one call to the next. While jaxl2 is timed, that OpenBLAS (the one under
+``scipy.libs``) is limited to one thread with threadpoolctl (then the eigh takes a steady 1.0 s);
+numpy's OpenBLAS, which the peers and the floor use, keeps its default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.linear_model import RidgeCV
+
+import jaxl2
+from benchmarks._harness import Row, Section, timeit
+
+DTYPES = (np.float64, np.float32)
+
+
+def _problem(n: int, p: int, dtype, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + rng.uniform(-2, 2, p)
+    w = rng.standard_normal(p) / np.sqrt(p)
+    y = X @ w + rng.standard_normal(n)
+    return X.astype(dtype), y.astype(dtype)
+
+
+def _peer_time(fn, quick: bool) -> float:
+    """scikit-learn's RidgeCV takes seconds: one timed run (after a warm-up when quick)."""
+    if quick:
+        return timeit(fn, repeat=3)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _ridgecv(X, y, lams):
+    return RidgeCV(alphas=lams).fit(X, y).alpha_
+
+
+@contextlib.contextmanager
+def _jax_lapack_single_thread() -> Iterator[None]:
+    """Limits the OpenBLAS that jaxlib's LAPACK kernels use (scipy's) to one thread."""
+    from threadpoolctl import ThreadpoolController
+
+    jax.block_until_ready(jnp.linalg.eigh(jnp.eye(2)))  # loads jaxlib's LAPACK (scipy's)
+    controller = ThreadpoolController()
+    scipy_blas = [
+        info["filepath"] for info in controller.info() if "scipy.libs" in info["filepath"]
+    ]
+    if not scipy_blas:
+        yield
+        return
+    with controller.select(filepath=scipy_blas).limit(limits=1):
+        yield
+
+
+def _time_path(X, y, lams, x64: bool, repeat: int) -> tuple[float, float]:
+    """(median time of ``jaxl2.ridge_path`` on device arrays, its best lam)."""
+    with jax.enable_x64(x64), _jax_lapack_single_thread():
+        Xj, yj, lj = jnp.asarray(X), jnp.asarray(y), jnp.asarray(lams)
+        seconds = timeit(lambda: jaxl2.ridge_path(Xj, yj, lj), repeat=repeat)
+        return seconds, float(jaxl2.ridge_path(Xj, yj, lj).best_lam)
+
+
+def _primal_floor(X, dtype, K: int, repeat: int) -> float:
+    """numpy time of XᵀX, one X·V and one (n × p)·(p × K) product of U∘U."""
+    p = X.shape[1]
+    V = np.linalg.qr(np.random.default_rng(1).standard_normal((p, p)))[0].astype(dtype)
+    F = np.random.default_rng(2).random((p, K)).astype(dtype)
+
+    def floor():
+        gram = X.T @ X
+        U = X @ V
+        return gram, (U * U) @ F
+
+    return timeit(floor, repeat=repeat)
+
+
+def _path_section(quick: bool) -> Section:
+    n, p, K = (2000, 50, 20) if quick else (20000, 500, 100)
+    section = Section(
+        "ridge_path",
+        f"Ridge: whole λ path with exact leave-one-out (n = {n}, p = {p}, K = {K})",
+        intro=(
+            "`jaxl2.ridge_path(X, y, lams)` (one eigendecomposition of XᵀX, then two "
+            "(n × p)·(p × K) products for all K leverages and residuals) against scikit-learn "
+            "`RidgeCV(alphas=lams)` (exact LOO, a loop over α), and against the floor: numpy's "
+            "time for `X.T @ X`, one `X @ V` and one (n × p)·(p × K) product, timed in the "
+            "same run. The note says whether both picked the same α."
+        ),
+    )
+    repeat = 3 if quick else 5
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        X, y = _problem(n, p, dtype)
+        lams = np.logspace(-2, 4, K).astype(dtype)
+        ours, best = _time_path(X, y, lams, dtype == np.float64, repeat)
+        peer = _peer_time(lambda X=X, y=y, lams=lams: _ridgecv(X, y, lams), quick)
+        same = bool(np.isclose(best, _ridgecv(X, y, lams), rtol=1e-6))
+        floor = _primal_floor(X, dtype, K, repeat)
+        section.rows.append(
+            Row(
+                f"{name}, vs RidgeCV",
+                ours,
+                peer,
+                "sklearn RidgeCV",
+                "≥ 50×",
+                ours * 50 <= peer,
+                note=f"same best α: {same}",
+            )
+        )
+        section.rows.append(
+            Row(
+                f"{name}, vs floor",
+                ours,
+                floor,
+                "numpy XᵀX + X·V + U²·F",
+                "≥ 0.5× (within 2× of floor)",
+                ours <= 2 * floor,
+            )
+        )
+    return section
+
+
+def _dual_section(quick: bool) -> Section:
+    n, p, K = (200, 2000, 20) if quick else (2000, 20000, 100)
+    section = Section(
+        "ridge_dual",
+        f"Ridge: λ path with exact LOO in the dual (n = {n}, p = {p}, K = {K})",
+        intro=(
+            "`jaxl2.ridge_path` with n < p (eigendecomposition of XXᵀ) against scikit-learn "
+            "`RidgeCV(alphas=lams)`; the floor row is numpy's `X @ X.T` plus `numpy.linalg.eigh` "
+            "of it, which any exact LOO path in the dual has to pay."
+        ),
+    )
+    for dtype in DTYPES:
+        name = np.dtype(dtype).name
+        X, y = _problem(n, p, dtype)
+        lams = np.logspace(-1, 5, K).astype(dtype)
+        ours, best = _time_path(X, y, lams, dtype == np.float64, repeat=3)
+        peer = _peer_time(lambda X=X, y=y, lams=lams: _ridgecv(X, y, lams), quick)
+        same = bool(np.isclose(best, _ridgecv(X, y, lams), rtol=1e-6))
+        floor = timeit(lambda X=X: np.linalg.eigh(X @ X.T), repeat=3)
+        section.rows.append(
+            Row(
+                f"{name}, vs RidgeCV",
+                ours,
+                peer,
+                "sklearn RidgeCV",
+                "≥ 20×",
+                ours * 20 <= peer,
+                note=f"same best α: {same}",
+            )
+        )
+        section.rows.append(Row(f"{name}, vs floor", ours, floor, "numpy XXᵀ + eigh"))
+    return section
+
+
+def _solve_loop(Xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The peer: centre each problem, then numpy.linalg.solve on its normal equations."""
+    B, _, p = Xs.shape
+    eye = np.eye(p, dtype=Xs.dtype)
+    out = np.empty((B, p), Xs.dtype)
+    for b in range(B):
+        Xc = Xs[b] - Xs[b].mean(0)
+        yc = ys[b] - ys[b].mean()
+        out[b] = np.linalg.solve(Xc.T @ Xc + eye, Xc.T @ yc)
+    return out
+
+
+def _time_vmap(Xs: np.ndarray, ys: np.ndarray, x64: bool) -> float:
+    with jax.enable_x64(x64), _jax_lapack_single_thread():
+        fn = jax.jit(jax.vmap(lambda X, y: jaxl2.ridge(X, y, 1.0)))
+        Xj, yj = jnp.asarray(Xs), jnp.asarray(ys)
+        seconds = timeit(lambda: fn(Xj, yj), repeat=7, min_time=0.05)
+        np.testing.assert_allclose(fn(Xj, yj).coef, _solve_loop(Xs, ys), rtol=1e-3, atol=1e-4)
+    return seconds
+
+
+def _vmap_section(quick: bool) -> Section:
+    B, n, p = (50, 50, 5) if quick else (1000, 200, 20)
+    section = Section(
+        "ridge_vmap",
+        f"Ridge: {B} independent {n} × {p} problems, vmapped",
+        intro=(
+            "`jax.jit(jax.vmap(lambda X, y: jaxl2.ridge(X, y, 1.0)))` (intercept included) "
+            "against a Python loop that centres each problem and calls `numpy.linalg.solve` on "
+            "its normal equations."
+        ),
+    )
+    for dtype in DTYPES:
+        rng = np.random.default_rng(3)
+        Xs = rng.standard_normal((B, n, p)).astype(dtype)
+        ys = rng.standard_normal((B, n)).astype(dtype)
+        ours = _time_vmap(Xs, ys, dtype == np.float64)
+        peer = timeit(lambda Xs=Xs, ys=ys: _solve_loop(Xs, ys), repeat=5)
+        section.rows.append(
+            Row(
+                np.dtype(dtype).name,
+                ours,
+                peer,
+                "numpy.linalg.solve loop",
+                "≥ 20×",
+                ours * 20 <= peer,
+            )
+        )
+    return section
+
+
+def run(quick: bool = False) -> list[Section]:
+    return [_path_section(quick), _dual_section(quick), _vmap_section(quick)]

@@ -1,0 +1,393 @@
+"""Closed-form ridge regression and Tikhonov regularization, jitted.
+
+All solvers work on the centred, sqrt(s)-scaled problem of :mod:`jaxl2._ridge_data`; they differ
+only in how they solve ``(XsᵀXs + lam·I) w = Xsᵀys``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+
+from . import _ridge_chunks as ch
+from . import _ridge_data as rd
+from ._checks import check_choice, is_concrete
+
+SOLVERS = ("auto", "cholesky", "svd", "eigh", "cg")
+# Above this many bytes for the Gram matrix, "auto" goes matrix-free (conjugate gradients).
+_GRAM_BYTES_LIMIT = 2 * 1024**3
+# With more distinct per-target strengths than this, one eigendecomposition beats t Choleskys.
+_PER_TARGET_EIGH = 8
+
+
+class RidgeResult(NamedTuple):
+    """Result of :func:`ridge` and :func:`tikhonov`.
+
+    Attributes:
+      coef: ``(p,)`` for a 1-D ``y``, ``(t, p)`` for ``y`` of shape ``(n, t)`` (scikit-learn's
+        shapes).
+      intercept: ``()`` or ``(t,)``; zero when ``fit_intercept=False``.
+    """
+
+    coef: jax.Array
+    intercept: jax.Array
+
+    def predict(self, X: Any) -> jax.Array:
+        """``X @ coef.T + intercept``: shape ``(m,)`` or ``(m, t)``."""
+        X = jnp.asarray(X).astype(self.coef.dtype)
+        if self.coef.ndim == 1:
+            return X @ self.coef + self.intercept
+        return X @ self.coef.T + self.intercept[None, :]
+
+
+def resolve_solver(solver: str, n: int, p: int, dtype: Any, lam: jax.Array) -> str:
+    """The solver "auto" picks (see :func:`ridge`'s docstring); other names pass through."""
+    check_choice(solver, "solver", SOLVERS)
+    if solver != "auto":
+        return solver
+    concrete = is_concrete(lam)
+    if concrete and bool(np.any(np.asarray(lam) == 0)):
+        return "svd"
+    m = min(n, p)
+    if m * m * jnp.dtype(dtype).itemsize > _GRAM_BYTES_LIMIT:
+        return "cg"
+    if lam.ndim == 1 and lam.shape[0] > _PER_TARGET_EIGH:
+        if not concrete or np.unique(np.asarray(lam)).size > _PER_TARGET_EIGH:
+            return "eigh"
+    return "cholesky"
+
+
+def _lam_row(lam: jax.Array) -> jax.Array:
+    """Broadcasts lam against (m, t) arrays: per-target lam becomes a row."""
+    return lam[None, :] if lam.ndim == 1 else lam
+
+
+def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> jax.Array:
+    """``(G + lam·I)⁻¹ rhs`` by Cholesky, one factorization per distinct target strength."""
+    eye = jnp.eye(G.shape[0], dtype=G.dtype)
+
+    def solve(lam_k: jax.Array, b: jax.Array) -> jax.Array:
+        return jsl.cho_solve(jsl.cho_factor(G + lam_k * eye, lower=True), b)
+
+    if lam.ndim == 0:
+        return solve(lam, rhs)
+    return jax.vmap(solve, in_axes=(0, 1), out_axes=1)(lam, rhs)
+
+
+def _pinv_filter(
+    values: jax.Array, lam: jax.Array, cutoff: jax.Array, numerator: jax.Array
+) -> jax.Array:
+    """``numerator / (values + lam)``, with the lam = 0 pseudo-inverse rule below ``cutoff``.
+
+    For lam > 0 the filter is exact for every value; for lam = 0 the directions with values at
+    or below ``cutoff`` get 0 (minimum-norm least squares). The denominator is made safe so the
+    gradient in lam stays finite.
+    """
+    keep = (values > cutoff) | (lam > 0)
+    denom = jnp.where(keep, values + lam, jnp.ones_like(values))
+    return jnp.where(keep, numerator / denom, jnp.zeros_like(values))
+
+
+def _solve_svd(Xs: jax.Array, Ys: jax.Array, lam: jax.Array) -> jax.Array:
+    n, p = Xs.shape
+    U, s, Vt = jnp.linalg.svd(Xs, full_matrices=False)
+    # numpy.linalg.lstsq's default: singular values below eps·max(n, p)·s_max are zero.
+    cutoff = rd.eps_of(Xs.dtype) * max(n, p) * s[0]
+    s_col = s[:, None]
+    filt = _pinv_filter(s_col * s_col, _lam_row(lam), cutoff * cutoff, s_col)
+    return (Vt.T @ (filt * ch.tdot(U, Ys))).T
+
+
+def eigh_cutoff(e: jax.Array, n: int, p: int) -> jax.Array:
+    """Eigenvalues of a Gram matrix at or below this are zero for the lam = 0 pseudo-inverse.
+
+    Eigenvalues of XᵀX carry absolute errors of about eps·e_max, so the cut sits there (a
+    singular value of X below about sqrt(eps·max(n, p))·s_max cannot be resolved from XᵀX).
+    """
+    return rd.eps_of(e.dtype) * max(n, p) * jnp.max(e)
+
+
+def _solve_eigh(G: jax.Array, rhs: jax.Array, lam: jax.Array, n: int, p: int) -> jax.Array:
+    """``(G + lam·I)⁻¹ rhs`` (pseudo-inverse at lam = 0) from one eigendecomposition of G."""
+    e, Q = jnp.linalg.eigh(G)
+    e = jnp.maximum(e, 0)
+    e_col = e[:, None]
+    filt = _pinv_filter(e_col, _lam_row(lam), eigh_cutoff(e, n, p), jnp.ones_like(e_col))
+    return Q @ (filt * ch.tdot(Q, rhs))
+
+
+def _solve_cg(
+    X: jax.Array,
+    Y: jax.Array,
+    sw: jax.Array | None,
+    x_mean: jax.Array,
+    y_mean: jax.Array,
+    lam: jax.Array,
+    tol: float,
+    max_iter: int | None,
+) -> jax.Array:
+    """Conjugate gradients on the normal equations; X is centred and weighted implicitly.
+
+    Started from zero, the iterates stay in the row space of X, so lam = 0 gives the
+    minimum-norm least-squares solution.
+    """
+    weights = jnp.ones((X.shape[0],), X.dtype) if sw is None else sw
+
+    def design(v: jax.Array) -> jax.Array:  # Xc v, with Xc = X - 1 x̄ᵀ
+        return X @ v - x_mean @ v
+
+    def design_t(u: jax.Array) -> jax.Array:  # Xcᵀ u
+        return ch.tdot(X, u) - x_mean * jnp.sum(u)
+
+    def solve(lam_k: jax.Array, y: jax.Array, ym: jax.Array) -> jax.Array:
+        b = design_t(weights * (y - ym))
+
+        def normal(v: jax.Array) -> jax.Array:
+            return design_t(weights * design(v)) + lam_k * v
+
+        w, _ = jax.scipy.sparse.linalg.cg(normal, b, tol=tol, maxiter=max_iter)
+        return w
+
+    lam_t = jnp.broadcast_to(lam, (Y.shape[1],))
+    return jax.vmap(solve, in_axes=(0, 1, 0))(lam_t, Y, y_mean)
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "solver", "max_iter"))
+def _ridge_core(
+    X: jax.Array,
+    Y: jax.Array,
+    sw: jax.Array | None,
+    lam: jax.Array,
+    *,
+    fit_intercept: bool,
+    solver: str,
+    tol: float,
+    max_iter: int | None,
+) -> tuple[jax.Array, jax.Array]:
+    n, p = X.shape
+    c = ch.centring(X, Y, sw, fit_intercept)
+    if solver == "cg":
+        W = _solve_cg(X, Y, sw, c.x_mean, c.y_mean, lam, tol, max_iter)
+    elif solver == "svd":
+        data = rd.prepare(X, Y, sw, fit_intercept)
+        W = _solve_svd(data.Xs, data.Ys, lam)
+    else:
+        # Gram form: XᵀX (primal, n ≥ p) or XXᵀ (dual, then w = Xsᵀα), never forming Xs.
+        if n >= p:
+            G, rhs = ch.primal_gram(X, Y, c)
+        else:
+            G, rhs = ch.dual_gram(X, c), ch.targets(Y, c)
+        if solver == "cholesky":
+            sol = _solve_cholesky(G, rhs, lam)
+        else:
+            sol = _solve_eigh(G, rhs, lam, n, p)
+        W = (sol if n >= p else ch.design_t_dot(X, c, sol)).T
+    return rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+
+
+def _output(W: jax.Array, b: jax.Array, y_was_1d: bool, out_dtype: Any) -> RidgeResult:
+    if y_was_1d:
+        W, b = W[..., 0, :], b[..., 0]
+    return RidgeResult(W.astype(out_dtype), b.astype(out_dtype))
+
+
+def ridge(
+    X: Any,
+    y: Any,
+    lam: Any,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: Any = None,
+    solver: str = "auto",
+    tol: float | None = None,
+    max_iter: int | None = None,
+) -> RidgeResult:
+    r"""Ridge regression in closed form: the same numbers as scikit-learn's ``Ridge(alpha=lam)``.
+
+    Minimizes, for each target, ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖w‖²`` with the intercept ``b``
+    unpenalized (``sᵢ`` = ``sample_weight``, default 1). With an intercept, ``X`` and ``y`` are
+    centred with sample-weighted means, rows are scaled by ``√sᵢ``, the penalized least-squares
+    problem is solved, and ``b = ȳ − x̄ᵀw``. ``lam = 0`` gives the minimum-norm least-squares
+    solution (``numpy.linalg.lstsq``), also for rank-deficient ``X``.
+
+    Solvers (all exact up to rounding, except ``"cg"`` which stops at ``tol``):
+
+    - ``"cholesky"``: Cholesky of ``XᵀX + lam·I`` (primal, when n ≥ p) or of ``XXᵀ + lam·I``
+      (dual, when n < p, then ``w = Xᵀα``). The fastest; needs ``lam > 0`` unless ``X`` has full
+      rank on the solved side.
+    - ``"svd"``: thin SVD of ``X``; filter factors ``s/(s² + lam)``. The most accurate (works on
+      ``X``, not on its squared condition number), and the lam = 0 reference.
+    - ``"eigh"``: eigendecomposition of the smaller Gram matrix; one decomposition serves every
+      per-target ``lam``.
+    - ``"cg"``: conjugate gradients on the normal equations with matrix-vector products only
+      (centring and weights applied implicitly; nothing of size p×p or n×n is formed).
+    - ``"auto"``: ``"svd"`` when ``lam`` is known to contain a 0; else ``"cg"`` when the Gram
+      matrix ``min(n, p)² × itemsize`` would exceed 2 GiB (so float64 switches at
+      min(n, p) > 16384 and float32 at > 23170); else ``"eigh"`` for more than 8 distinct
+      per-target strengths; else ``"cholesky"``. Inside ``jit`` the value of ``lam`` is unknown,
+      so pass ``solver="svd"`` or ``"eigh"`` there if lam may be 0 with rank-deficient ``X``.
+
+    Args:
+      X: ``(n, p)`` design matrix. Its dtype is the compute and output dtype (float16/bfloat16
+        are solved in float32 and cast back; integer ``X`` uses ``y``'s or the default float).
+      y: ``(n,)`` or ``(n, t)`` targets.
+      lam: ``lam ≥ 0``: a scalar, or a ``(t,)`` array of per-target strengths.
+      fit_intercept: fit an unpenalized intercept.
+      sample_weight: ``None``, a scalar, or ``(n,)`` non-negative weights ``sᵢ``. Integer weights
+        equal repeated rows; a zero weight equals a dropped row.
+      solver: one of ``"auto"``, ``"cholesky"``, ``"svd"``, ``"eigh"``, ``"cg"``.
+      tol: ``"cg"`` only: relative residual tolerance (default 1e-12 in float64, 1e-6 in
+        float32).
+      max_iter: ``"cg"`` only: iteration cap (default ``10·p``).
+
+    Returns:
+      :class:`RidgeResult` ``(coef, intercept)`` with scikit-learn's shapes: ``coef`` is
+      ``(p,)`` for 1-D ``y`` and ``(t, p)`` otherwise; ``intercept`` is ``()`` or ``(t,)``.
+      (For a one-column ``y`` of shape ``(n, 1)`` scikit-learn's ``Ridge`` ravels ``coef_`` to
+      ``(p,)``; jaxl2 keeps ``(1, p)``, and ``jaxl2.sklearn.Ridge`` copies scikit-learn.)
+
+    Raises:
+      ValueError: ``X`` not 2-D; ``y`` or ``sample_weight`` of the wrong length; ``lam``
+        negative or NaN (the offending index is named) or of the wrong shape; NaN or Inf in
+        ``X`` or ``y``; negative, NaN or infinite sample weights; an unknown solver.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxl2
+      >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+      >>> y = jnp.array([1.0, 2.0, 3.0, 4.0])
+      >>> res = jaxl2.ridge(X, y, 0.5)
+      >>> print(res.coef.round(3), res.intercept.round(3))
+      [1.2 0.4] 1.0
+
+    References:
+      Hoerl & Kennard (1970), *Ridge regression: biased estimation for nonorthogonal
+      problems*; scikit-learn ``sklearn.linear_model.Ridge``.
+    """
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
+    n, p = X.shape
+    solver = resolve_solver(solver, n, p, X.dtype, lam)
+    if tol is None:
+        tol = 1e-12 if X.dtype == jnp.float64 else 1e-6
+    W, b = _ridge_core(
+        X, Y, sw, lam, fit_intercept=fit_intercept, solver=solver, tol=tol, max_iter=max_iter
+    )
+    W, b = rd.guard_finite((W, b), traced, "ridge")
+    return _output(W, b, y_was_1d, out_dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "method"))
+def _tikhonov_core(
+    X: jax.Array,
+    Y: jax.Array,
+    sw: jax.Array | None,
+    lam: jax.Array,
+    gamma: jax.Array,
+    *,
+    fit_intercept: bool,
+    method: str,
+) -> tuple[jax.Array, jax.Array]:
+    if method == "cholesky":
+        c = ch.centring(X, Y, sw, fit_intercept)
+        G, rhs = ch.primal_gram(X, Y, c)
+        P = gamma.T @ gamma
+
+        def solve(lam_k: jax.Array, b: jax.Array) -> jax.Array:
+            return jsl.cho_solve(jsl.cho_factor(G + lam_k * P, lower=True), b)
+
+        if lam.ndim == 0:
+            W = solve(lam, rhs).T
+        else:
+            W = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
+        return rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+    data = rd.prepare(X, Y, sw, fit_intercept)
+    Xs, Ys = data.Xs, data.Ys
+
+    # Minimum-norm least squares on the stacked system [Xs; √lam Γ] w ≈ [ys; 0].
+    def solve_lstsq(lam_k: jax.Array, y: jax.Array) -> jax.Array:
+        A = jnp.concatenate([Xs, jnp.sqrt(lam_k) * gamma], axis=0)
+        rhs = jnp.concatenate([y, jnp.zeros((gamma.shape[0],), y.dtype)])
+        return jnp.linalg.lstsq(A, rhs)[0]
+
+    lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
+    W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Ys)
+    return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+
+
+def tikhonov(
+    X: Any,
+    y: Any,
+    lam: Any,
+    gamma: Any,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: Any = None,
+    solver: str = "auto",
+) -> RidgeResult:
+    r"""Tikhonov regularization: ridge with the penalty ``lam · ‖Γw‖²`` for a general matrix Γ.
+
+    Minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖Γw‖²`` with the intercept ``b`` unpenalized, i.e.
+    solves ``(XᵀSX + lam·ΓᵀΓ) w = XᵀSy`` on centred data. ``Γ = I`` is :func:`ridge`; a
+    difference operator (rows ``e_{j+1} − e_j``) asks for smooth coefficients.
+
+    Solvers: ``"cholesky"`` factors ``XᵀX + lam·ΓᵀΓ`` (needs it positive definite: lam > 0 and
+    the null spaces of X and Γ meeting only at 0); ``"lstsq"`` solves the stacked least-squares
+    problem ``[X; √lam·Γ] w ≈ [y; 0]`` by SVD and returns its minimum-norm solution, so it never
+    fails; ``"auto"`` uses ``"lstsq"`` when ``lam`` is known to contain a 0 and ``"cholesky"``
+    otherwise.
+
+    Args:
+      X: ``(n, p)`` design matrix (its dtype is kept).
+      y: ``(n,)`` or ``(n, t)`` targets.
+      lam: ``lam ≥ 0``, a scalar or a ``(t,)`` array of per-target strengths.
+      gamma: ``(m, p)`` penalty matrix Γ (any m).
+      fit_intercept: fit an unpenalized intercept.
+      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+      solver: ``"auto"``, ``"cholesky"`` or ``"lstsq"``.
+
+    Returns:
+      :class:`RidgeResult` with the shapes of :func:`ridge`.
+
+    Raises:
+      ValueError: ``gamma`` not 2-D or without p columns, plus every error of :func:`ridge`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> import jaxl2
+      >>> X = jnp.eye(4)
+      >>> y = jnp.array([0.0, 4.0, 0.0, 4.0])
+      >>> D = jnp.diff(jnp.eye(4), axis=0)  # first differences: rows e_{j+1} - e_j
+      >>> res = jaxl2.tikhonov(X, y, 1.0, D, fit_intercept=False)
+      >>> print([round(float(c), 3) for c in res.coef])
+      [1.143, 2.286, 1.714, 2.857]
+
+    References:
+      Tikhonov & Arsenin (1977), *Solutions of ill-posed problems*; Hansen (1998),
+      *Rank-deficient and discrete ill-posed problems*, ch. 5.
+    """
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
+    gamma = jnp.asarray(gamma)
+    p = X.shape[1]
+    if gamma.ndim != 2 or gamma.shape[1] != p:
+        raise ValueError(
+            f"gamma must be a 2-D array with one column per feature, shape (m, {p}), got shape "
+            f"{gamma.shape}."
+        )
+    gamma = gamma.astype(X.dtype)
+    if rd.is_concrete(gamma):
+        gamma = rd.check_all_finite(gamma, "gamma")
+    traced = traced or not rd.is_concrete(gamma)
+    method = check_choice(solver, "solver", ("auto", "cholesky", "lstsq"))
+    if method == "auto":
+        zero = is_concrete(lam) and bool(np.any(np.asarray(lam) == 0))
+        method = "lstsq" if zero else "cholesky"
+    W, b = _tikhonov_core(X, Y, sw, lam, gamma, fit_intercept=fit_intercept, method=method)
+    W, b = rd.guard_finite((W, b), traced, "tikhonov", y="y or gamma")
+    return _output(W, b, y_was_1d, out_dtype)

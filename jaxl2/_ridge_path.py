@@ -1,0 +1,410 @@
+"""Whole ridge paths from one eigendecomposition, with exact leave-one-out and GCV.
+
+For n ≥ p the decomposition is ``XsᵀXs = V diag(e) Vᵀ`` and ``U = Xs V`` (unnormalized: its
+columns have squared norms e). Then for every strength lam the hat matrix is
+``U diag(1/(e + lam)) Uᵀ``, so with ``C = Uᵀ ys``:
+
+- fitted values ``ŷ(lam) = U (C / (e + lam))``: one (n × p)·(p × K) matmul for all K strengths;
+- leverages ``hᵢᵢ(lam) = Σⱼ Uᵢⱼ² / (eⱼ + lam)``: one (n × p)·(p × K) matmul of U∘U;
+- coefficients ``w(lam) = V (C / (e + lam))``.
+
+For n < p the dual ``XsXsᵀ = U diag(e) Uᵀ`` is used with hat filter ``e/(e + lam)`` and
+``w = Xsᵀ U (C / (e + lam))``. No work of size n·p is repeated per strength: the per-strength
+cost is the two n·m·K products (m = min(n, p)), against the n·p² of a refit.
+
+For n ≥ p the path makes two passes over row chunks of X (:mod:`jaxl2._ridge_chunks`): the
+first accumulates XsᵀXs and Xsᵀys, the second forms U chunk by chunk and sums the LOO and
+residual terms, so neither Xs nor U (each n × p) is ever held in memory. :func:`decompose`
+(used by :func:`jaxl2.tune_ridge`, which evaluates the criterion many times) keeps U instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _ridge_chunks as ch
+from . import _ridge_data as rd
+from ._ridge import eigh_cutoff
+from ._ridge_chunks import gram_cols, gram_rows
+
+# Largest number of (sample, strength, target) residual entries materialized at once; more
+# targets than fit are processed in chunks (lax.map), so memory stays near 2**25 entries.
+_CHUNK_ENTRIES = 2**25
+
+
+class RidgePath(NamedTuple):
+    """Result of :func:`ridge_path`: K strengths, each with coefficients and CV criteria.
+
+    Attributes:
+      lams: ``(K,)`` the strengths.
+      coef: ``(K, p)`` for 1-D ``y``, ``(K, t, p)`` for ``(n, t)`` targets.
+      intercept: ``(K,)`` or ``(K, t)``.
+      loo_mse: ``(K,)`` or ``(K, t)``: exact leave-one-out mean squared error
+        ``(1/n) Σᵢ sᵢ eᵢ²``, with ``eᵢ`` the residual of a refit without sample i
+        (scikit-learn ``RidgeCV``'s ``-best_score_``).
+      gcv: ``(K,)`` or ``(K, t)``: generalized cross-validation
+        ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²`` (A the hat matrix, intercept included).
+      best_index: ``()`` or ``(t,)``: index of the smallest ``loo_mse`` (per target).
+      best_lam: ``()`` or ``(t,)``: ``lams[best_index]``.
+    """
+
+    lams: jax.Array
+    coef: jax.Array
+    intercept: jax.Array
+    loo_mse: jax.Array
+    gcv: jax.Array
+    best_index: jax.Array
+    best_lam: jax.Array
+
+
+class Decomposition(NamedTuple):
+    """One decomposition of the centred, scaled problem; serves every strength."""
+
+    U: jax.Array  # (n, m) basis of the fitted values
+    Z: jax.Array  # (n, m) leverage weights (U∘U, or its intercept-corrected dual form)
+    e: jax.Array  # (m,) eigenvalues of the Gram matrix, clipped at 0
+    C: jax.Array  # (m, t) Uᵀ ys
+    V: jax.Array | None  # (p, m) eigenvectors of XᵀX (primal); None for the dual
+    cutoff: jax.Array  # eigenvalues at or below this count as 0 when lam = 0
+
+
+def decompose(Xs: jax.Array, Ys: jax.Array, sqrt_weight: jax.Array | None) -> Decomposition:
+    """Eigendecomposition of the smaller Gram matrix.
+
+    ``sqrt_weight`` is the intercept column sqrt(s) (None without an intercept). In the dual U
+    is square and orthogonal, so ``(1 − hᵢᵢ − sᵢ/Σs)/lam = Σⱼ Zᵢⱼ/(eⱼ + lam)`` with
+    ``Z = U∘(U − q (Uᵀq)ᵀ)`` and ``q = sqrt(s)/‖sqrt(s)‖``: the intercept direction, an exact null
+    vector of XsXsᵀ, cancels against its own numerical eigenvector instead of against s/Σs, and
+    no ``1 − h`` is formed, so small strengths keep full precision (scikit-learn's RidgeCV uses
+    the same form in its Gram mode).
+    """
+    n, p = Xs.shape
+    if n >= p:
+        e, V = jnp.linalg.eigh(gram_cols(Xs))
+        U = Xs @ V
+        Z = U * U
+    else:
+        e, U = jnp.linalg.eigh(gram_rows(Xs))
+        V = None
+        Z = U * U
+        if sqrt_weight is not None:
+            q = sqrt_weight / jnp.linalg.norm(sqrt_weight)
+            Z = U * (U - q[:, None] * (q @ U)[None, :])
+    e = jnp.maximum(e, 0)
+    return Decomposition(U, Z, e, ch.tdot(U, Ys), V, eigh_cutoff(e, n, p))
+
+
+class Filters(NamedTuple):
+    """Per-strength filter factors."""
+
+    inv: jax.Array  # (m, K): 1/(e + lam), 0 for lam = 0 below the cutoff (pseudo-inverse)
+    lam: jax.Array  # (1, K): the strengths
+    null: jax.Array  # (m, 1): 1 for directions at or below the cutoff, else 0
+
+
+def filters(dec: Decomposition, lams: jax.Array) -> Filters:
+    """Filter factors for strengths ``lams`` of shape (K,)."""
+    return filters_from(dec.e, dec.cutoff, lams)
+
+
+def filters_from(e: jax.Array, cutoff: jax.Array, lams: jax.Array) -> Filters:
+    """Filter factors for eigenvalues ``e`` (m,) and strengths ``lams`` (K,)."""
+    e = e[:, None]
+    lam = lams[None, :]
+    keep = (e > cutoff) | (lam > 0)
+    inv = jnp.where(keep, 1 / jnp.where(keep, e + lam, jnp.ones_like(e + lam)), 0)
+    return Filters(inv, lam, (e <= cutoff).astype(e.dtype))
+
+
+def gcv_from_rss(
+    rss: jax.Array, n: int, e: jax.Array, filt: Filters, fit_intercept: bool
+) -> jax.Array:
+    """GCV ``(rss/n) / (1 − tr(A)/n)²`` for residual sums of squares ``rss`` (K, t).
+
+    ``n − tr(A)`` is summed from ``1 − eⱼ/(eⱼ + lam) = lam/(eⱼ + lam)`` rather than formed as a
+    difference, so it keeps its precision when the fit nearly interpolates. It is NaN where
+    ``tr(A) = n`` (an interpolating fit at lam = 0).
+    """
+    comp = jnp.where(filt.lam > 0, filt.lam * filt.inv, filt.null)
+    dof = (n - e.shape[0]) + jnp.sum(comp, axis=0) - (1.0 if fit_intercept else 0.0)
+    dof = dof[:, None]
+    safe = jnp.where(dof > 0, dof, 1)
+    return jnp.where(dof > 0, (rss / n) / jnp.square(safe / n), jnp.nan)
+
+
+def gcv_values(
+    dec: Decomposition, filt: Filters, resid: jax.Array, fit_intercept: bool
+) -> jax.Array:
+    """GCV for residuals ``resid`` (n, K): (K,)."""
+    rss = jnp.sum(jnp.square(resid), axis=0)[:, None]
+    return gcv_from_rss(rss, dec.U.shape[0], dec.e, filt, fit_intercept)[:, 0]
+
+
+def loo_denominators(dec: Decomposition, filt: Filters, leverage: jax.Array) -> jax.Array:
+    """Denominators of the LOO residuals for each strength: (n, K).
+
+    Primal: ``1 − hᵢᵢ − (intercept leverage)``. Dual: the same divided by lam, i.e.
+    ``Σⱼ Zᵢⱼ/(eⱼ + lam)``; with the numerators of :func:`loo_numerators` also divided by lam the
+    ratio is unchanged, it has no cancellation for small lam, and at lam = 0 it is the limit
+    lam → 0⁺, the leave-one-out error of minimum-norm interpolation.
+    """
+    if dec.V is not None:
+        return 1 - dec.Z @ filt.inv - leverage[:, None]
+    return dec.Z @ filt.inv
+
+
+def loo_numerators(
+    dec: Decomposition, y: jax.Array, c: jax.Array, filt: Filters
+) -> tuple[jax.Array, jax.Array]:
+    """(LOO numerators, residuals ``y − ŷ``), each (n, K), for y (n, 1 or K), c = Uᵀy.
+
+    Primal: both are ``y − U(c/(e + lam))``. Dual: the numerator is ``U(c/(e + lam))`` (the
+    residual divided by lam) and the residual is ``lam·U(c/(e + lam))`` for lam > 0 and the
+    null-space part of y for lam = 0.
+    """
+    if dec.V is not None:
+        resid = y - dec.U @ (filt.inv * c)
+        return resid, resid
+    num = dec.U @ (filt.inv * c)
+    at_zero = jnp.where(filt.lam == 0, dec.U @ (filt.null * c), 0)
+    return num, filt.lam * num + at_zero
+
+
+def loo_errors(num: jax.Array, den: jax.Array, row_mask: jax.Array | None) -> jax.Array:
+    """Scaled LOO residuals ``√sᵢ·eᵢ``; rows with zero weight contribute exactly 0."""
+    looe = num / den
+    return looe if row_mask is None else jnp.where(row_mask[:, None], looe, 0)
+
+
+def criteria(
+    dec: Decomposition,
+    Ys: jax.Array,
+    leverage: jax.Array,
+    row_mask: jax.Array | None,
+    filt: Filters,
+    fit_intercept: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """(loo_mse, gcv), each (K, t), for the strengths whose filters are ``filt``."""
+    n, t = Ys.shape
+    den = loo_denominators(dec, filt, leverage)
+
+    def stats(args: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        y, c = args
+        num, resid = loo_numerators(dec, y[:, None], c[:, None], filt)
+        loo = jnp.mean(jnp.square(loo_errors(num, den, row_mask)), axis=0)
+        return loo, gcv_values(dec, filt, resid, fit_intercept)
+
+    batch = max(1, min(t, _CHUNK_ENTRIES // max(1, n * filt.inv.shape[1])))
+    loo, gcv = jax.lax.map(stats, (Ys.T, dec.C.T), batch_size=batch)
+    return loo.T, gcv.T
+
+
+def coefficients(dec: Decomposition, Xs: jax.Array, inv: jax.Array) -> jax.Array:
+    """Coefficients (K, t, p) in the scaled space for inverse filters ``inv`` (m, K)."""
+    m, K = inv.shape
+    t = dec.C.shape[1]
+    M = (inv[:, :, None] * dec.C[:, None, :]).reshape(m, K * t)
+    W = dec.V @ M if dec.V is not None else ch.tdot(Xs, dec.U @ M)
+    return W.reshape(-1, K, t).transpose(1, 2, 0)
+
+
+def intercept_column(X: jax.Array, sw: jax.Array | None) -> jax.Array:
+    """The intercept's column in the sqrt(s)-scaled space: sqrt(s), or ones."""
+    return jnp.ones((X.shape[0],), X.dtype) if sw is None else jnp.sqrt(sw)
+
+
+def _primal_path(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    lams: jax.Array,
+    total: jax.Array,
+    standardize: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W (K, t, p), loo (K, t), gcv (K, t)) for n ≥ p, in two passes over row chunks of X.
+
+    Pass 1 accumulates XsᵀXs and XsᵀYs; after the eigendecomposition XsᵀXs = V diag(e) Vᵀ,
+    pass 2 forms U = Xs V chunk by chunk and sums the LOO and residual terms of every strength.
+    """
+    n, p = X.shape
+    t, K = Y.shape[1], lams.shape[0]
+    G, B = ch.primal_gram(X, Y, c)
+    scale = None
+    if standardize:
+        scale = jnp.sqrt(jnp.diagonal(G) / total)
+        scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+        G = G / (scale[:, None] * scale[None, :])
+        B = B / scale[:, None]
+    e, V = jnp.linalg.eigh(G)
+    e = jnp.maximum(e, 0)
+    filt = filters_from(e, eigh_cutoff(e, n, p), lams)
+    C = V.T @ B  # = Uᵀ Ys
+    if scale is not None:
+        V = V / scale[:, None]  # Xs_std V = Xs (D⁻¹ V): pass 2 works on unscaled chunks
+    M = (filt.inv[:, :, None] * C[:, None, :]).reshape(p, K * t)
+
+    def body(acc: tuple, chunk: tuple) -> tuple:
+        rows, targets, sqrt_w, leverage, mask = chunk
+        Xs = ch.scale_rows(c, rows, c.x_mean, sqrt_w)
+        Ys = ch.scale_rows(c, targets, c.y_mean, sqrt_w)
+        U = Xs @ V
+        den = 1 - (U * U) @ filt.inv - leverage[:, None]
+        resid = Ys[:, None, :] - (U @ M).reshape(-1, K, t)
+        looe = resid / den[:, :, None]
+        if mask is not None:
+            looe = jnp.where(mask[:, None, None], looe, 0)
+        return acc[0] + jnp.sum(jnp.square(looe), axis=0), acc[1] + jnp.sum(jnp.square(resid), 0)
+
+    zeros = jnp.zeros((K, t), X.dtype)
+    arrays = (X, Y, c.sqrt_w, c.leverage, row_mask)
+    loo_sum, rss = ch.reduce_rows(body, (zeros, zeros), arrays, ch.row_chunk(n, max(p, K * t)))
+    W = (V @ M).reshape(p, K, t).transpose(1, 2, 0)
+    return W, loo_sum / n, gcv_from_rss(rss, n, e, filt, c.fit_intercept)
+
+
+def _dual_path(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    lams: jax.Array,
+    total: jax.Array,
+    standardize: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W (K, t, p), loo (K, t), gcv (K, t)) for n < p from the eigendecomposition of XsXsᵀ."""
+    n, p = X.shape
+    t, K = Y.shape[1], lams.shape[0]
+    scale = None
+    if standardize:
+        scale = jnp.sqrt(ch.column_sum_squares(X, c) / total)
+        scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    gram = ch.dual_gram(X, c, scale)
+    Ys = ch.targets(Y, c)
+    e, U = jnp.linalg.eigh(gram)
+    Z = U * U
+    if c.fit_intercept:
+        root = jnp.ones((n,), X.dtype) if c.sqrt_w is None else c.sqrt_w
+        q = root / jnp.linalg.norm(root)
+        Z = U * (U - q[:, None] * (q @ U)[None, :])
+    e = jnp.maximum(e, 0)
+    dec = Decomposition(U, Z, e, ch.tdot(U, Ys), None, eigh_cutoff(e, n, p))
+    filt = filters(dec, lams)
+    loo, gcv = criteria(dec, Ys, c.leverage, row_mask, filt, c.fit_intercept)
+    M = (filt.inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
+    W = ch.design_t_dot(X, c, U @ M, scale)
+    if scale is not None:
+        W = W / scale[:, None]
+    return W.reshape(p, K, t).transpose(1, 2, 0), loo, gcv
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))
+def _path_core(
+    X: jax.Array,
+    Y: jax.Array,
+    sw: jax.Array | None,
+    lams: jax.Array,
+    *,
+    fit_intercept: bool,
+    standardize: bool,
+) -> tuple[jax.Array, ...]:
+    n, p = X.shape
+    c = ch.centring(X, Y, sw, fit_intercept)
+    row_mask = None if sw is None else sw > 0
+    total = jnp.asarray(n, X.dtype) if sw is None else jnp.sum(sw)
+    path = _primal_path if n >= p else _dual_path
+    W, loo, gcv = path(X, Y, c, row_mask, lams, total, standardize)
+    W, b = rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+    safe = jnp.where(jnp.isnan(loo), jnp.inf, loo)
+    best = jnp.argmin(safe, axis=0)
+    return W, b, loo, gcv, best, lams[best]
+
+
+def ridge_path(
+    X: Any,
+    y: Any,
+    lams: Any,
+    *,
+    fit_intercept: bool = True,
+    sample_weight: Any = None,
+    standardize: bool = False,
+) -> RidgePath:
+    r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
+
+    For each ``lam`` in ``lams`` minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖w‖²`` (intercept
+    unpenalized; with ``standardize=True`` the penalty is ``lam · Σⱼ σⱼ² wⱼ²``, i.e. the fit runs
+    on columns divided by their weighted standard deviation σⱼ and ``coef`` is returned on the
+    original scale, glmnet's default). Every strength gives exactly :func:`ridge`'s answer.
+
+    One eigendecomposition of the smaller Gram matrix (``XᵀX`` when n ≥ p, ``XXᵀ`` when n < p)
+    serves all strengths; per strength the extra work is two (n × m)·(m × K) matrix products
+    (m = min(n, p)), never a refit. The criteria:
+
+    - ``loo_mse``: exact leave-one-out error ``(1/n) Σᵢ sᵢ ((yᵢ − ŷᵢ)/(1 − hᵢᵢ − sᵢ/Σs))²``
+      (the ``sᵢ/Σs`` term is the intercept's leverage; it is absent without an intercept). It
+      equals refitting n times without sample i, and scikit-learn's ``RidgeCV(alphas=lams)``
+      (whose ``best_score_`` is ``−loo_mse[best_index]``).
+    - ``gcv``: Golub–Heath–Wahba ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²``, with
+      ``tr(A) = Σⱼ eⱼ/(eⱼ + lam)`` plus 1 for the intercept.
+
+    ``lam = 0`` is allowed (minimum-norm least squares). When n < p its LOO error is the limit
+    lam → 0⁺ (the LOO error of minimum-norm interpolation); where a criterion is undefined
+    (NaN, e.g. GCV of an interpolating fit) it never wins ``best_index``. Everything is
+    differentiable in ``lams`` (``jax.grad`` of ``loo_mse`` or ``gcv`` is exact).
+
+    Args:
+      X: ``(n, p)`` design matrix (its dtype is kept).
+      y: ``(n,)`` or ``(n, t)`` targets; with several targets every criterion and the best
+        strength are per target.
+      lams: ``(K,)`` strengths ``≥ 0`` (any order).
+      fit_intercept: fit an unpenalized intercept.
+      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+      standardize: penalize coefficients of standardized columns (glmnet's
+        ``standardize=TRUE``); the scale is the weighted standard deviation with an intercept and
+        the weighted root mean square without one.
+
+    Returns:
+      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``.
+
+    Raises:
+      ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
+        NaN or infinite (the index is named) or not 1-D; NaN or Inf in ``X`` or ``y``;
+        negative sample weights.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> import jaxl2
+      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+      >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
+      >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
+      (11, 5) 0.032 1.213
+
+    References:
+      Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a
+      good ridge parameter*; Hastie, Tibshirani & Friedman, *The Elements of Statistical
+      Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
+      Tibshirani 2010) for ``standardize``.
+    """
+    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    lams = rd.validate_lams(lams, X.dtype)
+    W, b, loo, gcv, best, best_lam = _path_core(
+        X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize
+    )
+    W, b = rd.guard_finite((W, b), traced, "ridge_path")
+    if y_was_1d:
+        W, b, loo, gcv, best, best_lam = (
+            W[:, 0],
+            b[:, 0],
+            loo[:, 0],
+            gcv[:, 0],
+            best[0],
+            best_lam[0],
+        )
+    cast = lambda a: a.astype(out_dtype)
+    return RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))

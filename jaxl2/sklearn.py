@@ -1,0 +1,11 @@
+"""scikit-learn estimators backed by jaxl2's solvers (needs ``scikit-learn``).
+
+``import jaxl2`` does not import this module (nor scikit-learn); import it explicitly:
+``from jaxl2.sklearn import LogisticRegression, Ridge, RidgeCV``.
+"""
+
+from ._sklearn_logistic import LogisticRegression as LogisticRegression
+from ._sklearn_ridge import Ridge as Ridge
+from ._sklearn_ridge import RidgeCV as RidgeCV
+
+__all__ = ["LogisticRegression", "Ridge", "RidgeCV"]

@@ -170,3 +170,43 @@ def test_gradient_trained_ridge_of_the_csv_sweep_matches_sklearn(tmp_path, capsy
         assert record["metrics"]["val_r2"][k][-1] == pytest.approx(
             ridge.score((Xva - mean) / std, yva), abs=1e-3
         )
+
+
+def test_ridge_command_matches_sklearn_ridge_and_ridgecv(tmp_path, capsys):
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge, RidgeCV
+
+    args = _cli.build_parser().parse_args(
+        [
+            "ridge",
+            "--k",
+            "5",
+            "--lam-min",
+            "-3",
+            "--lam-max",
+            "1",
+            "--no-standardize",
+            "--out",
+            "",
+            "--json",
+            str(tmp_path / "path.json"),
+        ]
+    )
+    assert _cli._ridge(args) == 0
+    out = capsys.readouterr().out
+    assert "LOO MSE" in out and "best λ =" in out
+    record = json.loads((tmp_path / "path.json").read_text())
+    X, y = load_diabetes(return_X_y=True)
+    for lam, coef in zip(record["lams"], record["coef"], strict=True):
+        np.testing.assert_allclose(coef, Ridge(alpha=lam).fit(X, y).coef_, rtol=1e-6, atol=1e-6)
+    cv = RidgeCV(alphas=record["lams"]).fit(X, y)
+    assert record["lams"][record["best_index"]] == pytest.approx(cv.alpha_)
+    assert record["loo_mse"][record["best_index"]] == pytest.approx(-cv.best_score_, rel=1e-8)
+
+
+def test_ridge_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["ridge", "--help"])
+    text = capsys.readouterr().out
+    for word in ("--csv", "--target", "leave-one-out", "GCV", "Ridge(alpha=λ)", "--no-standardize"):
+        assert word in text, word

@@ -102,3 +102,18 @@ __all__ += [
     "tune_ridge",
     "TuneResult",
 ]
+
+# --- sweeps (issue 6) ---
+from ._cv import CVResult as CVResult  # noqa: E402
+from ._cv import cross_validate as cross_validate  # noqa: E402
+from ._devices import use_cpu_cores as use_cpu_cores  # noqa: E402
+from ._results import Best as Best  # noqa: E402
+from ._results import SweepResult as SweepResult  # noqa: E402
+from ._sweep import PartialSweep as PartialSweep  # noqa: E402
+from ._sweep import SweepError as SweepError  # noqa: E402
+from ._sweep import grid as grid  # noqa: E402
+from ._sweep import sweep as sweep  # noqa: E402
+from ._train import train_sweep as train_sweep  # noqa: E402
+
+__all__ += ["use_cpu_cores", "sweep", "grid", "SweepError", "PartialSweep"]
+__all__ += ["train_sweep", "SweepResult", "Best", "cross_validate", "CVResult"]

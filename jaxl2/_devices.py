@@ -1,0 +1,107 @@
+"""Cores as devices: one XLA:CPU device per core, so a sweep can run one member per core.
+
+XLA:CPU runs a single program on all cores by splitting its large operations, which does little
+for the small matrices of a typical sweep member. Giving XLA one device per core and sharding
+the members over them (see :func:`jaxl2.sweep`) runs one member sequence per core instead. The
+device count is fixed when JAX starts its backend, so it must be chosen before the first JAX
+computation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import jax
+
+MSG_TOO_LATE = (
+    "jaxl2.use_cpu_cores({n}) came too late: JAX has already started its backend with "
+    "{have} CPU device(s), and the number of CPU devices cannot change after that. Sweeps will "
+    "run on {have} CPU device(s). Fix: call jaxl2.use_cpu_cores() right after `import jaxl2`, "
+    "before any JAX computation (in a notebook: first cell, then restart the kernel), or set "
+    "XLA_FLAGS=--xla_force_host_platform_device_count={n} before starting Python."
+)
+
+_FORCE_FLAG = re.compile(r"--xla_force_host_platform_device_count=(\d+)")
+
+
+def _backend_started() -> bool:
+    # The public API has no way to ask without starting the backend; this private helper has
+    # existed since jax 0.4 and only reads a dictionary.
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Makes each CPU core a JAX device so that sweeps run one member per core; call it first.
+
+    XLA:CPU treats the whole host as one device and parallelizes inside large operations
+    (matrix products), which helps little for the small operations of a typical sweep member.
+    With one device per core, :func:`jaxl2.sweep` (``strategy="auto"``) can shard the members
+    over the cores, each core running its own members. It sets
+    ``jax.config.update("jax_num_cpu_devices", n)``, which JAX accepts only before it starts
+    its backend, i.e. before the first JAX computation or ``jax.devices()`` call. It changes
+    nothing on GPU/TPU.
+
+    Whether it pays off depends on the XLA:CPU build: the project's notes report 2.5× over a
+    per-member loop for 64-128-10 MLPs on 2 cores, but with jaxlib 0.10.2 on this project's
+    2-core test machine, programs on different CPU devices ran one at a time (one core busy
+    whatever the device count; matrix products still used both cores), so it brought no
+    speed-up there and cost nothing either. ``sweep``'s ``"auto"`` times the strategies
+    instead of assuming, so it stays as fast as the per-member loop either way.
+
+    Args:
+      n: number of CPU devices; default: the cores this process may use
+        (``os.sched_getaffinity``). If ``XLA_FLAGS`` already sets
+        ``--xla_force_host_platform_device_count``, that setting is kept.
+
+    Returns:
+      The number of CPU devices JAX will use (or already uses, if it came too late).
+
+    Raises:
+      ValueError: if ``n`` is not a positive integer.
+
+    Warns:
+      RuntimeWarning: when JAX's backend has already started with a different number of CPU
+        devices; the call then changes nothing and says how to fix it.
+
+    Examples:
+      At the top of a script or the first cell of a notebook::
+
+        import jaxl2
+        jaxl2.use_cpu_cores()   # before any JAX computation
+
+      Here (in the test suite) JAX has already started, so the call reports the current
+      count and warns if it differs:
+
+      >>> import warnings, jax, jaxl2
+      >>> with warnings.catch_warnings():
+      ...     warnings.simplefilter("ignore")
+      ...     count = jaxl2.use_cpu_cores()
+      >>> count == len(jax.devices("cpu"))
+      True
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer number of CPU devices, got {n!r}.")
+    forced = _FORCE_FLAG.search(os.environ.get("XLA_FLAGS", ""))
+    if _backend_started():
+        have = len(jax.devices("cpu"))
+        want = n if n is not None else (int(forced.group(1)) if forced else available_cores())
+        if want != have:
+            warnings.warn(MSG_TOO_LATE.format(n=want, have=have), RuntimeWarning, stacklevel=2)
+        return have
+    if forced and n is None:
+        return int(forced.group(1))
+    n = n if n is not None else available_cores()
+    jax.config.update("jax_num_cpu_devices", n)
+    return n

@@ -1,0 +1,327 @@
+"""SweepResult: what train_sweep recorded, with the best member, a table, a plot and a dict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from .masks import path_to_str
+
+_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "gap", "norm")
+
+
+def metric_mode(metric: str) -> str:
+    """``"min"`` for losses, errors, gaps and norms; ``"max"`` for anything else (accuracy)."""
+    return "min" if any(word in metric.lower() for word in _LOWER_IS_BETTER) else "max"
+
+
+def hparam_columns(hparams: Any) -> list[tuple[str, np.ndarray]]:
+    """(name, values of shape (K,) or (K, ...)) for each hparams leaf; a bare array is "hparam"."""
+    flat = jax.tree_util.tree_flatten_with_path(hparams)[0]
+    return [(path_to_str(path) or "hparam", np.asarray(x)) for path, x in flat]
+
+
+def _fmt(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.ndim:
+        return "[" + ", ".join(_fmt(v) for v in arr.reshape(-1)) + "]"
+    if arr.dtype.kind in "biu":
+        return str(int(arr))
+    v = float(arr)
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if (abs(v) >= 1e4 or abs(v) < 1e-3) else f"{v:.4g}"
+
+
+def _column_format(values: np.ndarray) -> Any:
+    """Fixed decimals when the finite values of a column allow it (so that they line up)."""
+    finite = np.abs(np.asarray(values, np.float64))
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if finite.size and finite.min() >= 1e-3 and finite.max() < 1e4:
+
+        def fixed(v: Any) -> str:
+            return f"{float(v):.4f}" if math.isfinite(float(v)) else str(float(v))
+
+        return fixed
+    return _fmt
+
+
+def _json_value(x: Any) -> Any:
+    arr = np.asarray(x)
+    if arr.ndim:
+        return [_json_value(v) for v in arr]
+    if arr.dtype.kind == "b":
+        return bool(arr)
+    if arr.dtype.kind in "iu":
+        return int(arr)
+    v = float(arr)
+    return v if math.isfinite(v) else None
+
+
+class Best(NamedTuple):
+    """The best member of a sweep: its index, hyperparameters, the metric and its value."""
+
+    index: int
+    hparams: dict[str, Any]
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True, repr=False)
+class SweepResult:
+    """What :func:`jaxl2.train_sweep` recorded for its K members.
+
+    Attributes:
+      hparams: the hyperparameters, a pytree of arrays with leading axis K (host numpy).
+      metrics: ``{name: array (K, E)}``: each record at the E steps in ``steps``.
+      steps: the E steps at which the records were taken.
+      params: the final parameters, stacked on a leading axis K (None with
+        ``keep_params=False``).
+      finite: bool ``(K,)``: which members ended with a finite loss and finite parameters.
+    """
+
+    hparams: Any
+    metrics: dict[str, np.ndarray]
+    steps: np.ndarray
+    params: Any
+    finite: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.finite.shape[0])
+
+    def __repr__(self) -> str:
+        names = ", ".join(name for name, _ in hparam_columns(self.hparams))
+        return (
+            f"SweepResult(K={len(self)}, hparams=[{names}], records={len(self.steps)} "
+            f"(steps {int(self.steps[0])}..{int(self.steps[-1])}), metrics={sorted(self.metrics)}, "
+            f"finite={int(self.finite.sum())}/{len(self)})"
+        )
+
+    def final(self, metric: str) -> np.ndarray:
+        """The last record of ``metric`` for every member, shape ``(K,)``."""
+        if metric not in self.metrics:
+            raise KeyError(f"metric {metric!r} was not recorded; recorded: {sorted(self.metrics)}.")
+        return self.metrics[metric][:, -1]
+
+    def default_metric(self) -> str:
+        return "val_loss" if "val_loss" in self.metrics else "train_loss"
+
+    def best(self, metric: str | None = None, *, mode: str | None = None) -> Best:
+        """The member with the best final ``metric``, ignoring members that did not stay finite.
+
+        Args:
+          metric: a recorded metric (default ``"val_loss"`` if recorded, else ``"train_loss"``).
+          mode: ``"min"`` or ``"max"``; default ``"min"`` for names with loss, error, gap or
+            norm in them and ``"max"`` otherwise (accuracy).
+
+        Returns:
+          A :class:`Best` ``(index, hparams, metric, value)``; ties go to the first member.
+
+        Raises:
+          KeyError: ``metric`` was not recorded.
+          ValueError: no member stayed finite, or an unknown ``mode``.
+        """
+        metric = metric or self.default_metric()
+        mode = mode or metric_mode(metric)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        values = np.asarray(self.final(metric), np.float64)
+        ok = self.finite & np.isfinite(values)
+        if not ok.any():
+            raise ValueError(f"no member stayed finite, so there is no best {metric}.")
+        scores = np.where(ok, values if mode == "min" else -values, np.inf)
+        index = int(np.argmin(scores))
+        chosen = {name: _json_value(col[index]) for name, col in hparam_columns(self.hparams)}
+        return Best(index, chosen, metric, float(values[index]))
+
+    def _ordered_metrics(self) -> list[str]:
+        names = sorted(self.metrics)
+        first = ["train_loss", "val_loss", "gap"]
+        extra = sorted({n.split("_", 1)[1] for n in names if n.startswith("train_")} - {"loss"})
+        order = (
+            first + [f"{p}_{m}" for m in extra for p in ("train", "val", "gap")] + ["weight_norm"]
+        )
+        return [n for n in order if n in self.metrics] + [n for n in names if n not in order]
+
+    def table(
+        self,
+        metrics: list[str] | None = None,
+        *,
+        labels: dict[str, str] | None = None,
+        best: str | None = None,
+    ) -> str:
+        """A text table: one row per member, its hyperparameters and final metrics.
+
+        The best member (by ``best``, default :meth:`best`'s default) is marked ``*``;
+        members that did not stay finite are marked ``diverged``.
+
+        Args:
+          metrics: the columns to show (default: all recorded, losses first).
+          labels: column titles to use instead of the names, e.g. ``{"val_accuracy": "val acc"}``.
+          best: the metric that picks the starred row.
+
+        Returns:
+          The table as a string.
+        """
+        labels = labels or {}
+        metrics = metrics or self._ordered_metrics()
+        for name in metrics:
+            self.final(name)  # raises a clear KeyError for unknown names
+        try:
+            star = self.best(best).index
+        except ValueError:
+            star = -1
+        columns = hparam_columns(self.hparams)
+        head = [labels.get(n, n) for n, _ in columns] + [labels.get(m, m) for m in metrics]
+        rows = []
+        fmts = [_column_format(self.final(m)) for m in metrics]
+        for k in range(len(self)):
+            cells = [_fmt(col[k]) for _, col in columns]
+            cells += [f(self.final(m)[k]) for f, m in zip(fmts, metrics, strict=True)]
+            mark = "*" if k == star else ("diverged" if not self.finite[k] else "")
+            rows.append(cells + [mark])
+        head.append("")
+        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(head, widths, strict=True)).rstrip()]
+        lines.append("-" * len(lines[0]))
+        lines += [
+            "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        return "\n".join(lines)
+
+    def _x_axis(self, x: str | None) -> tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]:
+        columns = [(n, c) for n, c in hparam_columns(self.hparams) if c.ndim == 1]
+        names = [n for n, _ in columns]
+        if not columns:
+            raise ValueError("plot needs at least one hyperparameter of shape (K,) for its x axis.")
+        if x is None:
+            x = next((n for n in ("weight_decay", "lam", "lambda") if n in names), names[0])
+        if x not in names:
+            raise ValueError(
+                f"x must name a hyperparameter of shape (K,), one of {names}; got {x!r}."
+            )
+        others = [(n, c) for n, c in columns if n != x]
+        return x, dict(columns)[x].astype(np.float64), others
+
+    def plot(
+        self,
+        metrics: list[str] | None = None,
+        *,
+        x: str | None = None,
+        best: str | None = None,
+        path: str | None = None,
+        title: str | None = None,
+    ) -> Any:
+        """Train and validation curves against a hyperparameter (log axes), best marked.
+
+        One panel per metric base name: ``"loss"`` plots ``train_loss`` and ``val_loss``,
+        ``"accuracy"`` plots ``train_accuracy`` and ``val_accuracy`` (final records). The x axis
+        is logarithmic (symmetric-log when it holds 0); losses get a log y axis. With several
+        hyperparameters, one line per value of the others. The best member (see :meth:`best`)
+        is marked by a dotted vertical line in every panel.
+
+        Args:
+          metrics: base names (default: ``"loss"`` and every other recorded metric base).
+          x: the hyperparameter on the x axis (default ``weight_decay`` if present, else the
+            first of shape ``(K,)``).
+          best: the metric that picks the marked member (default: as in :meth:`best`).
+          path: if given, the figure is also saved there (e.g. ``"lambda_sweep.png"``).
+          title: a title for the figure.
+
+        Returns:
+          A ``matplotlib.figure.Figure`` (shown inline in notebooks).
+        """
+        from matplotlib.figure import Figure
+
+        x, xs, others = self._x_axis(x)
+        bases = metrics or ["loss"] + [
+            n[len("train_") :]
+            for n in self._ordered_metrics()
+            if n.startswith("train_") and n != "train_loss"
+        ]
+        fig = Figure(figsize=(5.2 * len(bases), 4.0), layout="constrained")
+        axes = fig.subplots(1, len(bases), squeeze=False)[0]
+        groups = self._groups(others)
+        try:
+            star: int | None = self.best(best).index
+        except ValueError:
+            star = None
+        for i, (ax, base) in enumerate(zip(axes, bases, strict=True)):
+            self._panel(ax, base, x, xs, groups, star=star, legend=i == 0)
+        if title:
+            fig.suptitle(title)
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+    def _groups(self, others: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:
+        if not others:
+            return [("", np.ones(len(self), bool))]
+        keys = [tuple(c[k] for _, c in others) for k in range(len(self))]
+        groups = []
+        for key in dict.fromkeys(keys):
+            label = ", ".join(f"{n}={_fmt(v)}" for (n, _), v in zip(others, key, strict=True))
+            groups.append((label, np.array([kk == key for kk in keys])))
+        return groups
+
+    def _panel(self, ax, base, x, xs, groups, *, star, legend) -> None:
+        series = [(s, f"{s}_{base}") for s in ("train", "val") if f"{s}_{base}" in self.metrics]
+        if not series:
+            raise ValueError(
+                f"no train_{base} or val_{base} was recorded; recorded: {sorted(self.metrics)}."
+            )
+        positive = True
+        for label, members in groups:
+            order = np.flatnonzero(members)[np.argsort(xs[members], kind="stable")]
+            order = order[self.finite[order]]
+            for split, name in series:
+                ys = self.final(name)[order]
+                positive &= bool(np.all(ys > 0))
+                line_label = f"{split} {label}".strip()
+                ax.plot(xs[order], ys, "-o" if split == "train" else "--s", ms=3, label=line_label)
+        if np.all(xs > 0):
+            ax.set_xscale("log")
+        elif np.all(xs >= 0) and np.any(xs > 0):
+            ax.set_xscale("symlog", linthresh=float(np.min(xs[xs > 0])))
+        if "loss" in base and positive:
+            ax.set_yscale("log")
+        if star is not None:
+            ax.axvline(xs[star], color="k", ls=":", lw=1)
+            ax.annotate(
+                f"best {x} = {_fmt(xs[star])}",
+                (xs[star], 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=8,
+                rotation=90,
+                ha="right",
+                va="bottom",
+            )
+        ax.set_xlabel(x)
+        ax.set_ylabel(base)
+        ax.grid(True, which="both", alpha=0.3)
+        if legend:
+            ax.legend(fontsize=8)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict: hparams, steps, metrics (K × E lists), finite, best.
+
+        Non-finite numbers become None. Parameters are left out (they can be large); use
+        ``.params``.
+        """
+        try:
+            best: dict[str, Any] | None = self.best()._asdict()
+        except ValueError:
+            best = None
+        return {
+            "hparams": {name: _json_value(col) for name, col in hparam_columns(self.hparams)},
+            "steps": _json_value(self.steps),
+            "metrics": {name: _json_value(v) for name, v in self.metrics.items()},
+            "finite": _json_value(self.finite),
+            "best": best,
+        }

@@ -13,7 +13,7 @@ import optax
 
 from ._checkpoint import _name
 from ._diagnostics import weight_norms
-from ._results import SweepResult
+from ._results import SweepResult, metric_mode
 from ._sweep import _cache_get, _host_hparams, sweep
 
 _SWEEP_OPTIONS = ("strategy", "devices", "progress", "checkpoint_dir", "chunk_size")
@@ -72,7 +72,9 @@ def _member_fn(
             record["gap"] = record["val_loss"] - record["train_loss"]
             for name, metric in metrics:
                 record[f"val_{name}"] = metric(params, eval_data)
-                record[f"gap_{name}"] = record[f"train_{name}"] - record[f"val_{name}"]
+                # The generalization gap, positive when validation is worse than training.
+                gap = record[f"val_{name}"] - record[f"train_{name}"]
+                record[f"gap_{name}"] = gap if metric_mode(name) == "min" else -gap
         record["weight_norm"] = weight_norms(params, mask=norm_mask).total
         return {k: jnp.asarray(v) for k, v in record.items()}
 
@@ -160,7 +162,9 @@ def train_sweep(
     own random permutation of the training examples every epoch (the last incomplete batch of an
     epoch is dropped). Every ``eval_every`` steps (and at the end) it records, on the full
     data: ``train_loss``, ``val_loss``, ``gap = val_loss − train_loss``, each metric as
-    ``train_<name>``, ``val_<name>`` and ``gap_<name> = train_<name> − val_<name>``, and
+    ``train_<name>``, ``val_<name>`` and the generalization gap ``gap_<name>``, positive when
+    validation is worse (``train_<name> − val_<name>`` for accuracy-like metrics,
+    ``val_<name> − train_<name>`` for names with loss or error, see ``metric_mode``), and
     ``weight_norm`` (``√Σ w²`` over the leaves ``norm_mask`` selects, see
     :func:`jaxl2.weight_norms`).
 

@@ -175,6 +175,22 @@ def test_full_batch_members_with_equal_hparams_are_equal():
     np.testing.assert_array_equal(w[0], w[1])
 
 
+def test_generalization_gaps_are_positive_when_validation_is_worse():
+    def error(p, batch):
+        return 1.0 - accuracy(p, batch)
+
+    result = jaxl2.train_sweep(
+        init, loss, (XTR, YTR), eval_data=(XVA, YVA), hparams=np.array([0.0], np.float32),
+        steps=20, metrics={"accuracy": accuracy, "error": error},
+        optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.5), lam), strategy="map",
+    )
+    m = result.metrics
+    np.testing.assert_allclose(m["gap"], m["val_loss"] - m["train_loss"], rtol=1e-6)
+    np.testing.assert_allclose(m["gap_accuracy"], m["train_accuracy"] - m["val_accuracy"], atol=1e-6)
+    np.testing.assert_allclose(m["gap_error"], m["val_error"] - m["train_error"], atol=1e-6)
+    np.testing.assert_allclose(m["gap_error"], m["gap_accuracy"], atol=1e-6)
+
+
 def test_diverging_member_is_isolated_and_ignored_by_best():
     lrs = np.array([0.05, 1e30, 0.2], np.float32)
     kwargs = dict(

@@ -53,12 +53,14 @@ def use_cpu_cores(n: int | None = None) -> int:
     its backend, i.e. before the first JAX computation or ``jax.devices()`` call. It changes
     nothing on GPU/TPU.
 
-    Whether it pays off depends on the XLA:CPU build: the project's notes report 2.5× over a
-    per-member loop for 64-128-10 MLPs on 2 cores, but with jaxlib 0.10.2 on this project's
-    2-core test machine, programs on different CPU devices ran one at a time (one core busy
-    whatever the device count; matrix products still used both cores), so it brought no
-    speed-up there and cost nothing either. ``sweep``'s ``"auto"`` times the strategies
-    instead of assuming, so it stays as fast as the per-member loop either way.
+    Whether it pays off depends on the model and the machine. On this project's 2-core test
+    machine (jaxlib 0.10.2, quiet), a per-member jitted loop of 64-128-10 MLPs already keeps
+    both cores about 170% busy through XLA's own threads, yet one member per core (``"map"``
+    sharded over 2 devices) ran K = 32 members 1.36× faster (3.6 s against 4.9 s); the
+    project's notes report 2.5× on another 2-core machine. For models small enough that
+    ``"vmap"`` wins (logistic regression), the two devices add about 15%. ``sweep``'s
+    ``"auto"`` times the strategies on real members instead of assuming, so it stays as fast
+    as the per-member loop either way.
 
     Args:
       n: number of CPU devices; default: the cores this process may use

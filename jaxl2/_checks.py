@@ -28,6 +28,19 @@ def _where(index: tuple[int, ...]) -> str:
     return "" if index == () else f" at index {index if len(index) > 1 else index[0]}"
 
 
+def check_real(value: Any, name: str) -> None:
+    """Raises ``TypeError`` naming ``name`` when a concrete value is not a real number/array."""
+    if value is None:
+        raise TypeError(f"{name} must be a real number or array, got None.")
+    if is_concrete(value):
+        try:
+            kind = np.asarray(value).dtype.kind
+        except (TypeError, ValueError):
+            kind = "O"
+        if kind not in "fiub":
+            raise TypeError(f"{name} must be a real number or array, got {value!r}.")
+
+
 def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
     """Checks that a scalar or array is >= 0 and not NaN; returns it (use the return value).
 
@@ -46,7 +59,9 @@ def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
             raise ValueError(
-                f"{name} must be non-negative and not NaN, got {arr[idx].item()!r}{_where(idx)}"
+                f"{name} must be non-negative and "
+                + ("not NaN" if allow_inf else "finite")
+                + f", got {arr[idx].item()!r}{_where(idx)}"
                 + (f" (in {name}={value!r})" if arr.ndim else "")
                 + "."
             )
@@ -83,8 +98,12 @@ def check_finite(x: Any, name: str) -> Any:
 
 def check_in_range(value: Any, name: str, low: float, high: float) -> Any:
     """Checks ``low <= value <= high`` (and not NaN); returns it (use the return value)."""
+    if value is None:
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got None.")
     if is_concrete(value):
         arr = np.asarray(value)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise TypeError(f"{name} must be a number in [{low}, {high}], got {value!r}.")
         bad = np.isnan(arr) | (arr < low) | (arr > high)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()

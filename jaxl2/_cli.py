@@ -295,8 +295,11 @@ def _bundled(name: str) -> tuple[np.ndarray, np.ndarray, list[str], str]:
 
 def read_csv(path: str, target: str | None, features: str | None):
     """Numeric feature matrix, target column (numbers or text), names; clear errors otherwise."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as err:
+        raise SystemExit(f"--csv {path}: cannot read it ({err.strerror or err}).") from None
     if len(rows) < 3:
         raise SystemExit(f"--csv {path}: needs a header row and at least two data rows.")
     header, body = [h.strip() for h in rows[0]], rows[1:]

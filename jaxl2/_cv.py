@@ -167,6 +167,11 @@ def cross_validate(
     train_index, test_index = _folds(n, int(folds), seed)
     member = _cache_get(_members, ("cv", fit_fn, score_fn), lambda: _member_fn(fit_fn, score_fn))
     scores = np.asarray(sweep(member, h_host, X, y, train_index, test_index, **sweep_options))
+    if scores.ndim != 2:
+        raise ValueError(
+            f"score_fn must return a scalar (one score per held-out fold), but it returned "
+            f"shape {scores.shape[2:]}; reduce it, e.g. with jnp.mean."
+        )
     with np.errstate(invalid="ignore"):
         mean, std = scores.mean(axis=1), scores.std(axis=1)
     return CVResult(h_host, scores, mean, std, test_index, bool(greater_is_better))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -33,8 +34,9 @@ class WeightNorms(NamedTuple):
 
 def _sqrt0(s: jax.Array) -> jax.Array:
     # √ has an infinite derivative at 0; the double `where` keeps gradients finite there.
+    # A NaN sum of squares (diverged weights) stays NaN, so a diverged run never shows norm 0.
     safe = jnp.where(s > 0, s, jnp.ones_like(s))
-    return jnp.where(s > 0, jnp.sqrt(safe), jnp.zeros_like(s))
+    return jnp.where(s > 0, jnp.sqrt(safe), jnp.where(jnp.isnan(s), s, jnp.zeros_like(s)))
 
 
 def weight_norms(params: Any, mask: Any = None) -> WeightNorms:
@@ -153,6 +155,17 @@ def equilibrium(
         raise ValueError(
             f"equilibrium needs learning_rate > 0 and weight_decay > 0, got {lr} and {rate}: "
             "without decay the norm grows without bound."
+        )
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"dim must be a positive int (the number of weights), got {dim!r}.")
+    if grad_norm is not None:
+        check_nonnegative(grad_norm, "grad_norm")
+    if lr * rate > 0.5:
+        warnings.warn(
+            f"equilibrium assumes small steps (learning_rate · weight_decay ≪ 1), but it is "
+            f"{lr * rate:g} here: the predictions are not meaningful.",
+            RuntimeWarning,
+            stacklevel=2,
         )
     if optimizer == "adamw":
         check_in_range(b1, "b1", 0.0, 1.0 - 1e-12)

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from . import _glm
@@ -374,6 +375,8 @@ def elastic_net_path(
         if not isinstance(n_lams, int) or n_lams < 1:
             raise ValueError(f"n_lams must be a positive int, got {n_lams!r}.")
         check_in_range(eps, "eps", 0.0, 1.0)
+        if is_concrete(eps) and not float(np.asarray(eps)) > 0:
+            raise ValueError(f"eps must lie in (0, 1] (the grid ends at eps·lam_max), got {eps!r}.")
     else:
         lams = _glm.check_lam(lams, "lams")
         if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
@@ -446,6 +449,11 @@ def lasso_path(
         >>> path = jaxl2.lasso_path(X, y, n_lams=4)
         >>> np.asarray(path.lams).round(2), (path.coef != 0).sum(axis=1)
         (array([10.  ,  1.  ,  0.1 ,  0.01], dtype=float32), Array([0, 3, 3, 3], dtype=int32))
+
+    References:
+        Tibshirani, "Regression Shrinkage and Selection via the Lasso", JRSS B 58 (1996);
+        Friedman, Hastie & Tibshirani, "Regularization Paths for Generalized Linear Models via
+        Coordinate Descent", J. Stat. Softw. 33 (2010); scikit-learn ``lasso_path``.
     """
     return elastic_net_path(
         X,

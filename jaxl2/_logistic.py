@@ -226,6 +226,11 @@ def logistic_path(
         >>> path = jaxl2.logistic_path(X, y, jnp.array([10.0, 1.0, 0.1]))
         >>> np.asarray(path.coef[:, 0]).round(3), path.converged.all().item()
         (array([0.103, 0.678, 2.234], dtype=float32), True)
+
+    References:
+        Friedman, Hastie & Tibshirani, "Regularization Paths for Generalized Linear Models via
+        Coordinate Descent", J. Stat. Softw. 33 (2010) (warm starts along a path);
+        scikit-learn ``LogisticRegression`` (lbfgs) at ``C = 1 / (2 lam)``.
     """
     X, y, s, k, solver, max_iter, tol = _prepare(
         X, y, sample_weight, n_classes, solver, tol, max_iter

@@ -53,6 +53,11 @@ def _reduce(params: Any, mask: Any, center: Any, leaf_term: Callable[[jax.Array]
 
 
 def _scaled(lam: Any, total: jax.Array, out_dtype: Any) -> jax.Array:
+    if jnp.ndim(lam) != 0:
+        raise ValueError(
+            f"lam must be a scalar, got shape {jnp.shape(lam)}; for several strengths, "
+            "jax.vmap over lam."
+        )
     lam = check_nonnegative(lam, "lam")
     return (jnp.asarray(lam).astype(total.dtype) * total).astype(out_dtype)
 

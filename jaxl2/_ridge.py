@@ -272,7 +272,19 @@ def ridge(
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
     n, p = X.shape
+    requested = solver
     solver = resolve_solver(solver, n, p, X.dtype, lam)
+    if requested not in ("cg", "auto") and (tol is not None or max_iter is not None):
+        raise ValueError(
+            f"tol and max_iter apply to solver='cg' only, but the solver is {requested!r} "
+            f"(tol={tol!r}, max_iter={max_iter!r}); pass solver='cg' or leave them at None."
+        )
+    if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1
+    ):
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
     if tol is None:
         tol = 1e-12 if X.dtype == jnp.float64 else 1e-6
     W, b = _ridge_core(

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _ridge_chunks as ch
-from ._checks import check_finite, check_nonnegative, is_concrete
+from ._checks import check_finite, check_nonnegative, check_real, is_concrete
 
 # Half-precision inputs are solved in float32 (LAPACK has no half-precision kernels) and the
 # results cast back, so the caller's dtype is preserved.
@@ -159,6 +159,7 @@ def validate_lam(
     lam: Any, n_targets: int, y_was_1d: bool, dtype: Any, name: str = "lam"
 ) -> jax.Array:
     """A scalar, or a (t,) array of per-target strengths; >= 0 and not NaN (index named)."""
+    check_real(lam, name)
     arr = jnp.asarray(lam)
     if arr.ndim > 1:
         raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}.")
@@ -176,6 +177,7 @@ def validate_lam(
 
 def validate_lams(lams: Any, dtype: Any, name: str = "lams") -> jax.Array:
     """A 1-D grid of strengths (a scalar becomes a grid of one); >= 0, finite, index named."""
+    check_real(lams, name)
     arr = jnp.asarray(lams)
     if arr.ndim == 0:
         arr = arr[None]

@@ -392,6 +392,11 @@ def ridge_path(
       Tibshirani 2010) for ``standardize``.
     """
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    if X.shape[0] < 2:
+        raise ValueError(
+            f"ridge_path needs at least 2 samples (leave-one-out leaves one out), got "
+            f"X of shape {X.shape}."
+        )
     lams = rd.validate_lams(lams, X.dtype)
     W, b, loo, gcv, best, best_lam = _path_core(
         X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize

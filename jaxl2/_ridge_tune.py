@@ -208,6 +208,8 @@ def tune_ridge(
       hyperparameters*.
     """
     check_choice(criterion, "criterion", CRITERIA)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}.")
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     X_v = Y_v = None
     if criterion == "val":

@@ -778,6 +778,11 @@ def grid(**axes: Any) -> dict[str, jax.Array]:
         )
     values = {}
     for name, v in axes.items():
+        if np.asarray(v).dtype.kind not in "fiub":
+            raise TypeError(
+                f"grid axis {name!r} must hold numbers (it becomes an array that fn receives), "
+                f"got {v!r}. Index non-numeric choices instead, e.g. opt=jnp.arange(2)."
+            )
         arr = _canonical(v)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from . import masks as _masks
@@ -235,7 +237,25 @@ def coupled(
         Equals ``torch.optim.SGD(lr, momentum, weight_decay=rate)`` for ``inner = optax.sgd(lr,
         momentum)`` and ``torch.optim.Adam(lr, weight_decay=rate)`` for ``inner = optax.adam(lr)``.
     """
+    _check_inner(inner)
     return optax.chain(weight_decay(rate, mask=mask, center=center), inner)
+
+
+def _check_inner(inner: Any, name: str = "inner") -> None:
+    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
+        raise TypeError(
+            f"{name} must be an optax.GradientTransformation (e.g. optax.adam(1e-3)), got "
+            f"{inner!r} ({type(inner).__name__})."
+        )
+
+
+def _check_unit(value: Any, name: str) -> None:
+    """A concrete ``b1``/``b2``/``momentum`` must lie in [0, 1); traced values pass to optax."""
+    if value is None or not is_concrete(value):
+        return
+    v = float(np.asarray(value))
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
 
 
 def _learning_rate_at(
@@ -260,12 +280,19 @@ def _schedule_base(learning_rate: Any, base_learning_rate: Any) -> Any:
         name = "learning_rate"
     if is_concrete(base):
         check_nonnegative(base, name)
-        if float(jnp.asarray(base)) == 0.0:
+        if float(np.asarray(base)) == 0.0:
             raise ValueError(
                 f"mode='schedule' divides by the initial learning rate, but {name} at step 0 is "
                 "0 (a warm-up schedule?). Pass base_learning_rate=<the peak learning rate>."
             )
-    return base
+        return base
+    base = jnp.asarray(base)
+    return eqx.error_if(
+        base,
+        ~(base > 0),
+        f"mode='schedule' divides by the initial learning rate, but a traced {name} at step 0 "
+        "was 0, negative or NaN. Pass base_learning_rate=<the peak learning rate>.",
+    )
 
 
 def decoupled(
@@ -328,6 +355,7 @@ def decoupled(
             f"learning_rate is required for mode={mode!r}: pass the float or schedule that the "
             "inner optimizer uses (or use mode='constant', whose decay ignores the learning rate)."
         )
+    _check_inner(inner)
     rate_at = _rate_evaluator(rate, "rate")
     _check_mask_arg(mask)
     inner = optax.with_extra_args_support(inner)
@@ -412,6 +440,10 @@ def adamw(
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
     """
+    _check_unit(b1, "b1")
+    _check_unit(b2, "b2")
+    check_nonnegative(eps, "eps")
+    check_nonnegative(eps_root, "eps_root")
     inner = optax.adam(
         learning_rate,
         b1=b1,
@@ -472,6 +504,7 @@ def sgdw(
     References:
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 1.
     """
+    _check_unit(momentum, "momentum")
     inner = optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
     return decoupled(
         inner,
@@ -521,7 +554,15 @@ def adam_l2(
         >>> updates, _ = tx.update(jnp.array([0.0]), tx.init(params), params)
         >>> updates  # Adam's first step is −lr · sign(g + 0.5 · w)
         Array([-0.1], dtype=float32)
+
+    References:
+        ``torch.optim.Adam(weight_decay=...)``; Loshchilov & Hutter, "Decoupled Weight Decay
+        Regularization", ICLR 2019 (Adam with L2, against which AdamW is contrasted).
     """
+    _check_unit(b1, "b1")
+    _check_unit(b2, "b2")
+    check_nonnegative(eps, "eps")
+    check_nonnegative(eps_root, "eps_root")
     inner = optax.adam(
         learning_rate,
         b1=b1,

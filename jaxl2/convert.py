@@ -89,15 +89,24 @@ def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
     scikit-learn minimizes ``C · Σ sᵢ lossᵢ + ½ ‖w‖²``; dividing by ``C`` gives
     ``Σ sᵢ lossᵢ + (1 / (2C)) · ‖w‖²``.
 
+    ``C = inf`` (scikit-learn's "no penalty") gives ``lam = 0``.
+
     Raises:
-        ValueError: ``C`` is not > 0.
+        ValueError: ``C`` is not > 0, or is NaN.
 
     Examples:
         >>> from jaxl2 import convert
         >>> convert.c_to_lam(0.5)
         1.0
+        >>> convert.c_to_lam(float("inf"))
+        0.0
     """
-    _positive(C, "C")
+    check_nonnegative(C, "C")
+    if is_concrete(C):
+        import numpy as np
+
+        if (np.asarray(C) == 0).any():
+            raise ValueError(f"C must be > 0 (C = inf means no penalty, lam = 0), got {C!r}.")
     return 1.0 / (2.0 * C)
 
 

@@ -122,9 +122,11 @@ class Mask:
 
     # optax.StatefulSchedule protocol (see the class docstring).
     def init(self) -> MaskScheduleState:
+        """The (empty) state ``optax.inject_hyperparams`` keeps for this stateful "schedule"."""
         return MaskScheduleState()
 
     def update(self, state: MaskScheduleState, **extra_args: Any) -> MaskScheduleState:
+        """Returns ``state`` unchanged: a mask does not change over steps."""
         del extra_args
         return state
 
@@ -194,7 +196,12 @@ class _ByPath:
 def _patterns(value: str | Sequence[str] | None, name: str) -> tuple[str, ...] | None:
     if value is None:
         return None
-    patterns = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        patterns = (value,)
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value):
+        patterns = tuple(value)
+    else:
+        raise TypeError(f"{name} must be a str or a sequence of str (regexes), got {value!r}.")
     for p in patterns:
         try:
             re.compile(p)

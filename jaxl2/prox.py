@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_in_range, check_nonnegative, check_same_structure
+from ._checks import check_floating, check_in_range, check_nonnegative, check_same_structure
 from .masks import resolve
 
 __all__ = ["l1", "l2", "elastic_net"]
@@ -50,6 +50,16 @@ def _apply(params: Any, leaf_prox, mask: Any, center: Any) -> Any:
     if centered:
         return jax.tree.map(leaf, params, flags, center)
     return jax.tree.map(lambda x, m: leaf(x, m, None), params, flags)
+
+
+def _check_scalars(params: Any, **values: Any) -> None:
+    check_floating(params, "params")
+    for name, value in values.items():
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                f"{name} must be a scalar, got shape {jnp.shape(value)}; for several values, "
+                f"jax.vmap over {name}."
+            )
 
 
 def _scalar(value: Any, like: jax.Array) -> jax.Array:
@@ -86,6 +96,7 @@ def l1(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any 
     References:
         Parikh & Boyd, "Proximal Algorithms", Found. Trends Optim. 1 (2014), sec. 6.5.2.
     """
+    _check_scalars(params, lam=lam, step=step)
     lam = check_nonnegative(lam, "lam")
     step = check_nonnegative(step, "step")
     return _apply(params, lambda d: _soft(d, _scalar(step, d) * _scalar(lam, d)), mask, center)
@@ -115,7 +126,12 @@ def l2(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any 
         >>> import jax.numpy as jnp, jaxl2
         >>> jaxl2.prox.l2({"w": jnp.array([-2.0, 0.3, 1.5])}, lam=0.5)
         {'w': Array([-1.  ,  0.15,  0.75], dtype=float32)}
+
+    References:
+        Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3),
+        2014, section 6.5 (the elastic net and the squared ℓ2 norm).
     """
+    _check_scalars(params, lam=lam, step=step)
     lam = check_nonnegative(lam, "lam")
     step = check_nonnegative(step, "step")
     return _apply(params, lambda d: d / (1 + 2 * _scalar(step, d) * _scalar(lam, d)), mask, center)
@@ -157,7 +173,12 @@ def elastic_net(
         >>> import jax.numpy as jnp, jaxl2
         >>> jaxl2.prox.elastic_net({"w": jnp.array([-2.0, 0.3, 1.5])}, lam=0.5, l1_ratio=0.5)
         {'w': Array([-1.1666667 ,  0.03333334,  0.8333334 ], dtype=float32)}
+
+    References:
+        Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3),
+        2014, section 6.5 (the elastic net and the squared ℓ2 norm).
     """
+    _check_scalars(params, lam=lam, step=step)
     lam = check_nonnegative(lam, "lam")
     step = check_nonnegative(step, "step")
     rho = check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)

@@ -23,6 +23,31 @@ def sk_path(X, y, l1_ratio_sk, alphas):
     return coefs.T
 
 
+def np_gap(X, y, w, lam, rho, sample_weight=None):
+    """Duality gap of F(w) = sum_i s_i r_i^2 + lam (rho ||w||_1 + (1 - rho) ||w||^2), in numpy.
+
+    Twice the gap of the half objective 1/2 ||r||^2 + a ||w||_1 + b/2 ||w||^2 (a = lam rho / 2,
+    b = lam (1 - rho)) on the weighted, centred data, at the better of two dual points: the
+    residual rescaled into the dual feasible set (scikit-learn's cd_fast) and the residual itself
+    through the penalty's conjugate (b > 0 only); as benchmarks/bench_glm.py:_enet_gap."""
+    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight)
+    root = np.sqrt(s)
+    Xc = (X - s @ X / s.sum()) * root[:, None]
+    yc = (y - s @ y / s.sum()) * root
+    a, b = lam * rho / 2, lam * (1 - rho)
+    r = yc - Xc @ w
+    q = Xc.T @ r
+    dual = np.abs(q - b * w).max()
+    kappa = min(1.0, a / dual) if dual > 0 else 1.0
+    gap = 0.5 * (1 + kappa**2) * (r @ r + b * w @ w) + a * np.abs(w).sum() - kappa * (yc @ r)
+    if b > 0:
+        xw = Xc @ w
+        conj = np.sum(np.maximum(np.abs(q) - a, 0) ** 2) / (2 * b)
+        gap_conj = 0.5 * r @ r + a * np.abs(w).sum() + 0.5 * b * w @ w - 0.5 * yc @ yc
+        gap = min(gap, gap_conj + 0.5 * xw @ xw + conj)
+    return 2 * max(gap, 0.0), yc @ yc
+
+
 @pytest.mark.parametrize("l1_ratio_sk", [1.0, 0.5, 0.1])
 @pytest.mark.parametrize("precompute", [True, False])
 def test_path_matches_sklearn_enet_path(x64, l1_ratio_sk, precompute):
@@ -81,20 +106,56 @@ def test_default_grid_gap_and_order(x64):
     Xc, yc = X_DIAB - X_DIAB.mean(0), Y_DIAB - Y_DIAB.mean()
     np.testing.assert_allclose(path.lams[0], 2 * np.abs(Xc.T @ yc).max() / 0.5)
     np.testing.assert_allclose(path.lams[-1] / path.lams[0], 1e-3)
-    # The reported gap is F(w) - D(theta) for the rescaled residual, recomputed in numpy.
-    k, lam = 10, float(path.lams[10])
-    w = np.asarray(path.coef[k])
-    r = yc - Xc @ w
-    a, b = lam * 0.5 / 2, lam * 0.5
-    dual = Xc.T @ r - b * w
-    kappa = min(1.0, a / np.abs(dual).max())
-    half_gap = 0.5 * (1 + kappa**2) * (r @ r + b * w @ w) + a * np.abs(w).sum() - kappa * yc @ r
-    assert float(path.dual_gap[k]) <= 2 * half_gap + 1e-9 * yc @ yc
-    assert float(path.dual_gap[k]) <= 1e-12 * yc @ yc
+    # The reported gap is F(w) - D(theta) at the better dual point, recomputed in numpy.
+    yy = yc @ yc
+    for k in (1, 5, 10, 19):
+        ref, _ = np_gap(X_DIAB, Y_DIAB, np.asarray(path.coef[k]), float(path.lams[k]), 0.5)
+        np.testing.assert_allclose(float(path.dual_gap[k]), ref, rtol=1e-8, atol=1e-13 * yy)
+        assert float(path.dual_gap[k]) <= 1e-12 * yy
     # Results come back in the caller's order.
     shuffled = np.asarray(path.lams)[[3, 0, 7]]
     again = jaxl2.elastic_net_path(X_DIAB, Y_DIAB, shuffled, 0.5)
     np.testing.assert_allclose(again.coef, np.asarray(path.coef)[[3, 0, 7]], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5, 0.0])
+def test_reported_gap_at_loose_tol_equals_numpy_gap(x64, precompute, l1_ratio):
+    # At tol = 1e-4 the gaps are far from 0, so the comparison checks the reported value itself.
+    tol = 1e-4
+    lams = np.geomspace(2000.0, 2.0, 8)
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, N)
+    for weights in (None, sw):
+        path = jaxl2.elastic_net_path(
+            X_DIAB, Y_DIAB, lams, l1_ratio, sample_weight=weights, tol=tol, precompute=precompute
+        )
+        assert bool(path.converged.all())
+        gaps = np.asarray(path.dual_gap)
+        for k, lam in enumerate(lams):
+            w = np.asarray(path.coef[k])
+            ref, yy = np_gap(X_DIAB, Y_DIAB, w, lam, l1_ratio, weights)
+            np.testing.assert_allclose(gaps[k], ref, rtol=1e-8, atol=1e-13 * yy)
+        assert gaps.max() <= tol * yy
+        assert gaps.max() >= 1e-3 * tol * yy  # not ~0: the stop came from the gap
+        if weights is None:
+            unweighted = path
+    # The gap certifies the objective against scikit-learn's (tight) solution: 0 <= excess <= gap.
+    Xc, yc = X_DIAB - X_DIAB.mean(0), Y_DIAB - Y_DIAB.mean()
+    yy = yc @ yc
+    if l1_ratio > 0:
+        alphas, l1_ratio_sk = convert.lam_to_sklearn_enet(lams, l1_ratio, N)
+        ref_coef = sk_path(X_DIAB, Y_DIAB, l1_ratio_sk, alphas)
+    else:
+        ref_coef = [np.linalg.solve(Xc.T @ Xc + lam * np.eye(10), Xc.T @ yc) for lam in lams]
+
+    def objective(w, lam):
+        return np.sum((yc - Xc @ w) ** 2) + lam * (
+            l1_ratio * np.abs(w).sum() + (1 - l1_ratio) * w @ w
+        )
+
+    for k, lam in enumerate(lams):
+        excess = objective(np.asarray(unweighted.coef[k]), lam) - objective(ref_coef[k], lam)
+        assert -1e-9 * yy <= excess <= float(unweighted.dual_gap[k]) + 1e-9 * yy
 
 
 def test_jit_and_float32():

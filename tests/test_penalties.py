@@ -111,8 +111,10 @@ def test_grad_wrt_lam_jit_and_vmap():
     lams = jnp.array([0.0, 0.1, 1.0], jnp.float32)
     out = jax.jit(jax.vmap(lambda lam: jaxl2.l2(params, lam)))(lams)
     np.testing.assert_allclose(out, np.asarray(lams) * sq, rtol=1e-6)
+    ab = float(sum(np.sum(np.abs(w)) for w in _np_leaves(params)))
     out1 = jax.vmap(lambda lam: jaxl2.elastic_net(params, lam, 0.5))(lams)
     assert out1.shape == (3,)
+    np.testing.assert_allclose(out1, np.asarray(lams) * (0.5 * ab + 0.5 * sq), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
@@ -147,17 +149,26 @@ def test_penalized_adds_penalty_and_keeps_aux():
         return loss(p, x), {"aux": 1}
 
     x = jnp.ones(4)
+    leaves = _np_leaves(params)
+    data_loss = float(np.sum(leaves[1] @ np.ones(4)))  # leaves: bias, kernel, layers[0]
+    sq = sum(np.sum(w**2) for w in leaves)
+    ab = sum(np.sum(np.abs(w)) for w in leaves)
+    sq_weights = np.sum(leaves[1] ** 2) + np.sum(leaves[2] ** 2)  # mask="weights": ndim > 1
     f = jaxl2.penalized(loss, jaxl2.l2, 0.2, mask="weights")
-    np.testing.assert_allclose(
-        f(params, x), loss(params, x) + jaxl2.l2(params, 0.2, mask="weights"), rtol=1e-6
-    )
+    np.testing.assert_allclose(f(params, x), data_loss + 0.2 * sq_weights, rtol=1e-6)
     val, aux = jaxl2.penalized(loss_aux, "l1", 0.2)(params, x)
-    np.testing.assert_allclose(val, loss(params, x) + jaxl2.l1(params, 0.2), rtol=1e-6)
+    np.testing.assert_allclose(val, data_loss + 0.2 * ab, rtol=1e-6)
     assert aux == {"aux": 1}
-    enet = jaxl2.penalized(loss, functools.partial(jaxl2.elastic_net, l1_ratio=0.5), 0.2)
     np.testing.assert_allclose(
-        enet(params, x), loss(params, x) + jaxl2.elastic_net(params, 0.2, 0.5), rtol=1e-6
+        jaxl2.penalized(loss, "l2", 0.2)(params, x), data_loss + 0.2 * sq, rtol=1e-6
     )
+    enet = jaxl2.penalized(loss, functools.partial(jaxl2.elastic_net, l1_ratio=0.5), 0.2)
+    np.testing.assert_allclose(enet(params, x), data_loss + 0.2 * (0.5 * ab + 0.5 * sq), rtol=1e-6)
+    # and its gradient: the data term's plus 2 lam w on the masked leaves
+    g = jax.grad(f)(params, x)
+    np.testing.assert_allclose(g["dense"]["kernel"], np.ones((3, 4)) + 0.4 * leaves[1], rtol=1e-6)
+    np.testing.assert_allclose(g["dense"]["bias"], 0.0)
+    np.testing.assert_allclose(g["layers"][0], 0.4 * leaves[2], rtol=1e-6)
     assert f.__name__ == "loss"
 
 
@@ -245,7 +256,7 @@ def test_property_l2_gradient_is_two_lam_w_minus_c(w, c_shift, lam):
 def test_property_elastic_net_interpolates(w, lam, rho):
     with jax.enable_x64(True):
         wj = jnp.asarray(w)
-        expected = rho * jaxl2.l1(wj, lam) + (1 - rho) * jaxl2.l2(wj, lam)
+        expected = lam * (rho * np.abs(w).sum() + (1 - rho) * (w**2).sum())
         np.testing.assert_allclose(
             jaxl2.elastic_net(wj, lam, rho), expected, rtol=1e-10, atol=1e-10
         )

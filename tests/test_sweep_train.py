@@ -173,22 +173,51 @@ def test_full_batch_members_with_equal_hparams_are_equal():
     )
     w = np.asarray(result.params["out"]["kernel"])
     np.testing.assert_array_equal(w[0], w[1])
+    # and both are the plain optax loop's parameters
+    params, _ = _reference_run(_optax_sgd_l2, np.float32(0.1), 5, {5})
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(result.params), strict=True):
+        for k in range(2):
+            np.testing.assert_allclose(b[k], a, rtol=1e-5, atol=1e-6)
+
+
+def _optax_sgd05_l2(lam):
+    return optax.chain(optax.add_decayed_weights(lam), optax.sgd(0.5))
 
 
 def test_generalization_gaps_are_positive_when_validation_is_worse():
     def error(p, batch):
         return 1.0 - accuracy(p, batch)
 
+    lams = np.array([0.0, 0.01], np.float32)
     result = jaxl2.train_sweep(
-        init, loss, (XTR, YTR), eval_data=(XVA, YVA), hparams=np.array([0.0], np.float32),
-        steps=20, metrics={"accuracy": accuracy, "error": error},
-        optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.5), lam), strategy="map",
+        init,
+        loss,
+        (XTR, YTR),
+        eval_data=(XVA, YVA),
+        hparams=lams,
+        steps=20,
+        metrics={"accuracy": accuracy, "error": error},
+        optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.5), lam),
+        strategy="map",
     )
     m = result.metrics
+    np.testing.assert_array_equal(result.steps, np.arange(2, 21, 2))
+    for k, lam in enumerate(lams):
+        _, ref = _reference_run(_optax_sgd05_l2, lam, 20, set(range(2, 21, 2)))
+        for name in ("train_loss", "val_loss", "gap", "train_accuracy", "val_accuracy"):
+            np.testing.assert_allclose(m[name][k], ref[name], rtol=2e-4, atol=2e-5, err_msg=name)
+        np.testing.assert_allclose(m["train_error"][k], 1 - ref["train_accuracy"], atol=2e-5)
+        np.testing.assert_allclose(m["val_error"][k], 1 - ref["val_accuracy"], atol=2e-5)
+        np.testing.assert_allclose(m["gap_error"][k], ref["gap_accuracy"], atol=2e-5)
+    # This small problem overfits: validation is worse than training at every record.
+    assert (m["gap"] > 0).all()
+    assert (m["gap_error"] > 0).all()
+    assert (m["gap_accuracy"] > 0).all()
     np.testing.assert_allclose(m["gap"], m["val_loss"] - m["train_loss"], rtol=1e-6)
-    np.testing.assert_allclose(m["gap_accuracy"], m["train_accuracy"] - m["val_accuracy"], atol=1e-6)
+    np.testing.assert_allclose(
+        m["gap_accuracy"], m["train_accuracy"] - m["val_accuracy"], atol=1e-6
+    )
     np.testing.assert_allclose(m["gap_error"], m["val_error"] - m["train_error"], atol=1e-6)
-    np.testing.assert_allclose(m["gap_error"], m["gap_accuracy"], atol=1e-6)
 
 
 def test_diverging_member_is_isolated_and_ignored_by_best():

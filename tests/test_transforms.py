@@ -96,6 +96,21 @@ def paper_adamw_algorithm2(w0, grads, alpha, eta, lam, b1=0.9, b2=0.999, eps=1e-
     return w
 
 
+def sgdw_rule(w0, grads, lr, weight_decay, momentum, nesterov=False, mask=None):
+    """jaxl2.sgdw, mode="lr" (its docstring; PyTorch's SGD momentum buffer, decoupled decay):
+    m ← μ m + g; d = g + μ m if nesterov else m; w ← w − lr_t d − lr_t λ w."""
+    w = {k: v.copy() for k, v in w0.items()}
+    m = {k: np.zeros_like(v) for k, v in w.items()}
+    for t, g in enumerate(grads):
+        lr_t = float(lr(t)) if callable(lr) else lr
+        for k in w:
+            r = weight_decay if (mask is None or mask[k]) else 0.0
+            m[k] = momentum * m[k] + g[k]
+            d = g[k] + momentum * m[k] if nesterov else m[k]
+            w[k] = w[k] - lr_t * d - lr_t * r * w[k]
+    return w
+
+
 def paper_sgdw_algorithm1(w0, grads, alpha, lam, b1):
     """Algorithm 1 (SGDW) at η_t = 1: m ← β1 m + α g; w ← w − m − λ w."""
     w = {k: v.copy() for k, v in w0.items()}
@@ -178,6 +193,28 @@ def test_sgdw_schedule_mode_is_algorithm1_at_constant_eta(x64):
     ours = _run_optax(jaxl2.sgdw(0.05, 0.01, momentum=0.9, mode="schedule"), w0, grads)
     ref = paper_sgdw_algorithm1(w0, grads, 0.05, 0.01, 0.9)
     _assert_trees_close(ours, ref, rtol=1e-10, atol=1e-13)
+
+
+def test_sgdw_lr_mode_equals_numpy_rule(x64):
+    w0, grads = _problem()
+    masks = {None: None, "weights": {"kernel": True, "bias": False}}
+    sched = optax.cosine_decay_schedule(0.05, STEPS, alpha=0.2)
+    for lr in (0.05, sched):
+        for mask, np_mask in masks.items():
+            for nesterov in (False, True):
+                tx = jaxl2.sgdw(lr, 0.1, momentum=0.9, nesterov=nesterov, mask=mask)
+                ours = _run_optax(tx, w0, grads)
+                ref = sgdw_rule(w0, grads, lr, 0.1, 0.9, nesterov=nesterov, mask=np_mask)
+                _assert_trees_close(ours, ref, rtol=1e-12, atol=1e-14)
+    # the default (no momentum) is plain SGD plus the decoupled decay
+    ours = _run_optax(jaxl2.sgdw(0.05, 0.1, mask="weights"), w0, grads)
+    ref = sgdw_rule(w0, grads, 0.05, 0.1, 0.0, mask=masks["weights"])
+    _assert_trees_close(ours, ref, rtol=1e-12, atol=1e-14)
+    # masked-out leaves follow plain momentum SGD exactly as torch_sgd without decay
+    ours = _run_optax(jaxl2.sgdw(0.05, 0.1, momentum=0.9, mask="weights"), w0, grads)
+    np.testing.assert_allclose(
+        ours["bias"], torch_sgd(w0, grads, 0.05, 0.9)["bias"], rtol=1e-12, atol=1e-14
+    )
 
 
 def test_constant_mode_and_other_inner_optimizers(x64):
@@ -390,8 +427,21 @@ def test_in_chain_and_partition():
     )
     np.testing.assert_allclose(out["dense"]["kernel"], ref_decay["dense"]["kernel"], rtol=1e-6)
     np.testing.assert_allclose(out["norm"]["scale"], ref_decay["norm"]["scale"], rtol=1e-6)
+    # the "plain" leaves are trained by optax.adam alone
+    ref_plain = _steps(optax.adam(1e-2), p)
+    np.testing.assert_allclose(out["dense"]["bias"], ref_plain["dense"]["bias"], rtol=1e-6)
+    np.testing.assert_allclose(out["norm"]["scale"], ref_plain["norm"]["scale"], rtol=1e-6)
+    # the decayed leaf against optax.adamw decaying toward 0.5 (w − 0.5 shifts by the centre)
+    shifted = jax.tree.map(lambda x: x - 0.5, p)
+    ref_adamw = _steps(optax.adamw(1e-2, weight_decay=0.5), shifted)
+    np.testing.assert_allclose(
+        out["dense"]["kernel"], ref_adamw["dense"]["kernel"] + 0.5, rtol=1e-5, atol=1e-6
+    )
     chained = optax.chain(optax.clip_by_global_norm(1.0), jaxl2.weight_decay(0.1), optax.sgd(0.1))
-    _steps(chained, p)
+    ref_chain = optax.chain(
+        optax.clip_by_global_norm(1.0), optax.add_decayed_weights(0.1), optax.sgd(0.1)
+    )
+    _assert_trees_close(_steps(chained, p), _steps(ref_chain, p), rtol=0, atol=0)
 
 
 def test_inject_hyperparams_rate_settable_without_recompiling():
@@ -421,6 +471,20 @@ def test_inject_hyperparams_rate_settable_without_recompiling():
         tx2 = optax.inject_hyperparams(fac)(rate=0.3, mask="weights")
         s2 = tx2.init(p)
         assert float(s2.hyperparams["rate"]) == pytest.approx(0.3)
+        # zero gradients: the update is the masked decay alone: +0.3 w added to the gradient by
+        # weight_decay (as optax.add_decayed_weights), −0.1 · 0.3 w after coupled's sgd(0.1)
+        scale = 1.0 if name == "weight_decay" else -0.1
+        u2, s2 = jax.jit(tx2.update)(g, s2, p)
+        np.testing.assert_allclose(
+            u2["dense"]["kernel"], scale * 0.3 * p["dense"]["kernel"], rtol=1e-6
+        )
+        np.testing.assert_array_equal(u2["dense"]["bias"], 0.0)
+        np.testing.assert_array_equal(u2["norm"]["scale"], 0.0)
+        s2.hyperparams["rate"] = jnp.asarray(0.7, jnp.float32)
+        u3, _ = jax.jit(tx2.update)(g, s2, p)
+        np.testing.assert_allclose(
+            u3["dense"]["kernel"], scale * 0.7 * p["dense"]["kernel"], rtol=1e-6
+        )
 
 
 def test_new_rate_values_do_not_recompile():

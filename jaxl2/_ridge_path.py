@@ -395,7 +395,7 @@ def ridge_path(
     if X.shape[0] < 2:
         raise ValueError(
             f"ridge_path needs at least 2 samples (leave-one-out leaves one out), got "
-            f"X of shape {X.shape}."
+            f"n_samples = {X.shape[0]} (X of shape {X.shape})."
         )
     lams = rd.validate_lams(lams, X.dtype)
     W, b, loo, gcv, best, best_lam = _path_core(

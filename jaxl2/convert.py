@@ -106,7 +106,7 @@ def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
         import numpy as np
 
         if (np.asarray(C) == 0).any():
-            raise ValueError(f"C must be > 0 (C = inf means no penalty, lam = 0), got {C!r}.")
+            raise ValueError(f"C must be > 0, got {C!r} (C = inf means no penalty: lam = 0).")
     return 1.0 / (2.0 * C)
 
 

@@ -37,8 +37,29 @@ def check_real(value: Any, name: str) -> None:
             kind = np.asarray(value).dtype.kind
         except (TypeError, ValueError):
             kind = "O"
-        if kind not in "fiub":
+        if kind not in "fiu":
             raise TypeError(f"{name} must be a real number or array, got {value!r}.")
+
+
+def check_scalar(value: Any, name: str) -> None:
+    """Raises ``ValueError`` naming ``name`` when ``value`` is not a scalar (vmap for several)."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(
+            f"{name} must be a scalar, got shape {jnp.shape(value)}; for several values, "
+            f"jax.vmap over {name}."
+        )
+
+
+def check_transformation(tx: Any, what: str, example: str) -> None:
+    """Raises ``TypeError`` unless ``tx`` has optax's ``init`` and ``update``.
+
+    ``what`` starts the message (``"inner must be"``), ``example`` shows a valid value.
+    """
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        raise TypeError(
+            f"{what} an optax.GradientTransformation, e.g. {example}; got {tx!r} "
+            f"({type(tx).__name__})."
+        )
 
 
 def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
@@ -50,9 +71,8 @@ def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
     if value is None:
         raise ValueError(f"{name} must be a non-negative number, got None.")
     if is_concrete(value):
+        check_real(value, name)
         arr = np.asarray(value)
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name} must be a real number or array, got {value!r}.")
         bad = np.isnan(arr) | (arr < 0)
         if not allow_inf:
             bad |= np.isinf(arr)

@@ -16,6 +16,7 @@ from ._checks import (
     check_in_range,
     check_nonnegative,
     check_same_structure,
+    check_scalar,
     is_concrete,
     widest_float,
 )
@@ -53,11 +54,7 @@ def _reduce(params: Any, mask: Any, center: Any, leaf_term: Callable[[jax.Array]
 
 
 def _scaled(lam: Any, total: jax.Array, out_dtype: Any) -> jax.Array:
-    if jnp.ndim(lam) != 0:
-        raise ValueError(
-            f"lam must be a scalar, got shape {jnp.shape(lam)}; for several strengths, "
-            "jax.vmap over lam."
-        )
+    check_scalar(lam, "lam")
     lam = check_nonnegative(lam, "lam")
     return (jnp.asarray(lam).astype(total.dtype) * total).astype(out_dtype)
 

@@ -87,6 +87,21 @@ def reduce_rows(
     return acc
 
 
+def _col_chunk(
+    fn: Callable[[jax.Array, jax.Array, jax.Array | None], jax.Array],
+    X: jax.Array,
+    x_mean: jax.Array,
+    col_scale: jax.Array | None,
+    start: Any,
+    length: int,
+) -> jax.Array:
+    """``fn(X[:, cols], x_mean[cols], col_scale[cols])`` for ``cols = start:start + length``."""
+    cols = jax.lax.dynamic_slice_in_dim(X, start, length, 1)
+    mean = jax.lax.dynamic_slice_in_dim(x_mean, start, length, 0)
+    scale = None if col_scale is None else jax.lax.dynamic_slice_in_dim(col_scale, start, length)
+    return fn(cols, mean, scale)
+
+
 def map_cols(
     fn: Callable[[jax.Array, jax.Array, jax.Array | None], jax.Array],
     X: jax.Array,
@@ -100,12 +115,7 @@ def map_cols(
     full, rest = divmod(p, size)
 
     def part(start: Any, length: int) -> jax.Array:
-        cols = jax.lax.dynamic_slice_in_dim(X, start, length, 1)
-        mean = jax.lax.dynamic_slice_in_dim(x_mean, start, length, 0)
-        scale = (
-            None if col_scale is None else jax.lax.dynamic_slice_in_dim(col_scale, start, length)
-        )
-        return fn(cols, mean, scale)
+        return _col_chunk(fn, X, x_mean, col_scale, start, length)
 
     if size >= p:
         return fn(X, x_mean, col_scale)
@@ -129,12 +139,7 @@ def reduce_cols(
     full, rest = divmod(p, size)
 
     def part(start: Any, length: int) -> jax.Array:
-        cols = jax.lax.dynamic_slice_in_dim(X, start, length, 1)
-        mean = jax.lax.dynamic_slice_in_dim(x_mean, start, length, 0)
-        scale = (
-            None if col_scale is None else jax.lax.dynamic_slice_in_dim(col_scale, start, length)
-        )
-        return fn(cols, mean, scale)
+        return _col_chunk(fn, X, x_mean, col_scale, start, length)
 
     if size >= p:
         return init + fn(X, x_mean, col_scale)

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from ._checkpoint import _name
+from ._checks import check_transformation
 from ._diagnostics import weight_norms
 from ._results import SweepResult, metric_mode
 from ._sweep import _cache_get, _host_hparams, sweep
@@ -81,11 +82,7 @@ def _member_fn(
     def member(h, train_data, eval_data, seed):
         params = init_fn(jax.random.key(seed))
         tx = optimizer(h["hparams"])
-        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-            raise TypeError(
-                "optimizer(h) must return an optax.GradientTransformation, e.g. "
-                f"lambda h: jaxl2.adamw(1e-3, h); got {tx!r} ({type(tx).__name__})."
-            )
+        check_transformation(tx, "optimizer(h) must return", "lambda h: jaxl2.adamw(1e-3, h)")
         shuffle_key = jax.random.fold_in(jax.random.key(seed + 1), h["index"])
         nb = n_train // batch_size if batch_size else 1
 

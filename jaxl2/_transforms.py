@@ -24,6 +24,7 @@ from ._checks import (
     check_floating,
     check_nonnegative,
     check_same_structure,
+    check_transformation,
     is_concrete,
 )
 
@@ -237,16 +238,8 @@ def coupled(
         Equals ``torch.optim.SGD(lr, momentum, weight_decay=rate)`` for ``inner = optax.sgd(lr,
         momentum)`` and ``torch.optim.Adam(lr, weight_decay=rate)`` for ``inner = optax.adam(lr)``.
     """
-    _check_inner(inner)
+    check_transformation(inner, "inner must be", "optax.adam(1e-3)")
     return optax.chain(weight_decay(rate, mask=mask, center=center), inner)
-
-
-def _check_inner(inner: Any, name: str = "inner") -> None:
-    if not (callable(getattr(inner, "init", None)) and callable(getattr(inner, "update", None))):
-        raise TypeError(
-            f"{name} must be an optax.GradientTransformation (e.g. optax.adam(1e-3)), got "
-            f"{inner!r} ({type(inner).__name__})."
-        )
 
 
 def _check_unit(value: Any, name: str) -> None:
@@ -355,7 +348,7 @@ def decoupled(
             f"learning_rate is required for mode={mode!r}: pass the float or schedule that the "
             "inner optimizer uses (or use mode='constant', whose decay ignores the learning rate)."
         )
-    _check_inner(inner)
+    check_transformation(inner, "inner must be", "optax.adam(1e-3)")
     rate_at = _rate_evaluator(rate, "rate")
     _check_mask_arg(mask)
     inner = optax.with_extra_args_support(inner)

@@ -19,7 +19,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_floating, check_in_range, check_nonnegative, check_same_structure
+from ._checks import (
+    check_floating,
+    check_in_range,
+    check_nonnegative,
+    check_same_structure,
+    check_scalar,
+)
 from .masks import resolve
 
 __all__ = ["l1", "l2", "elastic_net"]
@@ -55,11 +61,7 @@ def _apply(params: Any, leaf_prox, mask: Any, center: Any) -> Any:
 def _check_scalars(params: Any, **values: Any) -> None:
     check_floating(params, "params")
     for name, value in values.items():
-        if jnp.ndim(value) != 0:
-            raise ValueError(
-                f"{name} must be a scalar, got shape {jnp.shape(value)}; for several values, "
-                f"jax.vmap over {name}."
-            )
+        check_scalar(value, name)
 
 
 def _scalar(value: Any, like: jax.Array) -> jax.Array:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._checkpoint import _name
@@ -93,7 +94,13 @@ def _member_fn(fit_fn: Callable, score_fn: Callable) -> Callable:
     def member(h, X, y, train_index, test_index):
         def one_fold(train, test):
             params = fit_fn(h, X[train], y[train])
-            return score_fn(params, X[test], y[test])
+            score = score_fn(params, X[test], y[test])
+            if jnp.ndim(score) != 0:  # at trace time, before any fold is fitted
+                raise ValueError(
+                    "score_fn must return a scalar (one score per held-out fold), but it "
+                    f"returned shape {jnp.shape(score)}; reduce it, e.g. with jnp.mean."
+                )
+            return score
 
         return jax.vmap(one_fold)(train_index, test_index)
 
@@ -167,11 +174,6 @@ def cross_validate(
     train_index, test_index = _folds(n, int(folds), seed)
     member = _cache_get(_members, ("cv", fit_fn, score_fn), lambda: _member_fn(fit_fn, score_fn))
     scores = np.asarray(sweep(member, h_host, X, y, train_index, test_index, **sweep_options))
-    if scores.ndim != 2:
-        raise ValueError(
-            f"score_fn must return a scalar (one score per held-out fold), but it returned "
-            f"shape {scores.shape[2:]}; reduce it, e.g. with jnp.mean."
-        )
     with np.errstate(invalid="ignore"):
         mean, std = scores.mean(axis=1), scores.std(axis=1)
     return CVResult(h_host, scores, mean, std, test_index, bool(greater_is_better))

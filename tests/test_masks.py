@@ -153,10 +153,19 @@ def test_weights_on_plain_list_and_dict():
     params = [
         jnp.ones((3, 2)),
         jnp.ones(2),
-        {"w": jnp.ones((2, 2)), "b": jnp.ones((2, 2))},
+        {"w": jnp.ones((2, 3, 2)), "b": jnp.ones((2, 3))},  # a Linear stacked twice
+        # Issue 10 changed this case: a 2-D bias says "stacked once", so a 2-D sibling is a
+        # stacked vector (a stacked PyTorch-style norm weight), not a matrix: not decayed.
+        {"weight": jnp.ones((2, 3)), "bias": jnp.ones((2, 3))},
         jnp.float32(1.0),
     ]
-    assert weights(params) == [True, False, {"w": True, "b": False}, False]
+    assert weights(params) == [
+        True,
+        False,
+        {"w": True, "b": False},
+        {"weight": False, "bias": False},
+        False,
+    ]
 
 
 def test_by_path_include_exclude():

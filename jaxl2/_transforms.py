@@ -186,6 +186,7 @@ def weight_decay(
 
     def init_fn(params: Any) -> WeightDecayState:
         check_floating(params, "params")
+        _masks.resolve(mask, params)  # a mask that does not fit the params raises at init
         return WeightDecayState(count=jnp.zeros([], jnp.int32))
 
     def update_fn(updates: Any, state: WeightDecayState, params: Any = None, **extra_args: Any):
@@ -364,6 +365,7 @@ def decoupled(
 
     def init_fn(params: Any) -> DecoupledState:
         check_floating(params, "params")
+        _masks.resolve(mask, params)  # a mask that does not fit the params raises at init
         return DecoupledState(count=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
 
     def update_fn(updates: Any, state: DecoupledState, params: Any = None, **extra_args: Any):

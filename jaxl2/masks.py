@@ -189,13 +189,13 @@ def _leaves(tree: Any) -> list[_Leaf]:
     out: list[_Leaf] = []
 
     def visit(node: Any, prefix: tuple[Any, ...], ctx: _Context) -> None:
-        if isinstance(node, modules):
+        if isinstance(node, states):  # before modules: an Equinox StateIndex is a Module
+            ctx = ctx._replace(kind="State", is_param=False)
+        elif isinstance(node, modules):
             ctx = ctx._replace(module=type(node), module_depth=len(prefix))
         elif isinstance(node, variables):
             is_param = isinstance(node, param_types)
             ctx = ctx._replace(kind=type(node).__name__, is_param=is_param)
-        elif isinstance(node, states):
-            ctx = ctx._replace(kind="State", is_param=False)
         is_child = lambda x: x is not node and isinstance(x, typed)  # noqa: E731
         for path, x in jax.tree_util.tree_flatten_with_path(node, is_leaf=is_child)[0]:
             if is_child(x):
@@ -779,7 +779,7 @@ def describe(params: Any, mask: Any = "weights") -> str:
         f"parameters ({pct:.1f}%)"
     )
     if others:
-        kinds = ", ".join(f"{k}: {c}" for k, c in others.items())
+        kinds = ", ".join(f"{k}: {c}" for k, c in sorted(others.items()))
         lines.append(
             f"not parameters (not counted): {sum(others.values())} leaves, "
             f"{n_other_values:,} values ({kinds})"

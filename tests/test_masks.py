@@ -4,6 +4,7 @@ import equinox as eqx
 import flax.linen as linen
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 from flax import nnx
@@ -285,3 +286,311 @@ def test_plain_callable_mask_under_inject_hyperparams():
     ):
         updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
         assert float(updates["kernel"][0, 0]) == 0.5 and float(updates["bias"][0]) == 0.0
+
+
+# --- Issue 10: roles, not layer names -------------------------------------------------------
+
+
+class _Misnamed(nnx.Module):
+    """Linear layers with norm-like names, norm layers with innocuous names, and model state."""
+
+    def __init__(self, rngs):
+        self.fc_after_norm = nnx.Linear(3, 4, rngs=rngs)
+        self.ln_proj = nnx.Linear(4, 4, rngs=rngs)
+        self.gn = nnx.Linear(4, 4, rngs=rngs)
+        self.proj = nnx.LayerNorm(4, rngs=rngs)
+        self.dense = nnx.GroupNorm(4, num_groups=2, rngs=rngs)
+        self.head = nnx.BatchNorm(4, rngs=rngs)
+        self.drop = nnx.Dropout(0.1, rngs=rngs)
+
+    def __call__(self, x):
+        x = self.proj(self.fc_after_norm(x))
+        x = self.dense(self.gn(self.ln_proj(x)))
+        return self.drop(self.head(x))
+
+
+_MISNAMED_PARAMS = {
+    "dense/bias": False,
+    "dense/scale": False,
+    "fc_after_norm/bias": False,
+    "fc_after_norm/kernel": True,
+    "gn/bias": False,
+    "gn/kernel": True,
+    "head/bias": False,
+    "head/scale": False,
+    "ln_proj/bias": False,
+    "ln_proj/kernel": True,
+    "proj/bias": False,
+    "proj/scale": False,
+}
+
+
+def test_weights_on_nnx_by_role_not_layer_name():
+    model = _Misnamed(nnx.Rngs(0))
+    params = nnx.state(model, nnx.Param)
+    assert _by_path(params, weights(params)) == _MISNAMED_PARAMS
+    pure = nnx.as_pure(params)  # what nnx.Optimizer hands to optax: no types at all
+    assert _by_path(pure, weights(pure)) == _MISNAMED_PARAMS
+    # The module itself (types visible) and its whole state: model state is never decayed.
+    state_flags = _by_path(nnx.state(model), weights(nnx.state(model)))
+    module_flags = _by_path(model, weights(model))
+    for got in (state_flags, module_flags):
+        assert {k: v for k, v in got.items() if k in _MISNAMED_PARAMS} == _MISNAMED_PARAMS
+        others = {k: v for k, v in got.items() if k not in _MISNAMED_PARAMS}
+        assert set(others) == {"head/mean", "head/var", "drop/rngs/count", "drop/rngs/key"}
+        assert not any(others.values())
+
+
+@pytest.mark.standard_promotion
+def test_nnx_optimizer_decays_misnamed_linears_only():
+    model = _Misnamed(nnx.Rngs(0))
+    before = jax.tree.map(np.asarray, nnx.as_pure(nnx.state(model, nnx.Param)))
+    opt = nnx.Optimizer(model, jaxl2.adamw(0.1, 0.5, mask="weights"), wrt=nnx.Param)
+    opt.update(model, jax.tree.map(jnp.zeros_like, nnx.state(model, nnx.Param)))
+    after = jax.tree.map(np.asarray, nnx.as_pure(nnx.state(model, nnx.Param)))
+    flat_before = _by_path(before, jax.tree.leaves(before))
+    flat_after = _by_path(after, jax.tree.leaves(after))
+    for path, decayed in _MISNAMED_PARAMS.items():
+        factor = 1 - 0.1 * 0.5 if decayed else 1.0  # zero gradients: w ← w − lr·λ·w
+        np.testing.assert_allclose(flat_after[path], flat_before[path] * factor, rtol=1e-6)
+
+
+def test_weights_on_stacked_nnx_layers():
+    @nnx.vmap(in_axes=0, out_axes=0)
+    def make(key):
+        return nnx.Linear(3, 4, rngs=nnx.Rngs(key))
+
+    stacked = make(jax.random.split(jax.random.key(0), 5))
+    state = nnx.state(stacked, nnx.Param)
+    assert jax.tree.leaves(state)[0].shape == (5, 4)  # the bias is 2-D
+    expected = {"bias": False, "kernel": True}
+    assert _by_path(stacked, weights(stacked)) == expected  # by type
+    assert _by_path(state, weights(state)) == expected  # by name
+
+
+class _LinenMisnamed(linen.Module):
+    @linen.compact
+    def __call__(self, x, train: bool = False):
+        x = linen.Dense(4, name="fc_after_norm")(x)
+        x = linen.LayerNorm(name="proj")(x)
+        x = linen.Dense(4, name="ln_proj")(x)
+        x = linen.Dense(4, name="gn")(x)
+        x = linen.GroupNorm(num_groups=2, name="dense")(x)
+        return linen.BatchNorm(use_running_average=not train, name="head")(x)
+
+
+def test_weights_on_linen_by_role_not_layer_name():
+    variables = _LinenMisnamed().init(jax.random.key(0), jnp.zeros((2, 3)))
+    params = variables["params"]
+    assert _by_path(params, weights(params)) == _MISNAMED_PARAMS
+    # a whole `variables` dict: batch statistics are not parameters
+    got = _by_path(variables, weights(variables))
+    assert got["params/gn/kernel"] is True and got["params/proj/scale"] is False
+    assert got["batch_stats/head/mean"] is False and got["batch_stats/head/var"] is False
+    text = describe(variables)
+    assert text.splitlines()[0].split() == ["path", "type", "shape", "dtype", "decayed"]
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:-2]}
+    assert rows["batch_stats/head/mean"] == ["batch_stats", "(4,)", "float32", "no"]
+    assert rows["params/gn/kernel"] == ["params", "(4,", "4)", "float32", "yes"]
+    n_params = sum(x.size for x in jax.tree.leaves(params))
+    kernels = 3 * 4 + 4 * 4 + 4 * 4
+    assert f"decayed: 3 of 12 leaves, {kernels} of {n_params} parameters" in text
+    assert text.splitlines()[-1] == (
+        "not parameters (not counted): 2 leaves, 8 values (batch_stats: 2)"
+    )
+
+
+class _EqxMisnamed(eqx.Module):
+    fc_after_norm: eqx.nn.Linear
+    ln_proj: eqx.nn.Linear
+    gn: eqx.nn.Linear
+    proj: eqx.nn.LayerNorm
+    dense: eqx.nn.GroupNorm
+    weighted: eqx.nn.WeightNorm
+    spectral: eqx.nn.SpectralNorm
+
+    def __init__(self, key):
+        k = jax.random.split(key, 5)
+        self.fc_after_norm = eqx.nn.Linear(3, 4, key=k[0])
+        self.ln_proj = eqx.nn.Linear(4, 4, key=k[1])
+        self.gn = eqx.nn.Linear(4, 4, key=k[2])
+        self.proj = eqx.nn.LayerNorm(4)
+        self.dense = eqx.nn.GroupNorm(2, 4)
+        self.weighted = eqx.nn.WeightNorm(eqx.nn.Linear(4, 4, key=k[3]))
+        self.spectral = eqx.nn.SpectralNorm(eqx.nn.Linear(4, 4, key=k[4]), "weight", key=k[4])
+
+
+def test_weights_on_equinox_by_role_not_layer_name():
+    params = eqx.filter(_EqxMisnamed(jax.random.key(0)), eqx.is_array)
+    got = _by_path(params, weights(params))
+    assert got == {
+        "fc_after_norm/weight": True,
+        "fc_after_norm/bias": False,
+        "ln_proj/weight": True,
+        "ln_proj/bias": False,
+        "gn/weight": True,
+        "gn/bias": False,
+        "proj/weight": False,  # a LayerNorm called "proj": its 1-D "weight" is a scale
+        "proj/bias": False,
+        "dense/weight": False,
+        "dense/bias": False,
+        # a weight norm's layer is a Linear (decayed); its magnitude g (shape (4, 1)) is a scale
+        "weighted/layer/weight": True,
+        "weighted/layer/bias": False,
+        "weighted/g": False,
+        # a spectral norm's layer is decayed; its power-iteration vectors are state
+        "spectral/layer/weight": True,
+        "spectral/layer/bias": False,
+        "spectral/uv_index/init/0": False,
+        "spectral/uv_index/init/1": False,
+    }
+    text = describe(params)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()[1:]}
+    assert rows["spectral/uv_index/init/0"] == ["State", "(4,)", "float32", "no"]
+    assert rows["weighted/g"] == ["-", "(4,", "1)", "float32", "no"]
+    assert text.splitlines()[-1] == "not parameters (not counted): 2 leaves, 8 values (State: 2)"
+
+
+def test_weights_on_plain_dicts_by_leaf_name_and_rank():
+    params = {
+        # PyTorch-style names: a 1-D "weight" is a norm scale, a 2-D one a matrix
+        "fc_after_norm": {"weight": jnp.ones((4, 3)), "bias": jnp.ones(4)},
+        "proj": {"weight": jnp.ones(4), "bias": jnp.ones(4)},
+        "lstm": {"weight_ih_l0": jnp.ones((8, 3)), "bias_ih_l0": jnp.ones(8)},
+        "bn": {"running_mean": jnp.ones(4), "running_var": jnp.ones(4)},
+        # stacked (scanned) layers: the bias's extra axis is a stacking axis
+        "layers": {
+            "norm": {"weight": jnp.ones((6, 4)), "bias": jnp.ones((6, 4))},
+            "fc": {"weight": jnp.ones((6, 4, 4)), "bias": jnp.ones((6, 4))},
+        },
+        # names that tell nothing: the rank decides
+        "pos": jnp.ones((1, 5, 4)),
+        "temperature": jnp.float32(1.0),
+        "steps": jnp.int32(3),
+    }
+    assert _by_path(params, weights(params)) == {
+        "bn/running_mean": False,
+        "bn/running_var": False,
+        "fc_after_norm/bias": False,
+        "fc_after_norm/weight": True,
+        "layers/fc/bias": False,
+        "layers/fc/weight": True,
+        "layers/norm/bias": False,
+        "layers/norm/weight": False,
+        "lstm/bias_ih_l0": False,
+        "lstm/weight_ih_l0": True,
+        "pos": True,
+        "proj/bias": False,
+        "proj/weight": False,
+        "steps": False,
+        "temperature": False,
+    }
+
+
+def test_describe_nnx_state_shows_variable_types_and_counts_only_params():
+    state = nnx.state(_Misnamed(nnx.Rngs(0)))
+    text = describe(state)
+    lines = text.splitlines()
+    assert lines[0].split() == ["path", "type", "shape", "dtype", "decayed"]
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:-2]}
+    assert rows["gn/kernel"] == "Param" and rows["head/mean"] == "BatchStat"
+    assert rows["drop/rngs/count"] == "RngCount" and rows["drop/rngs/key"] == "RngKey"
+    params = nnx.state(_Misnamed(nnx.Rngs(0)), nnx.Param)
+    n = sum(x.size for x in jax.tree.leaves(params))
+    assert lines[-2] == f"decayed: 3 of 12 leaves, 44 of {n} parameters ({100 * 44 / n:.1f}%)"
+    assert lines[-1] == (
+        "not parameters (not counted): 4 leaves, 10 values (BatchStat: 2, RngCount: 1, RngKey: 1)"
+    )
+    # the Param-only state gives the same counts, and no extra line
+    assert describe(params).splitlines()[-1] == lines[-2]
+
+
+def test_describe_plain_tree_with_integer_leaf():
+    text = describe({"w": jnp.ones((2, 2)), "step": jnp.int32(0)})
+    assert text.splitlines()[0].split() == ["path", "type", "shape", "dtype", "decayed"]
+    assert text.splitlines()[-2] == "decayed: 1 of 1 leaves, 4 of 4 parameters (100.0%)"
+    assert text.splitlines()[-1] == "not parameters (not counted): 1 leaves, 1 values (int32: 1)"
+
+
+# --- Issue 10: masks that select nothing, keys that do not match ----------------------------
+
+
+def test_weights_selecting_nothing_warns():
+    linear_model = {"w": jnp.ones(3), "b": jnp.float32(0.0)}  # no matrix at all
+    with pytest.warns(jaxl2.masks.EmptyMaskWarning, match=r"Mask\(weights\) selects no leaf"):
+        assert weights(linear_model) == {"w": False, "b": False}
+    with pytest.warns(jaxl2.masks.EmptyMaskWarning, match="pass mask=None|Pass mask=None"):
+        jaxl2.l2(linear_model, 0.1, mask="weights")
+    assert issubclass(jaxl2.masks.EmptyMaskWarning, UserWarning)
+
+
+def test_empty_params_and_explicit_false_do_not_warn():
+    assert weights({}) == {}
+    params = {"w": jnp.ones((2, 2))}
+    assert resolve(False, params) == {"w": False}  # said explicitly: taken as meant
+    assert resolve({"w": False}, params) == {"w": False}
+
+
+def test_by_path_pattern_that_matches_nothing_warns():
+    params = {"encoder": {"kernel": jnp.ones((2, 2))}, "head": {"kernel": jnp.ones((2, 1))}}
+    with pytest.warns(
+        jaxl2.masks.EmptyMaskWarning,
+        match=r"pattern\(s\) '\^encodr/' match no leaf path.*'encoder/kernel'.*selects no leaf",
+    ):
+        assert by_path(include="^encodr/")(params) == {
+            "encoder": {"kernel": False},
+            "head": {"kernel": False},
+        }
+    with pytest.warns(
+        jaxl2.masks.EmptyMaskWarning, match=r"pattern\(s\) 'haed' match no leaf.*typo"
+    ):
+        by_path(exclude="haed")(params)  # still selects both kernels: a likely typo
+    with pytest.warns(jaxl2.masks.EmptyMaskWarning, match="selects no leaf"):
+        by_path(include="kernel", exclude="kernel")(params)
+
+
+@pytest.mark.standard_promotion
+def test_plain_callable_selecting_nothing_warns_in_transform():
+    params = {"w": jnp.ones((2, 2))}
+    tx = jaxl2.adamw(0.1, 0.1, mask=lambda p: jax.tree.map(lambda _: False, p))
+    with pytest.warns(jaxl2.masks.EmptyMaskWarning, match=r"mask \(a callable\) selects no leaf"):
+        tx.init(params)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: jaxl2.adamw(0.1, 0.1, mask=m),
+        lambda m: jaxl2.sgdw(0.1, 0.1, mask=m),
+        lambda m: jaxl2.weight_decay(0.1, mask=m),
+        lambda m: jaxl2.coupled(optax.sgd(0.1), 0.1, mask=m),
+        lambda m: jaxl2.decoupled(optax.sgd(0.1), 0.1, learning_rate=0.1, mask=m),
+    ],
+)
+def test_bool_dict_mask_with_unknown_key_raises_at_init(make):
+    params = {"dense": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}, "norm": jnp.ones(2)}
+    tx = make({"dense": {"kernel": True, "bais": False}, "norm": False})
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)mask does not match the structure of params: unknown key 'bais' at dense "
+        r"\(params has 'bias', 'kernel' there\).*mask structure:.*params structure:",
+    ):
+        tx.init(params)
+    tx = make({"dense": True})
+    with pytest.raises(ValueError, match=r"no entry for key 'norm' at \(root\)"):
+        tx.init(params)
+
+
+def test_dict_mask_matches_nnx_state_and_pure_trees_by_key():
+    model = _Misnamed(nnx.Rngs(0))
+    state = nnx.state(model, nnx.Param)
+    pure = nnx.as_pure(state)
+    mask = {k: k.endswith("proj") for k in pure}  # a plain dict, prefix of both trees
+    for tree in (state, pure):
+        got = _by_path(tree, resolve(mask, tree))
+        assert got["ln_proj/kernel"] and got["proj/scale"] and not got["gn/kernel"]
+    # A mask computed on nnx.state (Variables of bools) fits the pure tree (jax #31256).
+    from_state = weights(state)
+    assert _by_path(pure, resolve(from_state, pure)) == _MISNAMED_PARAMS
+    with pytest.raises(ValueError, match=r"unknown key 'ln_porj' at \(root\)"):
+        resolve({**mask, "ln_porj": True}, pure)

@@ -261,8 +261,8 @@ def _weights_fn(params: Any) -> Any:
 
 
 def _selects_nothing(flags: Any, params: Any) -> bool:
-    """Whether a resolved or raw mask selects no leaf while params has a parameter leaf."""
-    if not any(_is_float(x) for x in jax.tree.leaves(params)):
+    """Whether a mask's output selects no leaf while params has a parameter leaf."""
+    if not any(leaf.is_param for leaf in _leaves(params)):
         return False
     for m in jax.tree.leaves(flags):
         if isinstance(m, jax.core.Tracer):
@@ -276,9 +276,9 @@ def _selects_nothing(flags: Any, params: Any) -> bool:
 
 
 def _warn_empty(what: str, params: Any, hint: str) -> None:
-    n = sum(_is_float(x) for x in jax.tree.leaves(params))
+    n = sum(leaf.is_param for leaf in _leaves(params))
     warnings.warn(
-        f"{what} selects no leaf of params ({n} floating-point leaves): nothing is decayed or "
+        f"{what} selects no leaf of params ({n} parameter leaves): nothing is decayed or "
         f"penalized. {hint}",
         EmptyMaskWarning,
         stacklevel=3,
@@ -304,7 +304,7 @@ class Mask:
     comes back as itself (held in ``state.hyperparams`` as a leaf-free token). For optax's own
     transforms under ``inject_hyperparams``, pass ``static_args=("mask",)``. Outside
     ``inject_hyperparams`` a :class:`Mask` is an ordinary callable, accepted by every optax
-    ``mask=`` argument. A call that selects no leaf of a tree with floating-point leaves warns
+    ``mask=`` argument. A call that selects no leaf of a tree with parameter leaves warns
     with :class:`EmptyMaskWarning`.
 
     Examples:
@@ -649,7 +649,8 @@ def resolve(mask: Any, params: Any, *, name: str = "mask") -> Any:
 
     Warns:
         EmptyMaskWarning: a callable mask (``"weights"``, :func:`by_path`, your own) selects no
-            leaf of params that has floating-point leaves.
+            leaf of params that has parameter leaves (floating-point leaves that are not
+            model state).
 
     Examples:
         >>> import jax.numpy as jnp

@@ -505,6 +505,14 @@ def test_describe_nnx_state_shows_variable_types_and_counts_only_params():
     assert describe(params).splitlines()[-1] == lines[-2]
 
 
+def test_describe_equinox_state_counts_no_parameters_and_does_not_warn():
+    make = eqx.nn.make_with_state(eqx.nn.BatchNorm)
+    _, state = make(4, "batch", mode="batch")
+    text = describe(state)  # only model state: nothing to decay, nothing to warn about
+    assert text.splitlines()[-2] == "decayed: 0 of 0 leaves, 0 of 0 parameters (0.0%)"
+    assert text.splitlines()[-1] == "not parameters (not counted): 3 leaves, 9 values (State: 3)"
+
+
 def test_describe_plain_tree_with_integer_leaf():
     text = describe({"w": jnp.ones((2, 2)), "step": jnp.int32(0)})
     assert text.splitlines()[0].split() == ["path", "type", "shape", "dtype", "decayed"]

@@ -24,8 +24,7 @@ MSG_UNCALLED_OPTIMIZER = (
     "optimizer=lambda h: jaxl2.adamw(1e-3, weight_decay=h)."
 )
 MSG_GENERATOR = (
-    "{name} is a {kind}, but {where} needs a pytree of arrays with a leading example axis. "
-    "{fix}"
+    "{name} is a {kind}, but {where} needs a pytree of arrays with a leading example axis. {fix}"
 )
 MSG_MODE = (
     "monitor={monitor!r}: cannot tell whether it is minimized or maximized. Pass "
@@ -145,13 +144,15 @@ def check_optimizer(optimizer: Any) -> None:
             "GradientTransformation, e.g. lambda h: jaxl2.adamw(1e-3, weight_decay=h); got "
             f"the transformation {optimizer!r} itself."
         )
+    module = getattr(optimizer, "__module__", None) or ""
+    if module.split(".")[0] not in ("jaxl2", "optax"):
+        return  # a user's function of h (lambda lr: ... is a learning-rate sweep)
     try:
         first = next(iter(inspect.signature(optimizer).parameters))
     except (TypeError, ValueError, StopIteration):
         return
-    if first in ("learning_rate", "lr"):
-        name = getattr(optimizer, "__module__", "").split(".")[0] or "optimizer"
-        qual = f"{name}.{getattr(optimizer, '__name__', '?')}"
+    if first in ("learning_rate", "lr", "inner"):
+        qual = f"{module.split('.')[0]}.{getattr(optimizer, '__name__', '?')}"
         raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=qual))
 
 
@@ -484,7 +485,9 @@ class SweepTrainer:
             raise TypeError(f"seed must be an int, got {seed!r}.")
         self.h, self.K = _host_hparams(hparams)
         if patience is not None and (
-            isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1
+            isinstance(patience, bool)
+            or not isinstance(patience, (int, np.integer))
+            or patience < 1
         ):
             raise ValueError(f"patience must be a positive integer or None, got {patience!r}.")
         if (patience is not None or restore_best) and monitor is None:
@@ -529,7 +532,7 @@ class SweepTrainer:
             params=params,
             model_state=state,
             opt_state=opt_state,
-            key=jax.random.fold_in(jax.random.key(self.seed + 1), index),
+            key=jax.random.fold_in(jax.random.fold_in(jax.random.key(self.seed), 0x5EED), index),
             step=jnp.zeros((), jnp.int32),
             active=jnp.ones((), bool),
             diverged=jnp.zeros((), bool),
@@ -581,7 +584,7 @@ class SweepTrainer:
                     f"{what} must return a scalar (one number per batch), got shape "
                     f"{jnp.shape(value)}; reduce it, e.g. with jnp.mean."
                 )
-        return {k: jnp.asarray(v, jnp.float32) for k, v in out.items()}
+        return {k: jnp.asarray(v) for k, v in out.items()}
 
     def member_record(self, s: TrainerState, value: jax.Array) -> TrainerState:
         """Early stopping bookkeeping for one member from one monitored ``value``."""
@@ -632,9 +635,7 @@ class SweepTrainer:
         Returns:
           A :class:`TrainerState`.
         """
-        init = self._program(
-            "init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0)))
-        )
+        init = self._program("init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0))))
         index = jnp.arange(self.K, dtype=jnp.int32)
         h, index = self._place((self.h, index))
         self._h = h
@@ -660,9 +661,7 @@ class SweepTrainer:
             self._train_shapes = batch
         step = self._program(
             "step",
-            lambda: jax.jit(
-                jax.vmap(self.member_step, in_axes=(0, 0, None)), donate_argnums=(1,)
-            ),
+            lambda: jax.jit(jax.vmap(self.member_step, in_axes=(0, 0, None)), donate_argnums=(1,)),
         )
         return step(self._hparams(), state, batch)
 

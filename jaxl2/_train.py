@@ -474,7 +474,7 @@ def _train_stream(
             record["weight_norm"] = _norms(trainer, state, norm_mask)
             if trainer.monitor is not None:
                 state = trainer.record(state, record)
-                record["active"] = state.active
+                record["active"] = np.asarray(state.active)  # state is donated next step
             records.append(record)
     history = {k: np.stack([np.asarray(r[k]) for r in records], axis=1) for k in records[0]}
     final = jax.vmap(trainer.member_final)(state)

@@ -92,9 +92,13 @@ def check_batch(batch: Any, name: str, where: str) -> int:
                 fix="Draw one batch from it (batch = next(it)) and pass that.",
             )
         )
-    flat = jax.tree_util.tree_flatten_with_path(batch)[0]
-    if not flat:
+    leaves = jax.tree.leaves(batch)
+    if not leaves:
         raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
+    first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
+        return first.pop()
+    flat = jax.tree_util.tree_flatten_with_path(batch)[0]
     lengths = {}
     for path, x in flat:
         shape = np.shape(x)

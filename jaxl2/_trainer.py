@@ -161,16 +161,20 @@ def check_optimizer(optimizer: Any) -> None:
             "GradientTransformation, e.g. lambda h: jaxl2.adamw(1e-3, weight_decay=h); got "
             f"the transformation {optimizer!r} itself."
         )
-    module = getattr(optimizer, "__module__", None) or ""
-    if module.split(".")[0] not in ("jaxl2", "optax"):
+    import jaxl2
+
+    name = getattr(optimizer, "__name__", None)
+    library = next(
+        (lib for lib in (jaxl2, optax) if name and getattr(lib, name, None) is optimizer), None
+    )
+    if library is None:
         return  # a user's function of h (lambda lr: ... is a learning-rate sweep)
     try:
         first = next(iter(inspect.signature(optimizer).parameters))
     except (TypeError, ValueError, StopIteration):
         return
     if first in ("learning_rate", "lr", "inner"):
-        qual = f"{module.split('.')[0]}.{getattr(optimizer, '__name__', '?')}"
-        raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=qual))
+        raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=f"{library.__name__}.{name}"))
 
 
 def resolve_mode(monitor: str, mode: str | None) -> str:

@@ -46,6 +46,8 @@ from ._sweep import SweepError as SweepError
 from ._sweep import grid as grid
 from ._sweep import sweep as sweep
 from ._train import train_sweep as train_sweep
+from ._trainer import SweepTrainer as SweepTrainer
+from ._trainer import TrainerState as TrainerState
 from ._transforms import DecoupledState as DecoupledState
 from ._transforms import WeightDecayState as WeightDecayState
 from ._transforms import adam_l2 as adam_l2
@@ -110,6 +112,8 @@ __all__ = [
     "SweepError",
     "PartialSweep",
     "train_sweep",
+    "SweepTrainer",
+    "TrainerState",
     "SweepResult",
     "Best",
     "cross_validate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -11,12 +12,68 @@ import numpy as np
 
 from .masks import path_to_str
 
-_LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "gap", "norm")
+_LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "err",
+    "mse",
+    "mae",
+    "rmse",
+    "nll",
+    "bce",
+    "perplexity",
+    "ppl",
+    "gap",
+    "norm",
+    "entropy",
+    "xent",
+    "regret",
+    "distance",
+    "divergence",
+    "kl",
+    "brier",
+    "risk",
+)
+_HIGHER_IS_BETTER = (
+    "accuracy",
+    "acc",
+    "f1",
+    "auc",
+    "auroc",
+    "r2",
+    "precision",
+    "recall",
+    "score",
+    "iou",
+    "dice",
+    "bleu",
+    "rouge",
+    "likelihood",
+    "reward",
+    "return",
+    "map",
+    "ndcg",
+)
 
 
-def metric_mode(metric: str) -> str:
-    """``"min"`` for losses, errors, gaps and norms; ``"max"`` for anything else (accuracy)."""
-    return "min" if any(word in metric.lower() for word in _LOWER_IS_BETTER) else "max"
+def metric_mode(metric: str) -> str | None:
+    """``"min"`` for losses, errors, negative log-likelihoods, perplexities, gaps and norms;
+    ``"max"`` for accuracies and scores (accuracy, f1, auc, r2, ...); None when the name does
+    not say (then callers ask for ``mode=``).
+
+    The name is split into words at ``_``, ``-``, ``.``, ``/`` and spaces, and a word must
+    match (``val_nll`` is a loss; ``val_accuracy`` an accuracy; ``val_foo`` is ambiguous).
+    """
+    words = [w for w in re.split(r"[_\-./ ]+", metric.lower()) if w]
+    if words and words[0] == "gap":  # train_sweep's gaps: positive when validation is worse
+        return "min"
+    if "likelihood" in words and "log" in words:
+        return "min" if "neg" in words or "negative" in words else "max"
+    low = any(w in _LOWER_IS_BETTER for w in words)
+    high = any(w in _HIGHER_IS_BETTER for w in words)
+    if low == high:
+        return None
+    return "min" if low else "max"
 
 
 def hparam_columns(hparams: Any) -> list[tuple[str, np.ndarray]]:
@@ -84,6 +141,13 @@ class SweepResult:
       params: the final parameters, stacked on a leading axis K (None with
         ``keep_params=False``).
       finite: bool ``(K,)``: which members ended with a finite loss and finite parameters.
+      best_step: int ``(K,)``: with early stopping (``monitor=``), the step of each member's
+        best record of ``monitor`` (−1 if none); ``params`` then holds that record's
+        parameters when ``restore_best=True``. None without ``monitor``.
+      stopped: bool ``(K,)``: members that stopped early (ran out of patience) or diverged;
+        None without ``monitor``.
+      monitor: the monitored metric (None without early stopping); :meth:`best` on it reads
+        each member's best record rather than its last.
     """
 
     hparams: Any
@@ -91,6 +155,10 @@ class SweepResult:
     steps: np.ndarray
     params: Any
     finite: np.ndarray
+    best_step: np.ndarray | None = None
+    stopped: np.ndarray | None = None
+    monitor: str | None = None
+    monitor_mode: str | None = None
 
     def __len__(self) -> int:
         return int(self.finite.shape[0])
@@ -117,21 +185,38 @@ class SweepResult:
 
         Args:
           metric: a recorded metric (default ``"val_loss"`` if recorded, else ``"train_loss"``).
-          mode: ``"min"`` or ``"max"``; default ``"min"`` for names with loss, error, gap or
-            norm in them and ``"max"`` otherwise (accuracy).
+          mode: ``"min"`` or ``"max"``; default from the name when it is unambiguous (see
+            :func:`metric_mode`: loss, error, nll, bce, mse, perplexity, gap, norm: min;
+            accuracy, f1, auc, r2, score: max); otherwise an error asks for it.
 
         Returns:
           A :class:`Best` ``(index, hparams, metric, value)``; ties go to the first member.
 
         Raises:
           KeyError: ``metric`` was not recorded.
-          ValueError: no member stayed finite, or an unknown ``mode``.
+          ValueError: no member stayed finite, an unknown ``mode``, or ``mode`` missing for a
+            metric whose name does not say its direction.
         """
         metric = metric or self.default_metric()
-        mode = mode or metric_mode(metric)
+        if mode is None and metric == self.monitor:
+            mode = self.monitor_mode
+        if mode is None:
+            self.final(metric)  # an unknown name is a KeyError first
+            mode = metric_mode(metric)
+            if mode is None:
+                raise ValueError(
+                    f"best({metric!r}): cannot tell whether {metric!r} is minimized or "
+                    "maximized; pass mode='min' (a loss or error) or mode='max' (an accuracy "
+                    "or score)."
+                )
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
         values = np.asarray(self.final(metric), np.float64)
+        if metric == self.monitor and self.best_step is not None:
+            record = np.searchsorted(self.steps, np.maximum(self.best_step, 0))
+            record = np.minimum(record, len(self.steps) - 1)
+            at_best = self.metrics[metric][np.arange(len(self)), record]
+            values = np.where(self.best_step >= 0, at_best, values).astype(np.float64)
         ok = self.finite & np.isfinite(values)
         if not ok.any():
             raise ValueError(f"no member stayed finite, so there is no best {metric}.")

@@ -1,0 +1,419 @@
+"""SweepTrainer: per-step cost against a hand-written jit(vmap(step)), a cold/warm comparison with
+PyTorch's own ensembles (torch.func), an accelerator preset, and the achieved FLOP rate next to
+the measured matmul peak.
+
+Every measurement runs in a fresh worker process (``python -m benchmarks.bench_trainer WORKER``)
+so that compilation caches and thread pools do not leak between them.
+
+    python -m benchmarks trainer            # CPU figures into RESULTS.md
+    python -m benchmarks.bench_trainer gpu  # the accelerator preset (K = 256), prints JSON
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks._harness import Row, Section, timeit
+
+ROOT = Path(__file__).resolve().parents[1]
+LR = 3e-3
+SIZES = [64, 128, 10]
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+
+def _digits():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y.astype(np.int32)
+
+
+def _mlp(sizes):
+    """init(key) -> params and loss(params, (X, y)) of a ReLU MLP (as the README example)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def init(key):
+        params = {}
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            key, sub = jax.random.split(key)
+            scale = jnp.float32((2.0 / a) ** 0.5)
+            params[f"layer{i}"] = {
+                "kernel": jax.random.normal(sub, (a, b)) * scale,
+                "bias": jnp.zeros(b),
+            }
+        return params
+
+    def loss(params, batch):
+        h, y = batch
+        for i in range(len(sizes) - 1):
+            layer = params[f"layer{i}"]
+            h = h @ layer["kernel"] + layer["bias"][None, :]
+            if i < len(sizes) - 2:
+                h = jax.nn.relu(h)
+        return optax.softmax_cross_entropy_with_integer_labels(h, y).mean()
+
+    return init, loss
+
+
+def _flops_per_step(sizes, batch, K):
+    """Matmul FLOPs of one forward + backward step of K members (2·m·n·k each, ×3)."""
+    return 3 * 2 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)) * K
+
+
+def _matmul_peak(n):
+    """GFLOP/s of one large f32 matmul (the machine's practical limit for these programs)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    seconds = timeit(lambda: mm(a, b), repeat=5, warmup=2)
+    return 2 * n**3 / seconds / 1e9
+
+
+def _optimizer():
+    import jaxl2
+
+    return lambda lam: jaxl2.adamw(LR, lam, mask="weights")
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _worker_step(quick: bool) -> dict:
+    """trainer.step from a Python loop against a hand-written jit(vmap(step), donate)."""
+    import jax
+    import numpy as np
+    import optax
+
+    import jaxl2
+
+    K, batch, n_steps = (2, 16, 3) if quick else (16, 64, 200)
+    X, y = _digits()
+    init, loss = _mlp(SIZES)
+    lams = np.logspace(-3, 1, K).astype(np.float32)
+    rng = np.random.default_rng(0)
+    batches = [
+        tuple(jax.device_put(a) for a in (X[i], y[i]))
+        for i in (rng.choice(len(X), batch, replace=False) for _ in range(n_steps))
+    ]
+    trainer = jaxl2.SweepTrainer(init, loss, _optimizer(), lams)
+
+    def run_trainer():
+        state = trainer.init()
+        for b in batches:
+            state, losses = trainer.step(state, b)
+        return losses
+
+    tx_of = _optimizer()
+
+    def member_step(carry, lam, b):
+        params, opt_state = carry
+        value, grads = jax.value_and_grad(loss)(params, b)
+        updates, opt_state = tx_of(lam).update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), value
+
+    hand = jax.jit(jax.vmap(member_step, in_axes=(0, 0, None)), donate_argnums=0)
+    p0 = init(jax.random.key(0))
+    start = jax.jit(jax.vmap(lambda lam: (p0, tx_of(lam).init(p0))))  # one stacked initial state
+
+    def run_hand():
+        carry = start(lams)
+        for b in batches:
+            carry, losses = hand(carry, lams, b)
+        return losses
+
+    repeat = 1 if quick else 5
+    ours = timeit(run_trainer, repeat=repeat, warmup=1) / n_steps
+    peer = timeit(run_hand, repeat=repeat, warmup=1) / n_steps
+    diff = float(np.max(np.abs(np.asarray(run_trainer()) - np.asarray(run_hand()))))
+    flops = _flops_per_step(SIZES, batch, K)
+    return {
+        "K": K,
+        "batch": batch,
+        "trainer_step": ours,
+        "hand_step": peer,
+        "max_abs_diff": diff,
+        "gflops": flops / ours / 1e9,
+        "peak_gflops": _matmul_peak(256 if quick else 2048),
+    }
+
+
+def _worker_readme(quick: bool, kind: str) -> dict:
+    """The README example (K = 16, 200 full-batch steps), first (cold) and second (warm) call."""
+    import jax
+    import numpy as np
+
+    import jaxl2
+
+    K, steps = (2, 3) if quick else (16, 200)
+    X, y = _digits()
+    train, val = (X[:1300], y[:1300]), (X[1300:], y[1300:])
+    init, loss = _mlp(SIZES)
+    lams = np.logspace(-2, 2, K).astype(np.float32)
+
+    optimizer = _optimizer()  # one function object: a warm call reuses the compiled program
+    start = time.perf_counter()
+    if kind == "train_sweep":
+
+        def call():
+            result = jaxl2.train_sweep(
+                init,
+                loss,
+                train,
+                eval_data=val,
+                hparams=lams,
+                optimizer=optimizer,
+                steps=steps,
+                strategy="vmap",
+            )
+            return result.final("val_loss")
+    else:
+        Xtr, ytr = jax.device_put(train[0]), jax.device_put(train[1])
+        trainer = jaxl2.SweepTrainer(init, loss, optimizer, lams)
+
+        def call():
+            state = trainer.init()
+            for _ in range(steps):
+                state, losses = trainer.step(state, (Xtr, ytr))
+            return trainer.evaluate(state, val)["loss"]
+
+    jax.block_until_ready(call())
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(call())
+    warm = time.perf_counter() - start
+    return {"cold": cold, "warm": warm, "flops": _flops_per_step(SIZES, 1300, K) * steps}
+
+
+def _worker_torch(quick: bool) -> dict:
+    """torch.func ensemble: stack_module_state + vmap(functional_call), Adam with per-member
+    decoupled decay on the weight matrices (AdamW's ``w ← w·(1 − lr·λ_k)`` before the step)."""
+    import copy
+
+    import numpy as np
+    import torch
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+    K, steps = (2, 3) if quick else (16, 200)
+    X, y = _digits()
+    Xt, yt = torch.from_numpy(X[:1300]), torch.from_numpy(y[:1300].astype(np.int64))
+    lams = torch.from_numpy(np.logspace(-2, 2, K).astype(np.float32))
+
+    def call():
+        torch.manual_seed(0)
+        base = torch.nn.Sequential(
+            torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+        )
+        models = [copy.deepcopy(base) for _ in range(K)]  # the same start, as jaxl2's
+        params, buffers = stack_module_state(models)
+        meta = copy.deepcopy(base).to("meta")
+
+        def member_loss(p, b, x, t):
+            out = functional_call(meta, (p, b), (x,))
+            return torch.nn.functional.cross_entropy(out, t)
+
+        step = vmap(grad_and_value(member_loss), in_dims=(0, 0, None, None))
+        leaves = [params[k] for k in params]
+        opt = torch.optim.Adam(leaves, lr=LR)
+        for _ in range(steps):
+            grads, _ = step(params, buffers, Xt, yt)
+            with torch.no_grad():
+                for name, p in params.items():
+                    p.grad = grads[name]
+                    if name.endswith("weight"):
+                        p.mul_(1 - LR * lams.view(-1, *([1] * (p.ndim - 1))))
+            opt.step()
+        return float(member_loss({k: v[0] for k, v in params.items()}, buffers, Xt, yt))
+
+    start = time.perf_counter()
+    call()
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    call()
+    warm = time.perf_counter() - start
+    return {"cold": cold, "warm": warm, "threads": torch.get_num_threads()}
+
+
+def _worker_accelerator(quick: bool) -> dict:
+    """K = 256 small MLPs: trainer.step against a per-member jitted loop, on any backend."""
+    import jax
+    import numpy as np
+    import optax
+
+    import jaxl2
+
+    K, batch, n_steps = (2, 16, 2) if quick else (256, 256, 50)
+    X, y = _digits()
+    init, loss = _mlp(SIZES)
+    lams = np.logspace(-3, 1, K).astype(np.float32)
+    rng = np.random.default_rng(0)
+    batches = [
+        tuple(jax.device_put(a) for a in (X[i], y[i]))
+        for i in (rng.choice(len(X), batch, replace=False) for _ in range(n_steps))
+    ]
+    trainer = jaxl2.SweepTrainer(init, loss, _optimizer(), lams)
+
+    def run_trainer():
+        state = trainer.init()
+        for b in batches:
+            state, losses = trainer.step(state, b)
+        return losses
+
+    tx_of = _optimizer()
+
+    @jax.jit
+    def one_step(params, opt_state, lam, b):
+        value, grads = jax.value_and_grad(loss)(params, b)
+        updates, opt_state = tx_of(lam).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    p0 = init(jax.random.key(0))
+
+    def run_loop():
+        states = [(p0, tx_of(lam).init(p0)) for lam in lams]
+        for b in batches:
+            out = []
+            for (p, s), lam in zip(states, lams, strict=True):
+                p, s, v = one_step(p, s, lam, b)
+                out.append((p, s))
+            states = out
+        return v
+
+    repeat = 1 if quick else 3
+    ours = timeit(run_trainer, repeat=repeat, warmup=1) / n_steps
+    peer = timeit(run_loop, repeat=repeat, warmup=1) / n_steps
+    flops = _flops_per_step(SIZES, batch, K)
+    return {
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+        "K": K,
+        "trainer_step": ours,
+        "loop_step": peer,
+        "speedup": peer / ours,
+        "gflops": flops / ours / 1e9,
+        "peak_gflops": _matmul_peak(256 if quick else 8192),
+    }
+
+
+WORKERS = {
+    "step": lambda q: _worker_step(q),
+    "readme_train_sweep": lambda q: _worker_readme(q, "train_sweep"),
+    "readme_trainer": lambda q: _worker_readme(q, "trainer"),
+    "torch": lambda q: _worker_torch(q),
+    "gpu": lambda q: _worker_accelerator(q),
+}
+
+
+def _spawn(name: str, quick: bool) -> dict:
+    if quick:  # tiny sizes check the code paths only: one process is enough
+        return WORKERS[name](quick)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("XLA_FLAGS", None)
+    args = [sys.executable, "-m", "benchmarks.bench_trainer", name] + (["--quick"] if quick else [])
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker {name} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _torch_func_available() -> bool:
+    try:
+        import torch.func  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def run(quick: bool = False) -> list[Section]:
+    rows, lines = [], []
+    step = _spawn("step", quick)
+    rows.append(
+        Row(
+            f"trainer.step, K = {step['K']}, MLP 64-128-10, batch {step['batch']} (per step)",
+            step["trainer_step"],
+            step["hand_step"],
+            "jit(vmap(step), donate_argnums=0)",
+            target="≥ 0.83× (≤ 1.2× its time)",
+            passed=step["hand_step"] / step["trainer_step"] >= 1 / 1.2,
+            note=f"same losses to {step['max_abs_diff']:.1e}",
+        )
+    )
+    lines.append(
+        f"- FLOP rate of trainer.step: {step['gflops']:.1f} GFLOP/s against a measured f32 "
+        f"matmul peak of {step['peak_gflops']:.1f} GFLOP/s "
+        f"({100 * step['gflops'] / step['peak_gflops']:.1f} % of it; small matmuls)."
+    )
+    trainer = _spawn("readme_trainer", quick)
+    # --quick (the test suite) skips the train_sweep run: its code path is tested elsewhere.
+    sweep = trainer if quick else _spawn("readme_train_sweep", quick)
+    peak = step["peak_gflops"]
+    for name, r in (("train_sweep (vmap)", sweep), ("SweepTrainer loop", trainer)):
+        lines.append(
+            f"- README example, {name}: cold {r['cold']:.2f} s, warm {r['warm']:.2f} s "
+            f"({r['flops'] / r['warm'] / 1e9:.1f} GFLOP/s warm, peak {peak:.1f})."
+        )
+    if _torch_func_available():
+        torch = _spawn("torch", quick)
+        for label, key in (("cold (first call in a fresh process)", "cold"), ("warm", "warm")):
+            best = min(sweep[key], trainer[key])
+            rows.append(
+                Row(
+                    f"README example, K = 16 × 200 full-batch steps, {label}",
+                    best,
+                    torch[key],
+                    f"torch.func ensemble ({torch['threads']} threads)",
+                    target="≥ 1×",
+                    passed=torch[key] >= best,
+                    note=f"jaxl2: the faster of train_sweep {sweep[key]:.2f} s and "
+                    f"SweepTrainer {trainer[key]:.2f} s",
+                )
+            )
+    else:
+        lines.append("- torch.func is not installed here: the PyTorch ensemble was skipped.")
+    if quick:
+        lines.append("- Accelerator preset: skipped under --quick.")
+    else:
+        import jax
+
+        on_cpu = jax.default_backend() == "cpu"
+        acc = _spawn("gpu", on_cpu)  # the full K = 256 preset on an accelerator only
+        lines.append(
+            f"- Accelerator preset (`python -m benchmarks.bench_trainer gpu`) on {acc['device']}, "
+            f"K = {acc['K']}{' (its quick form: no accelerator here)' if on_cpu else ''}: "
+            f"trainer {acc['trainer_step'] * 1e3:.2f} ms/step, per-member loop "
+            f"{acc['loop_step'] * 1e3:.2f} ms/step ({acc['speedup']:.1f}×); "
+            f"{acc['gflops']:.1f} GFLOP/s against a matmul peak of {acc['peak_gflops']:.1f}."
+        )
+    intro = (
+        "jaxl2.SweepTrainer drives K members from a Python loop, one compiled step per batch; "
+        "the peer is the same step written by hand, and PyTorch's own way to train an ensemble "
+        "(torch.func.stack_module_state + vmap over functional_call)."
+    )
+    return [Section("trainer", "SweepTrainer: step cost, cold and warm", intro, rows, lines)]
+
+
+def _main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    names = [a for a in argv if not a.startswith("--")]
+    if not names or names[0] not in WORKERS:
+        raise SystemExit(f"usage: python -m benchmarks.bench_trainer {{{','.join(WORKERS)}}}")
+    print(json.dumps(WORKERS[names[0]](quick)))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

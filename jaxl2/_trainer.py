@@ -1,0 +1,819 @@
+"""SweepTrainer: K members trained at once by one compiled step, fed from any data source."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from ._checks import check_transformation
+from ._results import metric_mode
+from ._sweep import _host_hparams, _resolve_devices
+
+MSG_UNCALLED_OPTIMIZER = (
+    "optimizer={name} was passed uncalled: the trainer calls optimizer(h) with each member's "
+    "hyperparameters, so h would become the learning rate. Pass a function of h, e.g. "
+    "optimizer=lambda h: jaxl2.adamw(1e-3, weight_decay=h)."
+)
+MSG_GENERATOR = (
+    "{name} is a {kind}, but {where} needs a pytree of arrays with a leading example axis. {fix}"
+)
+MSG_MODE = (
+    "monitor={monitor!r}: cannot tell whether it is minimized or maximized. Pass "
+    "mode='min' (a loss or error) or mode='max' (an accuracy or score)."
+)
+MSG_SCHEDULE = """\
+Per-member schedules: ``h`` is traced, so optax constructors that branch on a Python value
+(``optax.warmup_cosine_decay_schedule(0.0, h["lr"], ...)`` raises TracerBoolConversionError)
+must be built with unit peak and scaled: ``lr = lambda t: h["lr"] * unit(t)`` with
+``unit = optax.warmup_cosine_decay_schedule(0.0, 1.0, 100, 1000)``."""
+
+
+class TrainerState(NamedTuple):
+    """The state of K members of a :class:`SweepTrainer`, each leaf stacked on a leading axis K.
+
+    Attributes:
+      params: the optimized parameters (``nnx.Param`` values as a pure dict for NNX models;
+        the floating-point leaves of the functional form).
+      model_state: what is carried but not optimized: RNG streams, batch statistics, integer
+        leaves (``nnx`` non-``Param`` state; the functional form's ``model_state``).
+      opt_state: the optimizer states.
+      key: per-member PRNG keys (functional form: ``loss_fn``'s ``key`` is
+        ``fold_in(key, step)``).
+      step: ``(K,)`` optimizer steps each member has taken.
+      active: ``(K,)`` bool, members still updating (False once stopped early or diverged).
+      diverged: ``(K,)`` bool, members frozen because their loss or parameters became
+        non-finite.
+      best: ``(params, model_state)`` at each member's best record (``restore_best=True``),
+        else None.
+      best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
+      best_step: ``(K,)`` the step of the best record (−1 before the first).
+      wait: ``(K,)`` records since the last improvement.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax, jaxl2
+      >>> trainer = jaxl2.SweepTrainer(
+      ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
+      ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
+      >>> state = trainer.init()
+      >>> state.params.shape, state.step, state.active
+      ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
+    """
+
+    params: Any
+    model_state: Any
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array
+    active: jax.Array
+    diverged: jax.Array
+    best: Any
+    best_value: jax.Array
+    best_step: jax.Array
+    wait: jax.Array
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, np.generic))
+
+
+def check_batch(batch: Any, name: str, where: str) -> int:
+    """The common leading length of a batch's leaves; clear errors for generators and ragged
+    leaves."""
+    if isinstance(batch, Iterator) or inspect.isgenerator(batch):
+        kind = "generator" if inspect.isgenerator(batch) else f"iterator ({type(batch).__name__})"
+        raise TypeError(
+            MSG_GENERATOR.format(
+                name=name,
+                kind=kind,
+                where=where,
+                fix="Draw one batch from it (batch = next(it)) and pass that.",
+            )
+        )
+    leaves = jax.tree.leaves(batch)
+    if not leaves:
+        raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
+    first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
+        return first.pop()
+    flat = jax.tree_util.tree_flatten_with_path(batch)[0]
+    lengths = {}
+    for path, x in flat:
+        shape = np.shape(x)
+        lengths[f"{name}{jax.tree_util.keystr(path)}"] = shape[0] if shape else None
+    if None in lengths.values() or len(set(lengths.values())) != 1:
+        listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+        raise ValueError(
+            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
+            f"got {listing}."
+        )
+    return next(iter(lengths.values()))
+
+
+def _feature_shapes(batch: Any) -> Any:
+    return jax.tree.map(lambda x: (tuple(np.shape(x)[1:]), np.result_type(x).kind), batch)
+
+
+def check_like(data: Any, reference: Any, name: str, reference_name: str) -> None:
+    """Raises ValueError unless ``data`` has the structure and feature shapes of
+    ``reference``."""
+    got = jax.tree_util.tree_flatten_with_path(_feature_shapes(data), is_leaf=_is_shape)[0]
+    want = jax.tree_util.tree_flatten_with_path(_feature_shapes(reference), is_leaf=_is_shape)[0]
+    if [p for p, _ in got] != [p for p, _ in want] or [s[0] for _, s in got] != [
+        s[0] for _, s in want
+    ]:
+        show = lambda f: ", ".join(f"{jax.tree_util.keystr(p)}: {s[0]}" for p, s in f)  # noqa: E731
+        raise ValueError(
+            f"{name} must have the structure and feature shapes of {reference_name} "
+            f"(all but the leading example axis); got {{{show(got)}}}, expected "
+            f"{{{show(want)}}}."
+        )
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], str)
+
+
+def check_optimizer(optimizer: Any) -> None:
+    if not callable(optimizer):
+        raise TypeError(f"optimizer must be callable, got {type(optimizer).__name__}.")
+    check_transformation_like = callable(getattr(optimizer, "init", None)) and callable(
+        getattr(optimizer, "update", None)
+    )
+    if check_transformation_like:
+        raise TypeError(
+            "optimizer must be a function of the hyperparameters h returning an optax "
+            "GradientTransformation, e.g. lambda h: jaxl2.adamw(1e-3, weight_decay=h); got "
+            f"the transformation {optimizer!r} itself."
+        )
+    import jaxl2
+
+    name = getattr(optimizer, "__name__", None)
+    library = next(
+        (lib for lib in (jaxl2, optax) if name and getattr(lib, name, None) is optimizer), None
+    )
+    if library is None:
+        return  # a user's function of h (lambda lr: ... is a learning-rate sweep)
+    try:
+        first = next(iter(inspect.signature(optimizer).parameters))
+    except (TypeError, ValueError, StopIteration):
+        return
+    if first in ("learning_rate", "lr", "inner"):
+        raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=f"{library.__name__}.{name}"))
+
+
+def resolve_mode(monitor: str, mode: str | None) -> str:
+    """``mode`` if given (checked), else the direction that ``monitor``'s name makes
+    unambiguous."""
+    if mode is not None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        return mode
+    guessed = metric_mode(monitor)
+    if guessed is None:
+        raise ValueError(MSG_MODE.format(monitor=monitor))
+    return guessed
+
+
+def _n_positional(fn: Callable) -> int | None:
+    """2 or 4: how many positional arguments ``fn`` takes (None if it cannot be told)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    for n in (2, 4):
+        try:
+            sig.bind(*range(n))
+        except TypeError:
+            continue
+        return n
+    return None
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def _split_leaves(tree: Any) -> tuple[Any, Any, Any]:
+    """(trainable floating arrays, carried other arrays, static rest) of a functional params
+    tree. Each part is the tree with the other leaves replaced by None."""
+    leaves, treedef = jax.tree.flatten(tree)
+
+    def kind(x: Any) -> str:
+        if not _is_array(x) and not isinstance(x, (float, int)) or isinstance(x, bool):
+            return "static"
+        if isinstance(x, (float, int)):
+            return "static"
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            return "train"
+        return "carry"
+
+    kinds = [kind(x) for x in leaves]
+    parts = {
+        k: treedef.unflatten([x if kk == k else None for x, kk in zip(leaves, kinds, strict=True)])
+        for k in ("train", "carry", "static")
+    }
+    return parts["train"], parts["carry"], parts["static"]
+
+
+def _combine(*trees: Any) -> Any:
+    """Merges trees split by :func:`_split_leaves` (the first non-None leaf wins)."""
+
+    def pick(*xs: Any) -> Any:
+        return next((x for x in xs if x is not None), None)
+
+    return jax.tree.map(pick, *trees, is_leaf=lambda x: x is None)
+
+
+def _is_nnx_module(x: Any) -> bool:
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover - flax is an extra
+        return False
+    return isinstance(x, nnx.Module)
+
+
+def _wants_rngs(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "rngs" in params
+
+
+def _inference(params: Any) -> Any:
+    """Equinox modules in inference mode (Dropout off, BatchNorm running statistics)."""
+    if any(isinstance(x, eqx.Module) for x in jax.tree.leaves(params, is_leaf=_is_eqx)):
+        return eqx.nn.inference_mode(params, value=True)
+    return params
+
+
+def _is_eqx(x: Any) -> bool:
+    return isinstance(x, eqx.Module)
+
+
+class _Model:
+    """One member's pure functions for one model form (NNX, functional 2- or 4-argument)."""
+
+    def __init__(self, model: Any, loss_fn: Callable, seed: int) -> None:
+        if not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}.")
+        if not (callable(model) or _is_nnx_module(model)):
+            raise TypeError(
+                "model must be an nnx.Module, a factory lambda rngs: Net(rngs=rngs), or "
+                f"model(key) -> params; got {type(model).__name__}."
+            )
+        self.loss_fn = loss_fn
+        self.nnx = False
+        if _is_nnx_module(model):
+            self._init_nnx(model)
+            return
+        if _wants_rngs(model):
+            from flax import nnx
+
+            self._init_nnx(model(rngs=nnx.Rngs(seed)))
+            return
+        built = model(jax.random.key(seed))
+        if _is_nnx_module(built):
+            self._init_nnx(built)
+            return
+        arity = _n_positional(loss_fn)
+        if arity is None:
+            raise TypeError(
+                "loss_fn must take (params, batch) or (params, model_state, batch, key); could "
+                f"not read the signature of {loss_fn!r}."
+            )
+        self.stateful = arity == 4
+        if self.stateful:
+            if not (isinstance(built, tuple) and len(built) == 2):
+                raise TypeError(
+                    "loss_fn takes (params, model_state, batch, key), so model(key) must return "
+                    f"(params, model_state); got {type(built).__name__}."
+                )
+            params, model_state = built
+        else:
+            params, model_state = built, None
+        train, carry, self.static = _split_leaves(params)
+        if not jax.tree.leaves(train):
+            raise ValueError("model(key) returned parameters without floating-point arrays.")
+        self.params0 = train
+        self.state0 = (carry, model_state)
+
+    def _init_nnx(self, module: Any) -> None:
+        from flax import nnx
+
+        self.nnx = True
+        self.stateful = True
+        module.train()
+        self.graph_train, params, rest = nnx.split(module, nnx.Param, ...)
+        module.eval()
+        self.graph_eval = nnx.split(module, nnx.Param, ...)[0]
+        module.train()
+        self.param_treedef = jax.tree.structure(params)
+        self.params0 = nnx.to_pure_dict(params)
+        if jax.tree.structure(self.params0).num_leaves != self.param_treedef.num_leaves:
+            raise ValueError("could not map the model's nnx.Param state to a pure dict.")
+        self.state0 = rest
+
+    # -- per member
+    def member_state(self, state0: Any, index: jax.Array) -> Any:
+        """The carried state for member ``index``: its own RNG streams (NNX)."""
+        if not self.nnx:
+            return state0
+
+        def fold(x: Any) -> Any:
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+                return jax.random.fold_in(x, index)
+            return x
+
+        return jax.tree.map(fold, state0)
+
+    def _module(self, params: Any, state: Any, train: bool) -> Any:
+        from flax import nnx
+
+        graph = self.graph_train if train else self.graph_eval
+        param_state = jax.tree.unflatten(self.param_treedef, jax.tree.leaves(params))
+        # Rebuild the Variables in the current trace (e.g. inside jax.grad): nnx refuses to
+        # update a Variable made in an outer trace.
+        state = jax.tree.unflatten(*reversed(jax.tree.flatten(state)))
+        return nnx.merge(graph, param_state, state)
+
+    def full_params(self, params: Any, state: Any) -> Any:
+        """What ``loss_fn`` receives as params (functional form)."""
+        return _combine(params, state[0], self.static)
+
+    def loss(self, params: Any, state: Any, batch: Any, key: jax.Array) -> tuple:
+        """Training mode: ``(loss, new_state)``."""
+        if self.nnx:
+            from flax import nnx
+
+            module = self._module(params, state, train=True)
+            loss = self.loss_fn(module, batch)
+            return loss, nnx.split(module, nnx.Param, ...)[2]
+        full = self.full_params(params, state)
+        if self.stateful:
+            loss, model_state = self.loss_fn(full, state[1], batch, key)
+            return loss, (state[0], model_state)
+        return self.loss_fn(full, batch), state
+
+    def call_eval(self, fn: Callable, params: Any, state: Any, batch: Any) -> Any:
+        """``fn`` (loss_fn or a metric) in evaluation mode; a ``(value, aux)`` return is
+        unwrapped."""
+        if self.nnx:
+            out = fn(self._module(params, state, train=False), batch)
+        else:
+            full = _inference(self.full_params(params, state))
+            out = fn(full, state[1], batch, None) if self.stateful else fn(full, batch)
+        if isinstance(out, tuple) and len(out) == 2:
+            out = out[0]
+        return out
+
+    def public_params(self, params: Any, state: Any) -> Any:
+        return params if self.nnx else self.full_params(params, state)
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+
+class SweepTrainer:
+    r"""Trains K members (one per hyperparameter setting) at once, one compiled step per batch.
+
+    Each member k holds its parameters ``w_k``, its carried model state (RNG streams, batch
+    statistics) and its optimizer state. :meth:`step` applies, for all members in one
+    ``jit(vmap(...))`` program on a batch they share,
+
+    ``g_k = ∇_w loss_fn(w_k, batch)``,  ``(u_k, s_k) = optimizer(h_k).update(g_k, s_k, w_k)``,
+    ``w_k ← w_k + u_k``,
+
+    so with ``optimizer=lambda lam: jaxl2.adamw(lr, weight_decay=lam)`` member k minimizes
+    ``loss`` with decoupled decay ``w ← w − lr·(m̂/(√v̂ + ε) + λ_k·w)`` (Loshchilov & Hutter
+    2019), and with :func:`jaxl2.adam_l2` Adam on ``loss + (λ_k/2)·‖w‖²``. All members start from
+    the same initialization (``seed``), so they differ by their hyperparameters and their own
+    RNG streams (dropout masks).
+
+    Model forms:
+      * **Flax NNX**: ``model`` is ``lambda rngs: Net(rngs=rngs)`` (a factory taking ``rngs``),
+        a function ``key -> nnx.Module``, or a module. ``loss_fn(module, batch) -> loss`` is
+        called in training mode. Only ``nnx.Param`` leaves are optimized (the optimizer sees
+        them as a pure dict, so ``mask="weights"`` works); RNG streams and ``BatchStat``
+        (BatchNorm running statistics) are carried per member; each member's ``Dropout``
+        (built with ``rngs=rngs``) draws fresh masks every step from its own stream
+        (the module's key folded with the member index). Evaluation uses the module in eval
+        mode (``module.eval()``: dropout off, running statistics).
+      * **Functional, stateless**: ``model(key) -> params`` and ``loss_fn(params, batch)``.
+      * **Functional, stateful**: ``model(key) -> (params, model_state)`` and
+        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)`` (linen's
+        ``mutable=["batch_stats"]``, Equinox's ``eqx.nn.State``). The form is read from
+        ``loss_fn``'s signature: four positional arguments mean stateful. ``key`` is a fresh
+        per-member key each step; in evaluation ``key`` is **None**: the signal for
+        evaluation mode (no dropout, running statistics). Equinox modules in ``params``
+        are also put in ``eqx.nn.inference_mode`` for evaluation.
+
+      Only floating-point leaves are optimized; integer, boolean and PRNG-key leaves are
+      carried unchanged (never cast, never differentiated); non-array leaves (activation
+      functions of Equinox modules) are kept static.
+
+    Per-member schedules: ``optimizer(h)`` is traced with each member's ``h``; any optax
+    schedule of an array works. Constructors that branch on a Python value
+    (``optax.warmup_cosine_decay_schedule(0.0, h["lr"], ...)``) must be written with a unit peak
+    times ``h["lr"]``: ``unit = optax.warmup_cosine_decay_schedule(0.0, 1.0, 10, 100)``,
+    ``optax.adam(lambda t: h["lr"] * unit(t))``.
+
+    Early stopping: with ``monitor``, :meth:`record` takes each evaluation; a member that has
+    not improved on its best value for ``patience`` records stops updating (frozen, ``active``
+    False); with ``restore_best`` the parameters and model state of each member's best record
+    are kept on the device (selected with ``jnp.where``) and returned by :meth:`params` and
+    :meth:`model`. A member whose loss or parameters become non-finite is frozen before the
+    bad update and marked ``diverged``; the others go on.
+
+    Args:
+      model: the model (see the forms above).
+      loss_fn: ``loss_fn(module, batch)``, ``loss_fn(params, batch)`` or
+        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+      optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
+        hyperparameters (``h`` is traced).
+      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+      seed: seeds the initialization (shared) and the members' RNG streams (their own).
+      devices: None (default device), an int, a list of devices or a ``Mesh``: the members
+        are sharded over them (K must be a multiple of their number).
+      monitor: the metric name :meth:`record` reads (e.g. ``"loss"``); needed for
+        ``patience`` and ``restore_best``.
+      mode: ``"min"`` or ``"max"`` for ``monitor``; default from the name when it is
+        unambiguous (loss, error, nll, mse, perplexity: min; accuracy, f1, auc, r2: max).
+      patience: records without improvement before a member stops (None: never).
+      restore_best: keep each member's best parameters and return them.
+
+    Raises:
+      TypeError: non-callable ``model``/``loss_fn``/``optimizer``, an optax factory passed
+        uncalled (``optimizer=jaxl2.adamw``), a generator passed as a batch.
+      ValueError: bad ``hparams``, ``patience`` or ``restore_best`` without ``monitor``,
+        ``mode`` missing for an ambiguous ``monitor``, ragged batches, evaluation data
+        shaped unlike the training batches, a metric that is not a scalar.
+
+    Examples:
+      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+      >>> X = np.array([[1.0], [2.0], [3.0]], np.float32); y = 2 * X[:, 0]
+      >>> def loss(w, batch):
+      ...     xb, yb = batch
+      ...     return jnp.mean((xb @ w - yb) ** 2)
+      >>> trainer = jaxl2.SweepTrainer(
+      ...     lambda key: jnp.zeros(1), loss,
+      ...     lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), jnp.array([0.0, 1.0]))
+      >>> state = trainer.init()
+      >>> for _ in range(100):  # any source of batches: a generator, a DataLoader, ...
+      ...     state, losses = trainer.step(state, (X, y))
+      >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam)
+      >>> np.asarray(state.params[:, 0]).round(4)
+      array([2.    , 1.8065], dtype=float32)
+      >>> trainer.evaluate(state, (X, y))["loss"].round(4)
+      Array([0.    , 0.1748], dtype=float32)
+
+    References:
+      PyTorch's model ensembling (``torch.func.stack_module_state`` + ``vmap``), Flax NNX's
+      vmapped ensembles; early stopping as in Keras ``EarlyStopping``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        loss_fn: Callable,
+        optimizer: Callable[[Any], optax.GradientTransformation],
+        hparams: Any,
+        *,
+        seed: int = 0,
+        devices: Any = None,
+        monitor: str | None = None,
+        mode: str | None = None,
+        patience: int | None = None,
+        restore_best: bool = False,
+    ) -> None:
+        check_optimizer(optimizer)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {seed!r}.")
+        self.h, self.K = _host_hparams(hparams)
+        if patience is not None and (
+            isinstance(patience, bool)
+            or not isinstance(patience, (int, np.integer))
+            or patience < 1
+        ):
+            raise ValueError(f"patience must be a positive integer or None, got {patience!r}.")
+        if (patience is not None or restore_best) and monitor is None:
+            raise ValueError(
+                f"patience={patience!r}, restore_best={restore_best!r} need monitor=, the metric "
+                "that early stopping reads (e.g. monitor='loss' with trainer.record(state, "
+                "trainer.evaluate(state, val_data)))."
+            )
+        self.monitor = monitor
+        self.mode = resolve_mode(monitor, mode) if monitor is not None else None
+        self.patience = None if patience is None else int(patience)
+        self.restore_best = bool(restore_best)
+        self.seed = int(seed)
+        self.optimizer = optimizer
+        self.form = _Model(model, loss_fn, self.seed)
+        self.mesh = _resolve_devices(devices)
+        if self.mesh is not None and self.K % self.mesh.devices.size:
+            raise ValueError(
+                f"devices: K = {self.K} members cannot be split evenly over "
+                f"{self.mesh.devices.size} devices; use a K that is a multiple of it."
+            )
+        self._train_shapes = None
+        self._compiled: dict[str, Callable] = {}
+
+    # -- one member's pure functions (train_sweep builds on them)
+    def tx(self, h: Any) -> optax.GradientTransformation:
+        tx = self.optimizer(h)
+        check_transformation(
+            tx, "optimizer(h) must return", "lambda h: jaxl2.adamw(1e-3, weight_decay=h)"
+        )
+        return tx
+
+    @property
+    def start(self) -> tuple[Any, Any]:
+        """The shared initialization ``(params, model_state)``, passed to :meth:`member_init`
+        as an argument (not baked into the compiled program as constants)."""
+        return self.form.params0, self.form.state0
+
+    def start_data(self) -> tuple[Any, Any]:
+        """:attr:`start` with PRNG-key leaves as their raw ``uint32`` data (for code that takes
+        only numeric arrays); :meth:`member_init` accepts either."""
+        return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, self.start)
+
+    def _wrap_keys(self, start: tuple[Any, Any]) -> tuple[Any, Any]:
+        def wrap(x: Any, ref: Any) -> Any:
+            if _is_key(ref) and not _is_key(x):
+                return jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref))
+            return x
+
+        return jax.tree.map(wrap, start, self.start)
+
+    def member_init(self, h: Any, index: jax.Array, start: tuple[Any, Any]) -> TrainerState:
+        """Member ``index``'s initial state (no leading K axis) from ``start``."""
+        form = self.form
+        start = self._wrap_keys(start)
+        params = jax.tree.map(jnp.asarray, start[0])
+        state = form.member_state(start[1], index)
+        opt_state = self.tx(h).init(params)
+        sign = 1.0 if self.mode != "max" else -1.0
+        best = (params, state) if self.restore_best else None
+        return TrainerState(
+            params=params,
+            model_state=state,
+            opt_state=opt_state,
+            key=jax.random.fold_in(jax.random.fold_in(jax.random.key(self.seed), 0x5EED), index),
+            step=jnp.zeros((), jnp.int32),
+            active=jnp.ones((), bool),
+            diverged=jnp.zeros((), bool),
+            best=best,
+            best_value=jnp.asarray(sign * jnp.inf, jnp.float32),
+            best_step=jnp.full((), -1, jnp.int32),
+            wait=jnp.zeros((), jnp.int32),
+        )
+
+    def member_step(self, h: Any, s: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
+        """One optimizer step of one member; frozen members keep their state."""
+        key = jax.random.fold_in(s.key, s.step)
+        grad_fn = jax.value_and_grad(self.form.loss, has_aux=True)
+        (loss, model_state), grads = grad_fn(s.params, s.model_state, batch, key)
+        if jnp.shape(loss) != ():
+            raise ValueError(f"loss_fn must return a scalar, got shape {jnp.shape(loss)}.")
+        updates, opt_state = self.tx(h).update(grads, s.opt_state, s.params)
+        params = optax.apply_updates(s.params, updates)
+        ok = jnp.isfinite(loss)
+        for leaf in jax.tree.leaves(params):
+            ok = ok & jnp.all(jnp.isfinite(leaf))
+        go = s.active & ok
+
+        def keep(new: Any, old: Any) -> Any:
+            return jax.tree.map(lambda a, b: jnp.where(go, a, b), new, old)
+
+        s = s._replace(
+            params=keep(params, s.params),
+            model_state=keep(model_state, s.model_state),
+            opt_state=keep(opt_state, s.opt_state),
+            step=s.step + go.astype(jnp.int32),
+            diverged=s.diverged | (s.active & ~ok),
+            active=go,
+        )
+        return s, loss
+
+    def member_metrics(
+        self, s: TrainerState, batch: Any, metrics: tuple[tuple[str, Callable], ...]
+    ) -> dict[str, jax.Array]:
+        """``{"loss", *metrics}`` of one member on one batch, in evaluation mode."""
+        form = self.form
+        out = {"loss": form.call_eval(form.loss_fn, s.params, s.model_state, batch)}
+        for name, metric in metrics:
+            out[name] = form.call_eval(metric, s.params, s.model_state, batch)
+        for name, value in out.items():
+            if jnp.shape(value) != ():
+                what = "loss_fn" if name == "loss" else f"metrics[{name!r}]"
+                raise ValueError(
+                    f"{what} must return a scalar (one number per batch), got shape "
+                    f"{jnp.shape(value)}; reduce it, e.g. with jnp.mean."
+                )
+        return {k: jnp.asarray(v) for k, v in out.items()}
+
+    def member_record(self, s: TrainerState, value: jax.Array) -> TrainerState:
+        """Early stopping bookkeeping for one member from one monitored ``value``."""
+        value = jnp.asarray(value, jnp.float32)
+        better = value < s.best_value if self.mode == "min" else value > s.best_value
+        finite = jnp.isfinite(value)
+        improved = s.active & finite & better
+        best = s.best
+        if best is not None:
+            best = jax.tree.map(
+                lambda b, c: jnp.where(improved, c, b), best, (s.params, s.model_state)
+            )
+        wait = jnp.where(improved, 0, s.wait + s.active.astype(jnp.int32))
+        active = s.active & finite
+        if self.patience is not None:
+            active = active & (wait < self.patience)
+        return s._replace(
+            best=best,
+            best_value=jnp.where(improved, value, s.best_value),
+            best_step=jnp.where(improved, s.step, s.best_step),
+            wait=wait,
+            active=active,
+            diverged=s.diverged | (s.active & ~finite),
+        )
+
+    def member_final(self, s: TrainerState) -> tuple[Any, Any]:
+        """(params, model_state) to report: the best record's with ``restore_best``."""
+        if s.best is None:
+            return s.params, s.model_state
+        have = s.best_step >= 0
+        return jax.tree.map(lambda b, c: jnp.where(have, b, c), s.best, (s.params, s.model_state))
+
+    # -- K members
+    def _place(self, tree: Any) -> Any:
+        if self.mesh is None:
+            return tree
+        sharding = NamedSharding(self.mesh, P(tuple(self.mesh.axis_names)))
+        return jax.device_put(tree, sharding)
+
+    def _program(self, name: str, build: Callable[[], Callable]) -> Callable:
+        if name not in self._compiled:
+            self._compiled[name] = build()
+        return self._compiled[name]
+
+    def init(self) -> TrainerState:
+        """The K members' initial state, stacked on a leading axis K (sharded over ``devices``).
+
+        Returns:
+          A :class:`TrainerState`.
+        """
+        init = self._program(
+            "init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0, None)))
+        )
+        index = jnp.arange(self.K, dtype=jnp.int32)
+        h, index = self._place((self.h, index))
+        self._h = h
+        return init(h, index, self.start)
+
+    def step(self, state: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
+        """One optimizer step for every member on a shared ``batch``.
+
+        One compiled program (cached per batch shape) runs all members; ``state``'s buffers
+        are donated (do not reuse the ``state`` passed in). Nothing but the losses is meant
+        to go to the host.
+
+        Args:
+          state: from :meth:`init` or a previous :meth:`step`.
+          batch: a pytree of arrays with a leading example axis (numpy or jax).
+
+        Returns:
+          ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
+          (in training mode).
+        """
+        check_batch(batch, "batch", "SweepTrainer.step")
+        if self._train_shapes is None:
+            self._train_shapes = batch
+        step = self._program(
+            "step",
+            lambda: jax.jit(jax.vmap(self.member_step, in_axes=(0, 0, None)), donate_argnums=(1,)),
+        )
+        return step(self._hparams(), state, batch)
+
+    def _hparams(self) -> Any:
+        if not hasattr(self, "_h"):
+            self._h = self._place(self.h)
+        return self._h
+
+    def record(self, state: TrainerState, metrics: Mapping[str, Any]) -> TrainerState:
+        """Early stopping: updates each member's best value, best step, best parameters and
+        patience from one evaluation (``metrics[monitor]``, shape ``(K,)``).
+
+        Args:
+          state: the current state.
+          metrics: e.g. ``trainer.evaluate(state, val_data)``.
+
+        Returns:
+          The state, with ``active`` False for members that ran out of patience.
+        """
+        if self.monitor is None:
+            raise ValueError("record needs monitor= on the SweepTrainer (e.g. monitor='loss').")
+        if self.monitor not in metrics:
+            raise KeyError(
+                f"monitor={self.monitor!r} is not among the metrics given: {sorted(metrics)}."
+            )
+        record = self._program(
+            "record", lambda: jax.jit(jax.vmap(self.member_record), donate_argnums=(0,))
+        )
+        return record(state, jnp.asarray(metrics[self.monitor], jnp.float32))
+
+    def evaluate(
+        self,
+        state: TrainerState,
+        data: Any,
+        metrics: Mapping[str, Callable] | None = None,
+    ) -> dict[str, jax.Array]:
+        """Every member's loss and metrics in evaluation mode (dropout off, running
+        statistics).
+
+        Args:
+          state: the current state (not consumed).
+          data: a pytree of arrays (one batch), or an iterable of such batches (a list, a
+            generator, a DataLoader): each value is then the mean over examples, batches
+            weighted by their size.
+          metrics: ``{name: metric}`` called like ``loss_fn`` (``metric(module, batch)`` for
+            NNX, ``metric(params, batch)`` or ``metric(params, model_state, batch, None)``)
+            and returning a scalar (or ``(scalar, aux)``).
+
+        Returns:
+          ``{"loss": (K,), name: (K,) ...}`` as jax arrays.
+        """
+        items = tuple(sorted((metrics or {}).items()))
+        for name, metric in items:
+            if not callable(metric):
+                raise TypeError(f"metrics[{name!r}] must be callable, got {type(metric).__name__}.")
+        key = ("eval", items)
+        program = self._program(
+            key,
+            lambda: jax.jit(
+                jax.vmap(lambda s, b: self.member_metrics(s, b, items), in_axes=(0, None))
+            ),
+        )
+        batches = _batches(data, "data")
+        totals, count = None, 0
+        for batch in batches:
+            n = check_batch(batch, "data", "SweepTrainer.evaluate")
+            if self._train_shapes is not None:
+                check_like(batch, self._train_shapes, "data", "the training batches")
+            values = program(state, batch)
+            scaled = {k: v * n for k, v in values.items()}
+            totals = scaled if totals is None else {k: totals[k] + scaled[k] for k in totals}
+            count += n
+        if totals is None:
+            raise ValueError("data holds no batch: give arrays or a non-empty iterable.")
+        return {k: v / count for k, v in totals.items()}
+
+    def params(self, state: TrainerState, k: int) -> Any:
+        """Member ``k``'s parameters as a pure pytree (the best record's with
+        ``restore_best``)."""
+        k = self._index(k)
+        params, model_state = self.member_final(_member(state, k))
+        return self.form.public_params(params, model_state)
+
+    def model(self, state: TrainerState, k: int) -> Any:
+        """Member ``k`` as an ``nnx.Module`` in eval mode (NNX models only)."""
+        if not self.form.nnx:
+            raise TypeError("model(state, k) is for NNX models; use params(state, k).")
+        k = self._index(k)
+        params, model_state = self.member_final(_member(state, k))
+        return self.form._module(params, model_state, train=False)
+
+    def _index(self, k: Any) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -self.K <= k < self.K:
+            raise IndexError(f"k must be a member index in [0, {self.K}), got {k!r}.")
+        return int(k) % self.K
+
+
+def _member(state: TrainerState, k: int) -> TrainerState:
+    return jax.tree.map(lambda x: x[k], state)
+
+
+def _batches(data: Any, name: str) -> Iterable:
+    """An iterable of batches from arrays (one batch), an iterable, or a zero-arg callable."""
+    if callable(data) and not _is_array(data):
+        data = data()
+    if isinstance(data, list) and all(_is_array(x) for x in data):
+        return [data]  # a list of arrays is one batch, like a tuple
+    if isinstance(data, (list, Iterator)) or inspect.isgenerator(data):
+        return data
+    if isinstance(data, Iterable) and not isinstance(data, (tuple, dict)) and not _is_array(data):
+        return data
+    return [data]

@@ -2,7 +2,9 @@
 shards over devices, resumes from checkpoints and rejects bad input with clear errors."""
 
 import itertools
+import json
 import logging
+import math
 import operator
 import os
 import signal
@@ -193,17 +195,60 @@ def test_one_compilation_and_none_for_new_lambdas(strategy, compiles):
     _assert_close(out, _reference(train_logistic, new, X, Y))
 
 
-def test_auto_decides_once_then_reuses_the_compiled_program(compiles, monkeypatch):
-    monkeypatch.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+def _wide(h, A, B):
+    """A member whose one product (64x1024 by 1024x1024, 134 MFLOP) is above LOOP_FLOPS."""
+    return jnp.sum(A @ (B * h))
 
+
+def test_auto_decides_from_the_cost_analysis_with_one_compilation(compiles):
+    def fn(h, X, y):  # 25 steps of 5-feature softmax regression: far below VMAP_FLOPS
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(8), X, Y)
+    assert _sweep.last_run["chosen"] == "vmap"
+    assert _sweep.last_run["decided_by"] == "cost analysis"
+    assert _sweep.last_run["width"] == 8  # all members at once, like strategy="vmap"
+    assert "probe_seconds_per_member" not in _sweep.last_run
+    assert compiles == ["jit(sweep_vmap_fn)"]  # nothing compiled to decide
+    _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
+
+    compiles.clear()
+    hs = _f32(np.linspace(0.5, 1.0, 4))
+    A, B = _f32(np.full((64, 1024), 0.5)), _f32(np.full((1024, 1024), 0.25))
+    wide = jaxl2.sweep(_wide, hs, A, B)
+    assert _sweep.last_run["flops_per_member"] >= _sweep.LOOP_FLOPS
+    assert _sweep.last_run["chosen"] == "loop" and compiles == ["jit(sweep_one__wide)"]
+    np.testing.assert_allclose(np.asarray(wide), np.asarray(hs) * 64 * 1024 * 1024 / 8, rtol=1e-5)
+
+
+@pytest.fixture
+def probe_always(monkeypatch):
+    """Makes "auto" time the candidates whatever the cost analysis says."""
+    monkeypatch.setattr(_sweep, "VMAP_FLOPS", -1.0)
+    monkeypatch.setattr(_sweep, "LOOP_FLOPS", math.inf)
+
+
+def test_auto_probe_decides_once_then_reuses_the_compiled_program(compiles, probe_always):
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    jaxl2.sweep(fn, _hparams(8), X, Y)
+    calls = []
+    run_timed = _sweep._Sweep.run_timed
+
+    def counting(self, runner, index):
+        calls.extend(int(i) for i in index)
+        return run_timed(self, runner, index)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+        mp.setattr(_sweep._Sweep, "run_timed", counting)
+        out = jaxl2.sweep(fn, _hparams(8), X, Y)
     first = dict(_sweep.last_run)
-    assert first["chosen"] in ("vmap", "map", "loop")
-    assert set(first["probe_seconds_per_member"]) == {"map", "vmap", "loop"}
-    assert len(compiles) == 3  # one per probed candidate
+    assert first["chosen"] in ("vmap", "loop") and first["decided_by"] == "probe"
+    assert set(first["probe_seconds_per_member"]) == {"vmap", "loop"}
+    assert sorted(compiles) == ["jit(sweep_one_fn)", "jit(sweep_vmap_fn)"]  # one each
+    assert len(calls) == len(set(calls))  # every probed member is kept, none run twice
+    _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
     compiles.clear()
     new = {"lam": _f32(np.linspace(0.1, 0.9, 8)), "lr": _f32(np.linspace(0.2, 0.3, 8))}
     out = jaxl2.sweep(fn, new, X, Y)
@@ -220,21 +265,25 @@ def _fake_timings(monkeypatch, per_member, compile_seconds=1.0):
     def fake(self, runner, index):
         run_timed(self, runner, index)
         n = len(index) if runner.kind == "loop" else runner.width
-        return compile_seconds, per_member[runner.kind] * n
+        return per_member[runner.kind] * n
+
+    def fake_compile(runner, rows):
+        runner.compile(rows)
+        return compile_seconds
 
     monkeypatch.setattr(_sweep._Sweep, "run_timed", fake)
+    monkeypatch.setattr(_sweep, "_timed_compile", fake_compile)
 
 
 @pytest.mark.parametrize(
     "times, chosen",
     [
-        ({"loop": 4.0, "map": 1.0, "vmap": 3.0}, "map"),
-        ({"loop": 4.0, "map": 2.0, "vmap": 1.0}, "vmap"),
-        ({"loop": 1.0, "map": 2.0, "vmap": 3.0}, "loop"),
-        ({"loop": 1.0, "map": 0.97, "vmap": 3.0}, "loop"),  # within the 5% margin: the loop
+        ({"loop": 4.0, "vmap": 1.0}, "vmap"),
+        ({"loop": 1.0, "vmap": 3.0}, "loop"),
+        ({"loop": 1.0, "vmap": 0.97}, "loop"),  # within the 5% margin: the loop
     ],
 )
-def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch):
+def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch, probe_always):
     _fake_timings(monkeypatch, times)
 
     def fn(h, X, y):
@@ -246,9 +295,9 @@ def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch):
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 
-def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch):
+def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch, probe_always):
     # 11 members left at 0.1 s (the loop) < 0.2 × 10 s of compilation: the loop runs them
-    _fake_timings(monkeypatch, {"map": 0.01, "vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
+    _fake_timings(monkeypatch, {"vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
 
     def fn(h, X, y):
         return train_logistic(h, X, y)
@@ -257,6 +306,37 @@ def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypa
     assert _sweep.last_run["probe_seconds_per_member"] == {"loop": 0.1}
     assert _sweep.last_run["chosen"] == "loop"
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+
+def test_auto_remembers_a_probed_decision_on_disk(tmp_path, monkeypatch, probe_always, compiles):
+    monkeypatch.setenv("JAXL2_CACHE_DIR", str(tmp_path))
+    _fake_timings(monkeypatch, {"loop": 4.0, "vmap": 1.0})
+
+    def make():  # a new function object with the same name and program each time
+        def fn(h, X, y):
+            return train_logistic(h, X, y)
+
+        return fn
+
+    jaxl2.sweep(make(), _hparams(12), X, Y)
+    assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["decided_by"] == "probe"
+    (memory,) = (tmp_path / "auto").glob("*.json")
+    assert [e["strategy"] for e in json.loads(memory.read_text()).values()] == ["vmap"]
+
+    compiles.clear()
+    out = jaxl2.sweep(make(), _hparams(12), X, Y)  # as in a new process
+    assert _sweep.last_run["decided_by"] == "remembered on disk"
+    assert _sweep.last_run["chosen"] == "vmap"
+    assert "probe_seconds_per_member" not in _sweep.last_run
+    assert compiles == ["jit(sweep_vmap_fn)"]  # only the chosen program compiles
+    _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+    monkeypatch.setenv("JAXL2_AUTO_CACHE", "0")  # opted out: probes, remembers nothing
+
+    memory.unlink()
+    jaxl2.sweep(make(), _hparams(12), X, Y)
+    assert _sweep.last_run["decided_by"] == "probe"
+    assert not memory.exists()
 
 
 # ----------------------------------------------------------------------------- failures

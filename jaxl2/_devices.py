@@ -164,6 +164,7 @@ def machine_id() -> str:
 
 
 _compilation_cache_checked = False
+MIN_COMPILE_SECONDS = 0.2
 
 
 def enable_compilation_cache() -> str | None:
@@ -173,7 +174,9 @@ def enable_compilation_cache() -> str | None:
     JAXL2_CACHE_DIR=0). Checked once per process; returns the directory in use (None: off).
 
     The directory is per machine (:func:`machine_id`), so a home directory shared between
-    machines never hands one machine's compiled code to another.
+    machines never hands one machine's compiled code to another. Programs that compile in
+    under MIN_COMPILE_SECONDS are not stored (JAX's default threshold, one second, is lowered
+    to it unless the user changed it).
     """
     global _compilation_cache_checked
     if _compilation_cache_checked:
@@ -195,4 +198,8 @@ def enable_compilation_cache() -> str | None:
     except OSError:
         return None  # a read-only home: run without the cache
     jax.config.update("jax_compilation_cache_dir", path)
+    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
+        # A sweep's programs often compile in under JAX's default second, yet a rerun still
+        # saves that time; programs faster than this are not worth a file.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     return path

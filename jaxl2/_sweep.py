@@ -812,21 +812,33 @@ def sweep(
     - ``"map"``: members one after another inside one compiled program (``lax.map``).
     - ``"loop"``: a Python loop over one jitted ``fn`` (the baseline).
     - ``"auto"`` (default): on GPU/TPU, ``"vmap"`` over all devices with chunks halved until
-      the compiled program fits in device memory. On CPU, a short timed probe on real members
-      of the sweep (nothing is computed twice, compilation is not timed): one member by
-      ``"loop"``, one chunk by ``"map"``, one by ``"vmap"`` and one more member by ``"loop"``;
-      the remaining chunks use the fastest per member (the loop unless another is at least
-      5% faster). Vectorizing wins for small models (logistic regression on digits: 2-3.4×
-      the loop) but can lose for MLPs, whose matrix products already keep the cores busy
-      (0.7-0.9×); one member sequence per core (``"map"`` sharded over the cores, see
-      :func:`jaxl2.use_cpu_cores`) helps only where XLA:CPU runs its devices concurrently.
-      Timing decides, so "auto" does not run slower than the loop beyond timing noise.
-      Probing stops early when the members left would take less than a fifth of a
-      compilation (the sweep is then too small for another compilation to pay off) and the
-      fastest so far runs the rest. The choice is remembered for the same ``fn`` object, K,
-      shapes and devices: later calls (new λ values) skip the probe and reuse the compiled
-      program. With ``devices=None`` it shards over all devices of the default backend,
-      which on CPU means one per core after :func:`jaxl2.use_cpu_cores`.
+      the compiled program fits in device memory. On CPU it first reads XLA's cost analysis of
+      one member's lowered program (no compilation spent): loops count once, so for a
+      training loop this is about one step. Up to ``VMAP_FLOPS`` (1.5e7) floating-point
+      operations, per-operation overhead dominates and it runs ``"vmap"`` over all members
+      (logistic regression on digits, 4.8 MFLOP a step: 2-3.4× the loop); from
+      ``LOOP_FLOPS`` (5e7) on, each member's products keep the cores busy alone and it runs
+      the loop (MLP 64-128-10 on digits, 75 MFLOP: vmap 0.6-0.86× the loop), or ``"map"``
+      over several devices. In between, and over several devices, it times: all candidates
+      compile at once in threads, the loop runs members as soon as its program is ready (and
+      keeps running them while the others compile), then one chunk by each other candidate
+      and one more member by the loop; the rest runs with the fastest per member (the loop
+      unless another is at least 5% faster). Every probed member is a member of the sweep,
+      kept and never recomputed; probing stops when the members left would take less than a
+      fifth of a compilation. A probed decision is remembered in memory (same ``fn`` object,
+      K, shapes, devices) and on disk, keyed by the member program's text, K, the chunk
+      width, the devices and the machine, so a rerun in a new process skips the probe. Under
+      ``jax.distributed`` process 0 decides and every process runs its choice.
+
+    On-disk caches (environment variables, read when a sweep runs): ``JAXL2_CACHE_DIR``
+    (default ``$XDG_CACHE_HOME/jaxl2``, i.e. ``~/.cache/jaxl2``; ``0`` turns every on-disk
+    cache off); ``JAXL2_AUTO_CACHE=0`` stops "auto" from remembering decisions on disk;
+    ``JAXL2_COMPILATION_CACHE=0`` keeps JAX's persistent compilation cache off. Otherwise the
+    first sweep of a process turns that cache on (``jax_compilation_cache_dir`` under
+    ``JAXL2_CACHE_DIR/xla/<machine>``; it then serves every later compilation of the process,
+    for programs that take at least ``jax_persistent_cache_min_compile_time_secs`` to
+    compile), so a rerun script or notebook skips compiling; a cache directory you configured
+    yourself (``jax.config``, ``JAX_COMPILATION_CACHE_DIR``) is used as is.
 
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
@@ -847,7 +859,9 @@ def sweep(
       devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
         of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
         to a multiple of the device count. Works on several hosts under
-        ``jax.distributed.initialize()`` (results are gathered on every host).
+        ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
+        then span every process, or be each process's own (``jax.local_devices()``: every
+        process runs the whole sweep alone, with a warning).
       progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
         chunk, with an ETA.
       checkpoint_dir: a directory where each finished chunk is saved atomically (written under
@@ -861,12 +875,17 @@ def sweep(
 
     Raises:
       ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
-        ``devices`` than exist, a ``checkpoint_dir`` holding another sweep, an unknown
+        ``devices`` than exist, devices that leave out a process under ``jax.distributed``
+        (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
         ``strategy``.
       TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
         arrays; ``strategy="loop"`` with ``devices``.
       SweepError: ``fn`` or the device failed after some members had finished; the finished
         members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
+
+    Warns:
+      UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
+        devices: every process runs the whole sweep.
 
     Examples:
       >>> import jax.numpy as jnp, jaxl2

@@ -53,6 +53,8 @@ LOOP_FLOPS = 5e7
 PROBE_STOP = 0.2
 # ... and prefers the per-member loop unless another strategy is this much faster per member.
 PROBE_MARGIN = 0.05
+# While the other candidates compile, the loop runs members (kept) instead of waiting.
+OVERLAP = True
 # Decisions remembered on disk per machine (most recent first).
 MEMORY_SIZE = 512
 
@@ -388,10 +390,15 @@ class _Runner:
         self.program = _program(fn, static, "one" if kind == "loop" else kind, self.mesh)
         self.dynamic = _place_args(dynamic, self.mesh)
 
+    def lower(self, rows: Any) -> Any:
+        """Traces and lowers (in the calling thread: tracing reads thread-local settings such
+        as ``jax.enable_x64``); ``.compile()`` on the result may run in another thread."""
+        example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
+        return self.program.lower(_place_rows(example, self.mesh), self.dynamic)
+
     def compile(self, rows: Any) -> Any:
         """Compiles now (so that a timed run measures running only); returns the executable."""
-        example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
-        return self.program.lower(_place_rows(example, self.mesh), self.dynamic).compile()
+        return self.lower(rows).compile()
 
     def dispatch(self, rows: Any) -> Any:
         if self.kind == "loop":
@@ -676,12 +683,17 @@ def _probe(
     candidates = ["loop", "vmap"] if D == 1 else ["loop", "map", "vmap"]
     runners = {k: state.runner(k, width, mesh) for k in candidates}
     pool = concurrent.futures.ThreadPoolExecutor(len(runners), thread_name_prefix="jaxl2-compile")
-    futures = {
-        k: pool.submit(_timed_compile, r, state.rows(pending[:1], 1 if k == "loop" else width))
-        for k, r in runners.items()
-    }
+    futures = {}
+    try:
+        for k, r in runners.items():  # each compiles while the next one traces
+            lowered = r.lower(state.rows(pending[:1], 1 if k == "loop" else width))
+            futures[k] = pool.submit(_timed_compile, lowered)
+    except BaseException:
+        pool.shutdown(wait=False)
+        raise
     seconds: dict[str, float] = {}
-    overlap = not _multi()  # loop members while compiling: timing-dependent, one process only
+    # loop members while the others compile: timing-dependent, so on one process only
+    overlap = OVERLAP and not _multi()
 
     def run(kind: str, n: int) -> None:
         nonlocal pending
@@ -717,9 +729,9 @@ def _probe(
     return best, pending
 
 
-def _timed_compile(runner: _Runner, rows: Any) -> float:
+def _timed_compile(lowered: Any) -> float:
     start = time.perf_counter()
-    runner.compile(rows)
+    lowered.compile()
     return time.perf_counter() - start
 
 

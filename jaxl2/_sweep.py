@@ -847,10 +847,13 @@ def sweep(
     cache off); ``JAXL2_AUTO_CACHE=0`` stops "auto" from remembering decisions on disk;
     ``JAXL2_COMPILATION_CACHE=0`` keeps JAX's persistent compilation cache off. Otherwise the
     first sweep of a process turns that cache on (``jax_compilation_cache_dir`` under
-    ``JAXL2_CACHE_DIR/xla/<machine>``; it then serves every later compilation of the process,
-    for programs that take at least ``jax_persistent_cache_min_compile_time_secs`` to
-    compile), so a rerun script or notebook skips compiling; a cache directory you configured
-    yourself (``jax.config``, ``JAX_COMPILATION_CACHE_DIR``) is used as is.
+    ``JAXL2_CACHE_DIR/xla/<machine>``; it then serves every later compilation of the process
+    that takes at least ``jax_persistent_cache_min_compile_time_secs``, lowered from JAX's
+    default 1 s to 0.2 s unless you set it), so a rerun script or notebook skips compiling; a
+    cache directory you configured yourself (``jax.config``, ``JAX_COMPILATION_CACHE_DIR``) is
+    used as is. JAX does not store programs with host callbacks, which includes
+    ``equinox.error_if`` (jaxl2's transforms use it to check traced rates); with
+    ``EQX_ON_ERROR=nan`` such checks give NaN instead and the program is stored.
 
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.

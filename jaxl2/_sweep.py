@@ -443,6 +443,7 @@ class _Sweep:
         self.done = np.zeros(K, bool)
         self.store, self.bar = store, bar
         self.traced: Any = None  # one member's traced program (for "auto"'s cost analysis)
+        self.lowered: Any = None  # ... and lowered
 
     def rows(self, index: np.ndarray, width: int) -> Any:
         if len(index) < width:  # pad by repeating the last member; its copies are dropped
@@ -589,13 +590,19 @@ def _member_flops(state: _Sweep) -> float | None:
     training loop written with ``lax.scan``, about one step), from XLA's cost analysis of the
     lowered, not yet compiled, program: no compilation is spent on it."""
     try:
-        analysis = state.traced.lower().cost_analysis()
+        analysis = _lowered(state).cost_analysis()
     except Exception:  # a backend without cost analysis: decide by timing instead
         return None
     if isinstance(analysis, (list, tuple)):  # older jax returned one dict per program
         analysis = analysis[0] if analysis else None
     flops = (analysis or {}).get("flops")
     return float(flops) if flops is not None and flops >= 0 else None
+
+
+def _lowered(state: _Sweep) -> Any:
+    if state.lowered is None:
+        state.lowered = state.traced.lower()
+    return state.lowered
 
 
 def _by_cost(flops: float | None, D: int) -> str | None:
@@ -620,7 +627,7 @@ def _memory_file() -> str | None:
 def _program_digest(state: _Sweep, mesh: Mesh | None, width: int) -> str:
     """What identifies a decision across processes: the member program's text, K, the width
     and the devices (the machine is the memory file's name)."""
-    text = state.traced.lower().as_text()
+    text = _lowered(state).as_text()
     layout = None if mesh is None else (mesh.axis_names, mesh.devices.shape)
     extra = repr((state.K, width, layout, _backend(), jax.process_count()))
     return hashlib.sha256((text + extra).encode()).hexdigest()[:24]
@@ -631,9 +638,10 @@ def _remembered(path: str | None, digest: str) -> str | None:
         return None
     try:
         with open(path) as f:
-            entry = json.load(f).get(digest)
+            table = json.load(f)
     except (OSError, ValueError):
         return None
+    entry = table.get(digest) if isinstance(table, dict) else None
     kind = entry.get("strategy") if isinstance(entry, dict) else None
     return kind if kind in _KINDS[1:] else None
 

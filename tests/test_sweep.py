@@ -341,6 +341,7 @@ def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypa
 
 def test_auto_remembers_a_probed_decision_on_disk(tmp_path, monkeypatch, probe_always, compiles):
     monkeypatch.setenv("JAXL2_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JAXL2_COMPILATION_CACHE", "0")  # process-wide: not from a test
     _fake_timings(monkeypatch, {"loop": 4.0, "vmap": 1.0})
 
     def make():  # a new function object with the same name and program each time
@@ -721,3 +722,89 @@ def test_auto_on_accelerators_halves_the_chunk_until_it_fits(monkeypatch):
     assert widths == [13, 6, 3]  # 2.6 GB, 1.2 GB, then 0.6 GB <= 70% of 1 GB
     assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["width"] == 3
     _assert_close(out, _reference(train_logistic, _hparams(13), X, Y))
+
+
+# ----------------------------------------------------------------------------- on-disk caches
+
+
+@pytest.fixture
+def fresh_compilation_cache_check(monkeypatch):
+    """Lets _devices.enable_compilation_cache run again; restores JAX's settings after."""
+    from jaxl2 import _devices
+
+    before = (
+        jax.config.jax_compilation_cache_dir,
+        jax.config.jax_persistent_cache_min_compile_time_secs,
+    )
+    monkeypatch.setattr(_devices, "_compilation_cache_checked", False)
+    for name in ("JAXL2_CACHE_DIR", "JAXL2_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    yield _devices
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+
+
+def test_compilation_cache_on_by_default_with_opt_outs(
+    tmp_path, monkeypatch, fresh_compilation_cache_check
+):
+    _devices = fresh_compilation_cache_check
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    path = _devices.enable_compilation_cache()
+    assert path == str(tmp_path / "home" / "jaxl2" / "xla" / _devices.machine_id())
+    assert jax.config.jax_compilation_cache_dir == path and Path(path).is_dir()
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == _devices.MIN_COMPILE_SECONDS
+    assert _devices.enable_compilation_cache() == path  # decided once per process
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    for opt_out in ("JAXL2_COMPILATION_CACHE", "JAXL2_CACHE_DIR"):
+        with monkeypatch.context() as m:
+            m.setattr(_devices, "_compilation_cache_checked", False)
+            m.setenv(opt_out, "0")
+            assert _devices.enable_compilation_cache() is None
+            assert jax.config.jax_compilation_cache_dir is None
+
+    mine = str(tmp_path / "mine")  # the user's own setting is kept
+    jax.config.update("jax_compilation_cache_dir", mine)
+    monkeypatch.setattr(_devices, "_compilation_cache_checked", False)
+    assert _devices.enable_compilation_cache() == mine
+    assert jax.config.jax_compilation_cache_dir == mine
+
+
+RERUN_SCRIPT = """
+import logging, jax, jax.numpy as jnp, numpy as np, jaxl2
+hits = []
+class Hits(logging.Handler):
+    def emit(self, record):
+        if "Persistent compilation cache hit" in record.getMessage():
+            hits.append(record.getMessage())
+logging.getLogger("jax").addHandler(Hits())
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # store even tiny programs
+def member(h, x):
+    def step(w, _):
+        return w - 0.01 * ((w - x) + 2.0 * h * w), None
+    w, _ = jax.lax.scan(step, jnp.zeros_like(x), None, length=100)
+    return w
+with jax.log_compiles(True):
+    out = jaxl2.sweep(member, np.linspace(0, 1, 4).astype(np.float32), np.ones(3, np.float32),
+                      strategy="vmap")
+print("HITS", len(hits), jax.config.jax_compilation_cache_dir)
+"""
+
+
+@pytest.mark.slow
+def test_a_rerun_in_a_new_process_reads_the_compiled_sweep_from_disk(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAXL2_CACHE_DIR": str(tmp_path)}
+    env.pop("XLA_FLAGS", None)
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", RERUN_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(proc.stdout.split("HITS")[1].split())
+    assert runs[0][1].startswith(str(tmp_path)) and runs[0][0] == "0"
+    assert int(runs[1][0]) >= 1  # the sweep's program came from the cache

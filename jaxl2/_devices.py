@@ -58,9 +58,10 @@ def use_cpu_cores(n: int | None = None) -> int:
     both cores about 170% busy through XLA's own threads, yet one member per core (``"map"``
     sharded over 2 devices) ran K = 32 members 1.36× faster (3.6 s against 4.9 s); the
     project's notes report 2.5× on another 2-core machine. For models small enough that
-    ``"vmap"`` wins (logistic regression), the two devices add about 15%. ``sweep``'s
-    ``"auto"`` times the strategies on real members instead of assuming, so it stays as fast
-    as the per-member loop either way.
+    ``"vmap"`` wins (logistic regression), the two devices add about 15%. Over several
+    devices, ``sweep``'s ``"auto"`` runs ``"vmap"`` for members whose cost analysis is small,
+    ``"map"`` (one member sequence per core) for large ones, and times the candidates on real
+    members in between.
 
     Args:
       n: number of CPU devices; default: the cores this process may use

@@ -16,3 +16,6 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # Small problem sizes in the suite; `make notebooks` sets "full".
 os.environ.setdefault("JAXL2_NOTEBOOK_SIZE", "small")
+# No on-disk caches in the suite (sweep's remembered "auto" decisions, JAX's persistent
+# compilation cache): each run starts cold, and nothing is written to the user's cache home.
+os.environ.setdefault("JAXL2_CACHE_DIR", "off")

@@ -5,7 +5,8 @@ renamed (``os.replace``, atomic on POSIX and Windows), so a sweep killed at any 
 only whole chunk files. ``sweep.json`` records a hash of what defines the sweep (fn's name, the
 hparams values, the shapes and dtypes of the arguments and outputs, and a digest of array
 arguments); a directory holding a different sweep is refused, never overwritten. Only process 0
-writes; every process reads, so the directory must be on a file system all hosts share.
+creates, validates and writes; the other processes look only once it has finished (no process can
+see its temporary files), so the directory must be on a file system all hosts share.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ MSG_OTHER_SWEEP = (
     "checkpoint_dir={path!r} holds a different sweep (fingerprint {theirs}, this sweep {ours}); "
     "it differs in: {what}. It was left untouched. Use another directory for this sweep, or "
     "delete that one to start over."
+)
+MSG_NOT_SHARED = (
+    "checkpoint_dir={path!r} holds no manifest on process {process}, although process 0 "
+    "wrote one: under jax.distributed the directory must be on a file system that all "
+    "processes share."
 )
 MSG_NOT_A_SWEEP = (
     "checkpoint_dir={path!r} is not empty and holds no jaxl2 sweep ({manifest} is missing); "
@@ -125,6 +131,44 @@ class SweepStore:
         self.sig = sig
         self.hash = _digest(json.dumps(sig, sort_keys=True).encode())
         self.writer = jax.process_index() == 0
+        if jax.process_count() == 1:
+            self._open(create=True)
+            return
+        # Under jax.distributed only process 0 validates and creates the directory; the others
+        # look only after it has finished (the broadcast waits for it), so none can see its
+        # temporary manifest. Every process learns every outcome before any raises.
+        from jax.experimental import multihost_utils
+
+        error = None
+        if self.writer:
+            error = self._attempt(create=True)
+        first = int(multihost_utils.broadcast_one_to_all(np.int32(error is not None)))
+        if not self.writer:
+            error = self._attempt(create=False)
+            if error is None and first:
+                error = f"checkpoint_dir={str(path)!r} was refused by process 0 (see its error)."
+            elif error is None and not (self.path / MANIFEST).exists():
+                error = MSG_NOT_SHARED.format(path=str(path), process=jax.process_index())
+        failed = np.asarray(multihost_utils.process_allgather(np.int32(error is not None)))
+        if error is not None:
+            raise ValueError(error)
+        if failed.any():
+            bad = [int(i) for i in np.flatnonzero(failed.reshape(-1))]
+            raise ValueError(
+                f"checkpoint_dir={str(path)!r} was refused on process(es) {bad} (see their "
+                "errors); this process stops too, so that no process waits for the others."
+            )
+
+    def _attempt(self, create: bool) -> str | None:
+        try:
+            self._open(create)
+        except (ValueError, OSError) as exc:
+            return str(exc)
+        return None
+
+    def _open(self, create: bool) -> None:
+        """Checks the directory; with ``create``, makes it and writes the manifest."""
+        path, sig = self.path, self.sig
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"checkpoint_dir={str(path)!r} exists and is not a directory.")
         manifest = self.path / MANIFEST
@@ -141,7 +185,7 @@ class SweepStore:
                 )
         elif self.path.exists() and any(self.path.iterdir()):
             raise ValueError(MSG_NOT_A_SWEEP.format(path=str(path), manifest=MANIFEST))
-        elif self.writer:
+        elif create:
             self.path.mkdir(parents=True, exist_ok=True)
             text = json.dumps({"hash": self.hash, "signature": sig}, indent=1).encode()
             _atomic_write(manifest, lambda f: f.write(text))

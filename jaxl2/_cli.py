@@ -58,7 +58,8 @@ def _add_common(p: argparse.ArgumentParser, *, k: int, steps: int, lr: float) ->
         "--strategy",
         default="auto",
         choices=["auto", "vmap", "chunked", "map", "loop"],
-        help="how jaxl2.sweep runs the members (default auto: a timed probe picks the fastest)",
+        help="how jaxl2.sweep runs the members (default auto: from XLA's cost analysis, timed "
+        "on real members when that is unclear)",
     )
     p.add_argument(
         "--devices",
@@ -380,8 +381,9 @@ def _how_it_ran() -> str:
     if not run:
         return "loaded from the checkpoint"
     chosen = run.get("chosen", run.get("strategy"))
+    how = f" (by {run['decided_by']})" if run.get("decided_by") else ""
     return (
-        f"strategy {run.get('strategy')} → {chosen}, {run.get('devices')} device(s), "
+        f"strategy {run.get('strategy')} → {chosen}{how}, {run.get('devices')} device(s), "
         f"{run.get('width')} members per compiled call"
     )
 

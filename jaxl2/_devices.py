@@ -58,9 +58,10 @@ def use_cpu_cores(n: int | None = None) -> int:
     both cores about 170% busy through XLA's own threads, yet one member per core (``"map"``
     sharded over 2 devices) ran K = 32 members 1.36× faster (3.6 s against 4.9 s); the
     project's notes report 2.5× on another 2-core machine. For models small enough that
-    ``"vmap"`` wins (logistic regression), the two devices add about 15%. ``sweep``'s
-    ``"auto"`` times the strategies on real members instead of assuming, so it stays as fast
-    as the per-member loop either way.
+    ``"vmap"`` wins (logistic regression), the two devices add about 15%. Over several
+    devices, ``sweep``'s ``"auto"`` runs ``"vmap"`` for members whose cost analysis is small,
+    ``"map"`` (one member sequence per core) for large ones, and times the candidates on real
+    members in between.
 
     Args:
       n: number of CPU devices; default: the cores this process may use
@@ -107,3 +108,99 @@ def use_cpu_cores(n: int | None = None) -> int:
     n = n if n is not None else available_cores()
     jax.config.update("jax_num_cpu_devices", n)
     return n
+
+
+# ----------------------------------------------------------------------------- on-disk caches
+
+# JAXL2_CACHE_DIR: where jaxl2 keeps what it remembers between processes (default: the user's
+# cache home, $XDG_CACHE_HOME/jaxl2 or ~/.cache/jaxl2); "0", "off" or "" turns every on-disk
+# cache off. JAXL2_COMPILATION_CACHE=0 keeps JAX's persistent compilation cache off only;
+# JAXL2_AUTO_CACHE=0 stops sweep(strategy="auto") from remembering its decisions on disk.
+_OFF = ("", "0", "off", "false", "no")
+
+
+def _env_off(name: str) -> bool:
+    value = os.environ.get(name)
+    return value is not None and value.strip().lower() in _OFF
+
+
+def cache_home() -> str | None:
+    """jaxl2's cache directory, or None when the user turned on-disk caches off."""
+    if _env_off("JAXL2_CACHE_DIR"):
+        return None
+    chosen = os.environ.get("JAXL2_CACHE_DIR")
+    if chosen:
+        return os.path.abspath(os.path.expanduser(chosen))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxl2")
+
+
+def machine_id() -> str:
+    """A short digest of what makes timings and compiled code differ between machines: the
+    processor model, the cores this process may use, the JAX version and the devices."""
+    import hashlib
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    devices = jax.devices()
+    parts = [
+        model,
+        platform.machine(),
+        str(available_cores()),
+        jax.__version__,
+        devices[0].platform,
+        getattr(devices[0], "device_kind", ""),
+        str(len(devices)),
+        str(jax.process_count()),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+_compilation_cache_checked = False
+MIN_COMPILE_SECONDS = 0.2
+
+
+def enable_compilation_cache() -> str | None:
+    """Turns JAX's persistent compilation cache on for this process, under jaxl2's cache home,
+    unless the user configured it (``jax_compilation_cache_dir`` or JAX_COMPILATION_CACHE_DIR set,
+    ``jax_enable_compilation_cache`` off) or opted out (JAXL2_COMPILATION_CACHE=0,
+    JAXL2_CACHE_DIR=0). Checked once per process; returns the directory in use (None: off).
+
+    The directory is per machine (:func:`machine_id`), so a home directory shared between
+    machines never hands one machine's compiled code to another. Programs that compile in
+    under MIN_COMPILE_SECONDS are not stored (JAX's default threshold, one second, is lowered
+    to it unless the user changed it).
+    """
+    global _compilation_cache_checked
+    if _compilation_cache_checked:
+        return jax.config.jax_compilation_cache_dir
+    _compilation_cache_checked = True
+    if jax.config.jax_compilation_cache_dir is not None:
+        return jax.config.jax_compilation_cache_dir  # the user's own setting
+    home = cache_home()
+    if (
+        home is None
+        or _env_off("JAXL2_COMPILATION_CACHE")
+        or os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        or not jax.config.jax_enable_compilation_cache
+    ):
+        return None
+    path = os.path.join(home, "xla", machine_id())
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None  # a read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", path)
+    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
+        # A sweep's programs often compile in under JAX's default second, yet a rerun still
+        # saves that time; programs faster than this are not worth a file.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    return path

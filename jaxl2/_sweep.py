@@ -17,10 +17,16 @@ so every chunk runs the same compiled program; finished chunks go to host memory
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import hashlib
+import json
 import math
 import operator
+import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -29,15 +35,28 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._checkpoint import SweepStore, _name, signature
+from ._checkpoint import SweepStore, _atomic_write, _name, signature
 from ._checks import check_choice
+from ._devices import enable_compilation_cache
 
 STRATEGIES = ("auto", "vmap", "chunked", "map", "loop")
+_KINDS = ("none", "loop", "map", "vmap")  # codes broadcast between processes
 MESH_AXIS = "sweep"
-# "auto" stops probing when the members left would take less than this many compilations.
+# "auto" on CPU first reads XLA's cost analysis of one member's program (loops counted once:
+# for a training loop, about one step). Up to VMAP_FLOPS per step, per-operation overhead
+# dominates and vectorizing the members wins (logistic regression on digits: 4.8 MFLOP, vmap
+# 2-3.4x the loop); from LOOP_FLOPS on, each member's products keep the cores busy alone and
+# the loop wins (MLP 64-128-10 on digits: 75 MFLOP, vmap 0.6-0.86x). In between, it times.
+VMAP_FLOPS = 1.5e7
+LOOP_FLOPS = 5e7
+# The timed probe stops when the members left would take less than this many compilations.
 PROBE_STOP = 0.2
 # ... and prefers the per-member loop unless another strategy is this much faster per member.
 PROBE_MARGIN = 0.05
+# While the other candidates compile, the loop runs members (kept) instead of waiting.
+OVERLAP = True
+# Decisions remembered on disk per machine (most recent first).
+MEMORY_SIZE = 512
 
 MSG_TOO_MANY_DEVICES = (
     "devices={n} asks for more devices than exist: JAX sees {have} {platform} device(s). "
@@ -211,6 +230,44 @@ def _resolve_devices(devices: Any) -> Mesh | None:
     return Mesh(np.array(listed), (MESH_AXIS,))
 
 
+MSG_PARTIAL_MESH = (
+    "devices={devices} does not span every process of this jax.distributed run: {listing}. "
+    "Under jax.distributed every process runs the same sweep over one mesh, so the devices "
+    "must include devices of all {n} processes (e.g. devices=len(jax.devices()), or a Mesh "
+    "built from jax.devices()); or give each process only its own devices "
+    "(devices=jax.local_devices()) to run the whole sweep separately on every process."
+)
+MSG_LOCAL_ONLY = (
+    "devices= holds only this process's devices (jax.local_devices()) in a run of {n} "
+    "processes: each process runs the whole sweep on its own devices, and they share no work. "
+    "To split the members between processes, pass devices=len(jax.devices()) or a Mesh of "
+    "jax.devices()."
+)
+
+
+def _check_processes(mesh: Mesh, devices: Any) -> None:
+    """Under jax.distributed: a mesh must span every process, or hold only local devices on
+    every process (then each runs the whole sweep, with a warning). Every process learns every
+    other's case (a collective) before any raises, so that none is left waiting."""
+    from jax.experimental import multihost_utils
+
+    me, n = jax.process_index(), jax.process_count()
+    owners = {d.process_index for d in mesh.devices.flat}
+    # 0: spans every process; 1: only this process's devices; 2: anything else
+    case = 0 if owners == set(range(n)) else (1 if owners == {me} else 2)
+    cases = np.asarray(multihost_utils.process_allgather(np.int32(case))).reshape(-1)
+    if (cases == 1).all():
+        warnings.warn(MSG_LOCAL_ONLY.format(n=n), UserWarning, stacklevel=3)
+    elif not (cases == 0).all():
+        names = {0: "all processes", 1: "only its own", 2: "some but not all processes"}
+        listing = ", ".join(f"process {i} lists {names[int(c)]}" for i, c in enumerate(cases))
+        if isinstance(devices, Mesh) or not isinstance(devices, (int, np.integer)):
+            shown = f"<{len(owners)} process(es): {sorted(owners)}>"
+        else:
+            shown = str(int(devices))
+        raise ValueError(MSG_PARTIAL_MESH.format(devices=shown, listing=listing, n=n))
+
+
 def _auto_mesh() -> Mesh | None:
     """All devices of the default backend (on CPU: one per core after use_cpu_cores)."""
     devices = jax.devices()
@@ -333,10 +390,15 @@ class _Runner:
         self.program = _program(fn, static, "one" if kind == "loop" else kind, self.mesh)
         self.dynamic = _place_args(dynamic, self.mesh)
 
+    def lower(self, rows: Any) -> Any:
+        """Traces and lowers (in the calling thread: tracing reads thread-local settings such
+        as ``jax.enable_x64``); ``.compile()`` on the result may run in another thread."""
+        example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
+        return self.program.lower(_place_rows(example, self.mesh), self.dynamic)
+
     def compile(self, rows: Any) -> Any:
         """Compiles now (so that a timed run measures running only); returns the executable."""
-        example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
-        return self.program.lower(_place_rows(example, self.mesh), self.dynamic).compile()
+        return self.lower(rows).compile()
 
     def dispatch(self, rows: Any) -> Any:
         if self.kind == "loop":
@@ -380,6 +442,8 @@ class _Sweep:
         ]
         self.done = np.zeros(K, bool)
         self.store, self.bar = store, bar
+        self.traced: Any = None  # one member's traced program (for "auto"'s cost analysis)
+        self.lowered: Any = None  # ... and lowered
 
     def rows(self, index: np.ndarray, width: int) -> Any:
         if len(index) < width:  # pad by repeating the last member; its copies are dropped
@@ -398,16 +462,14 @@ class _Sweep:
     def runner(self, kind: str, width: int, mesh: Mesh | None) -> _Runner:
         return _Runner(kind, width, self.fn, self.static, self.dynamic, mesh)
 
-    def run_timed(self, runner: _Runner, index: np.ndarray) -> tuple[float, float]:
-        """Compiles, then runs one chunk; returns (compile seconds, run seconds)."""
+    def run_timed(self, runner: _Runner, index: np.ndarray) -> float:
+        """Runs one chunk with a compiled runner and keeps it; returns the seconds it took."""
         start = time.perf_counter()
-        runner.compile(self.rows(index[:1] if runner.kind == "loop" else index, runner.width))
-        compiled = time.perf_counter()
         width = len(index) if runner.kind == "loop" else runner.width
         leaves = runner.collect(runner.dispatch(self.rows(index, width)), len(index))
-        elapsed = time.perf_counter() - compiled
+        elapsed = time.perf_counter() - start
         self.record(index, leaves)
-        return compiled - start, elapsed
+        return elapsed
 
     def run_all(self, runner: _Runner, pending: np.ndarray) -> None:
         """Runs the pending members chunk by chunk, one chunk ahead of the host (the device
@@ -506,40 +568,219 @@ def _decision_key(state: _Sweep, mesh: Mesh | None, width: int) -> Any:
     )
 
 
+# ----------------------------------------------------------------------------- "auto" on CPU
+
+
+def _multi() -> bool:
+    return jax.process_count() > 1
+
+
+def _from_process_0(values: Sequence[int]) -> list[int]:
+    """Process 0's values on every process (a collective: every process must call it)."""
+    if not _multi():
+        return list(values)
+    from jax.experimental import multihost_utils
+
+    arr = np.asarray(values, np.int32)
+    return [int(v) for v in np.asarray(multihost_utils.broadcast_one_to_all(arr))]
+
+
+def _member_flops(state: _Sweep) -> float | None:
+    """Floating-point operations of one member's program, loops counted once (so, for a
+    training loop written with ``lax.scan``, about one step), from XLA's cost analysis of the
+    lowered, not yet compiled, program: no compilation is spent on it."""
+    try:
+        analysis = _lowered(state).cost_analysis()
+    except Exception:  # a backend without cost analysis: decide by timing instead
+        return None
+    if isinstance(analysis, (list, tuple)):  # older jax returned one dict per program
+        analysis = analysis[0] if analysis else None
+    flops = (analysis or {}).get("flops")
+    return float(flops) if flops is not None and flops >= 0 else None
+
+
+def _lowered(state: _Sweep) -> Any:
+    if state.lowered is None:
+        state.lowered = state.traced.lower()
+    return state.lowered
+
+
+def _by_cost(flops: float | None, D: int) -> str | None:
+    if flops is None:
+        return None
+    if flops <= VMAP_FLOPS:
+        return "vmap"
+    if flops >= LOOP_FLOPS:
+        return "loop" if D == 1 else "map"
+    return None
+
+
+def _memory_file() -> str | None:
+    from ._devices import _env_off, cache_home, machine_id
+
+    home = cache_home()
+    if home is None or _env_off("JAXL2_AUTO_CACHE"):
+        return None
+    return os.path.join(home, "auto", f"{machine_id()}.json")
+
+
+def _program_digest(state: _Sweep, mesh: Mesh | None, width: int) -> str:
+    """What identifies a decision across processes: the member program's text, K, the width
+    and the devices (the machine is the memory file's name)."""
+    text = _lowered(state).as_text()
+    layout = None if mesh is None else (mesh.axis_names, mesh.devices.shape)
+    extra = repr((state.K, width, layout, _backend(), jax.process_count()))
+    return hashlib.sha256((text + extra).encode()).hexdigest()[:24]
+
+
+def _remembered(path: str | None, digest: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            table = json.load(f)
+    except (OSError, ValueError):
+        return None
+    entry = table.get(digest) if isinstance(table, dict) else None
+    kind = entry.get("strategy") if isinstance(entry, dict) else None
+    return kind if kind in _KINDS[1:] else None
+
+
+def _remember(path: str | None, digest: str, kind: str, seconds: dict) -> None:
+    """Adds a probed decision to the machine's memory file (atomically; errors ignored: the
+    memory only saves time)."""
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path) as f:
+                table = json.load(f)
+        except (OSError, ValueError):
+            table = {}
+        if not isinstance(table, dict):
+            table = {}
+        table[digest] = {"strategy": kind, "seconds_per_member": seconds, "time": time.time()}
+        if len(table) > MEMORY_SIZE:
+            by_age = sorted(table, key=lambda k: table[k].get("time", 0))
+            for k in by_age[: len(table) - MEMORY_SIZE]:
+                del table[k]
+        text = json.dumps(table, indent=1).encode()
+        _atomic_write(Path(path), lambda f: f.write(text))
+    except OSError:
+        pass
+
+
 def _probe(
     state: _Sweep, pending: np.ndarray, width: int, mesh: Mesh | None
 ) -> tuple[str, np.ndarray]:
-    """Runs real chunks of the sweep with each candidate and returns the fastest per member.
+    """Times the candidates on real members of the sweep; returns the fastest per member.
 
-    The loop goes first (one member: the baseline), then "map" and "vmap" (one chunk each),
-    then the loop again (timings drift on a shared machine; its best time counts). Another
-    strategy replaces the loop only when it is at least PROBE_MARGIN faster per member.
-    Probing stops early when the members left would take less than PROBE_STOP times the last
-    compilation: the sweep is then too small for another compilation to pay off, and the
-    fastest so far runs the rest.
+    All candidates compile at once in threads (XLA compiles outside the GIL, so they use the
+    cores together). The loop runs first, one member at a time, as soon as its program is
+    ready, and on one process keeps running members while the other programs compile; then
+    one chunk by each other candidate (``"vmap"``, and ``"map"`` over several devices), then
+    one more member by the loop (timings drift on a shared machine; its best counts). Every
+    member probed is a member of the sweep, kept, never recomputed. Another strategy replaces
+    the loop only when it is at least PROBE_MARGIN faster per member. Probing stops when the
+    members left would take less than PROBE_STOP times the loop's compilation: the fastest so
+    far runs them. Under jax.distributed every process runs the same schedule and process 0's
+    timings decide.
     """
+    D = _mesh_size(mesh)
+    candidates = ["loop", "vmap"] if D == 1 else ["loop", "map", "vmap"]
+    runners = {k: state.runner(k, width, mesh) for k in candidates}
+    pool = concurrent.futures.ThreadPoolExecutor(len(runners), thread_name_prefix="jaxl2-compile")
+    futures = {}
+    try:
+        for k, r in runners.items():  # each compiles while the next one traces
+            lowered = r.lower(state.rows(pending[:1], 1 if k == "loop" else width))
+            futures[k] = pool.submit(_timed_compile, lowered)
+    except BaseException:
+        pool.shutdown(wait=False)
+        raise
     seconds: dict[str, float] = {}
-    compile_seconds = 0.0
-    for kind in ("loop", "map", "vmap", "loop"):
-        if len(pending) == 0:
-            break
-        if seconds and len(pending) * min(seconds.values()) < PROBE_STOP * compile_seconds:
-            break
-        n = 1 if kind == "loop" else min(width, len(pending))
+    # loop members while the others compile: timing-dependent, so on one process only
+    overlap = OVERLAP and not _multi()
+
+    def run(kind: str, n: int) -> None:
+        nonlocal pending
         index, pending = pending[:n], pending[n:]
-        compile_seconds, elapsed = state.run_timed(state.runner(kind, width, mesh), index)
-        # A program costs its full width whatever the number of real members in it.
+        elapsed = state.run_timed(runners[kind], index)
         per_member = elapsed / (n if kind == "loop" else width)
         seconds[kind] = min(per_member, seconds.get(kind, math.inf))
+
+    try:
+        loop_compile = futures["loop"].result()
+        for kind in ("loop", *candidates[1:], "loop"):
+            if kind != "loop":
+                while overlap and len(pending) and not futures[kind].done():
+                    run("loop", 1)
+                futures[kind].result()
+            if len(pending) == 0:
+                break
+            stop = bool(seconds) and (
+                len(pending) * min(seconds.values()) < PROBE_STOP * loop_compile
+                or (kind != "loop" and len(pending) < width)
+            )
+            if _from_process_0([stop])[0]:
+                break
+            run(kind, 1 if kind == "loop" else min(width, len(pending)))
+    finally:
+        pool.shutdown(wait=False)
     others = {k: v for k, v in seconds.items() if k != "loop"}
     best = min(others, key=others.__getitem__) if others else "loop"
     if "loop" in seconds and (not others or others[best] > (1 - PROBE_MARGIN) * seconds["loop"]):
         best = "loop"
     last_run["probe_seconds_per_member"] = dict(seconds)
-    # Remembered even when probing stopped early, so that repeated small sweeps do not
-    # compile the other candidates one call at a time.
-    _cache_get(_decisions, _decision_key(state, mesh, width), lambda: best)
+    best = _KINDS[_from_process_0([_KINDS.index(best)])[0]]
     return best, pending
+
+
+def _timed_compile(lowered: Any) -> float:
+    start = time.perf_counter()
+    lowered.compile()
+    return time.perf_counter() - start
+
+
+def _auto_cpu(
+    state: _Sweep, pending: np.ndarray, width: int, mesh: Mesh | None, batch_size: int | None
+) -> tuple[str, int, np.ndarray]:
+    """(kind, width, members still pending) for "auto" on CPU; see :func:`sweep`."""
+    D = _mesh_size(mesh)
+    key = _decision_key(state, mesh, width)
+    try:
+        known = _decisions.get(key)
+    except TypeError:  # an unhashable fn: nothing remembered
+        known = None
+    how = "remembered"
+    path = digest = None
+    if known is None:
+        flops = _member_flops(state)
+        last_run["flops_per_member"] = flops
+        kind = _by_cost(flops, D)
+        how = "cost analysis"
+        if kind is None:
+            path = _memory_file()
+            digest = None if path is None else _program_digest(state, mesh, width)
+            kind = None if digest is None else _remembered(path, digest)
+            how = "remembered on disk"
+        if kind is not None:
+            full = kind == "vmap" and how == "cost analysis" and batch_size is None
+            known = (kind, _round_up(state.K, D) if full else width)
+    code = [0, width] if known is None else [_KINDS.index(known[0]), known[1]]
+    code = _from_process_0(code)
+    if code[0] == 0:
+        kind, pending = _probe(state, pending, width, mesh)
+        how = "probe"
+        known = (kind, width)
+        if digest is not None and jax.process_index() == 0:
+            _remember(path, digest, kind, last_run["probe_seconds_per_member"])
+    else:
+        known = (_KINDS[code[0]], code[1])
+    _cache_get(_decisions, key, lambda: known)
+    last_run["decided_by"] = how
+    return known[0], known[1], pending
 
 
 def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | None) -> None:
@@ -554,11 +795,9 @@ def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | 
             kind = "vmap"
             if batch_size is None:
                 width = _fit_width(state, kind, _round_up(state.K, _mesh_size(mesh)), mesh)
+            width = _from_process_0([width])[0]  # memory may differ between hosts
         else:
-            key = _decision_key(state, mesh, width)
-            kind = _decisions.get(key) if key in _decisions else None
-            if kind is None:
-                kind, pending = _probe(state, pending, width, mesh)
+            kind, width, pending = _auto_cpu(state, pending, width, mesh, batch_size)
     last_run.update(chosen=kind, width=width)
     if len(pending):
         state.run_all(state.runner(kind, width, mesh), pending)
@@ -593,21 +832,36 @@ def sweep(
     - ``"map"``: members one after another inside one compiled program (``lax.map``).
     - ``"loop"``: a Python loop over one jitted ``fn`` (the baseline).
     - ``"auto"`` (default): on GPU/TPU, ``"vmap"`` over all devices with chunks halved until
-      the compiled program fits in device memory. On CPU, a short timed probe on real members
-      of the sweep (nothing is computed twice, compilation is not timed): one member by
-      ``"loop"``, one chunk by ``"map"``, one by ``"vmap"`` and one more member by ``"loop"``;
-      the remaining chunks use the fastest per member (the loop unless another is at least
-      5% faster). Vectorizing wins for small models (logistic regression on digits: 2-3.4×
-      the loop) but can lose for MLPs, whose matrix products already keep the cores busy
-      (0.7-0.9×); one member sequence per core (``"map"`` sharded over the cores, see
-      :func:`jaxl2.use_cpu_cores`) helps only where XLA:CPU runs its devices concurrently.
-      Timing decides, so "auto" does not run slower than the loop beyond timing noise.
-      Probing stops early when the members left would take less than a fifth of a
-      compilation (the sweep is then too small for another compilation to pay off) and the
-      fastest so far runs the rest. The choice is remembered for the same ``fn`` object, K,
-      shapes and devices: later calls (new λ values) skip the probe and reuse the compiled
-      program. With ``devices=None`` it shards over all devices of the default backend,
-      which on CPU means one per core after :func:`jaxl2.use_cpu_cores`.
+      the compiled program fits in device memory. On CPU it first reads XLA's cost analysis of
+      one member's lowered program (no compilation spent): loops count once, so for a
+      training loop this is about one step. Up to ``VMAP_FLOPS`` (1.5e7) floating-point
+      operations, per-operation overhead dominates and it runs ``"vmap"`` over all members
+      (logistic regression on digits, 4.8 MFLOP a step: 2-3.4× the loop); from
+      ``LOOP_FLOPS`` (5e7) on, each member's products keep the cores busy alone and it runs
+      the loop (MLP 64-128-10 on digits, 75 MFLOP: vmap 0.6-0.86× the loop), or ``"map"``
+      over several devices. In between, and over several devices, it times: all candidates
+      compile at once in threads, the loop runs members as soon as its program is ready (and
+      keeps running them while the others compile), then one chunk by each other candidate
+      and one more member by the loop; the rest runs with the fastest per member (the loop
+      unless another is at least 5% faster). Every probed member is a member of the sweep,
+      kept and never recomputed; probing stops when the members left would take less than a
+      fifth of a compilation. A probed decision is remembered in memory (same ``fn`` object,
+      K, shapes, devices) and on disk, keyed by the member program's text, K, the chunk
+      width, the devices and the machine, so a rerun in a new process skips the probe. Under
+      ``jax.distributed`` process 0 decides and every process runs its choice.
+
+    On-disk caches (environment variables, read when a sweep runs): ``JAXL2_CACHE_DIR``
+    (default ``$XDG_CACHE_HOME/jaxl2``, i.e. ``~/.cache/jaxl2``; ``0`` turns every on-disk
+    cache off); ``JAXL2_AUTO_CACHE=0`` stops "auto" from remembering decisions on disk;
+    ``JAXL2_COMPILATION_CACHE=0`` keeps JAX's persistent compilation cache off. Otherwise the
+    first sweep of a process turns that cache on (``jax_compilation_cache_dir`` under
+    ``JAXL2_CACHE_DIR/xla/<machine>``; it then serves every later compilation of the process
+    that takes at least ``jax_persistent_cache_min_compile_time_secs``, lowered from JAX's
+    default 1 s to 0.2 s unless you set it), so a rerun script or notebook skips compiling; a
+    cache directory you configured yourself (``jax.config``, ``JAX_COMPILATION_CACHE_DIR``) is
+    used as is. JAX does not store programs with host callbacks, which includes
+    ``equinox.error_if`` (jaxl2's transforms use it to check traced rates); with
+    ``EQX_ON_ERROR=nan`` such checks give NaN instead and the program is stored.
 
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
@@ -628,7 +882,9 @@ def sweep(
       devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
         of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
         to a multiple of the device count. Works on several hosts under
-        ``jax.distributed.initialize()`` (results are gathered on every host).
+        ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
+        then span every process, or be each process's own (``jax.local_devices()``: every
+        process runs the whole sweep alone, with a warning).
       progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
         chunk, with an ETA.
       checkpoint_dir: a directory where each finished chunk is saved atomically (written under
@@ -642,12 +898,17 @@ def sweep(
 
     Raises:
       ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
-        ``devices`` than exist, a ``checkpoint_dir`` holding another sweep, an unknown
+        ``devices`` than exist, devices that leave out a process under ``jax.distributed``
+        (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
         ``strategy``.
       TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
         arrays; ``strategy="loop"`` with ``devices``.
       SweepError: ``fn`` or the device failed after some members had finished; the finished
         members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
+
+    Warns:
+      UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
+        devices: every process runs the whole sweep.
 
     Examples:
       >>> import jax.numpy as jnp, jaxl2
@@ -673,15 +934,19 @@ def sweep(
             "use 'map', 'vmap', 'chunked' or 'auto'."
         )
     mesh = _resolve_devices(devices)
+    if mesh is not None and _multi():
+        _check_processes(mesh, devices)
     if mesh is None and strategy == "auto":
         mesh = _auto_mesh()
+    enable_compilation_cache()
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), h)
     specs = [
         jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype)) for x in dynamic
     ]
-    out_avals = jax.eval_shape(
-        lambda hk, dyn: _as_output(fn(hk, *_merge(static, dyn)), fn), member, specs
-    )
+    # Tracing the one-member program gives the output shapes, and the trace is reused by the
+    # loop's program and by "auto"'s cost analysis (jit caches it).
+    traced = _program(fn, static, "one", None).trace(member, specs)
+    out_avals = traced.out_info
     out_leaves, out_tree = jax.tree.flatten(out_avals)
     store = None
     if checkpoint_dir is not None:
@@ -689,6 +954,7 @@ def sweep(
         sig = signature(fn, h, static.treedef, dynamic, static_leaves, out_avals, K)
         store = SweepStore(checkpoint_dir, sig)
     state = _Sweep(fn, h, K, dynamic, static, out_tree, out_leaves, store, None)
+    state.traced = traced
     if store is not None:
         store.load(state.buffers, state.done)
         _agree_across_hosts(state.done, checkpoint_dir)
@@ -714,12 +980,14 @@ def sweep(
 
 
 def _agree_across_hosts(done: np.ndarray, checkpoint_dir: Any) -> None:
-    if jax.process_count() == 1:
+    if not _multi():
         return
     from jax.experimental import multihost_utils
 
     agreed = np.asarray(multihost_utils.broadcast_one_to_all(done))
-    if not np.array_equal(agreed, done):
+    differ = np.int32(not np.array_equal(agreed, done))
+    # every process learns whether any differs, so that all raise together (none waits)
+    if np.asarray(multihost_utils.process_allgather(differ)).any():
         raise ValueError(
             f"checkpoint_dir={str(checkpoint_dir)!r} does not hold the same finished chunks on "
             "every host: it must be on a file system that all hosts share."

@@ -2,7 +2,9 @@
 shards over devices, resumes from checkpoints and rejects bad input with clear errors."""
 
 import itertools
+import json
 import logging
+import math
 import operator
 import os
 import signal
@@ -193,17 +195,61 @@ def test_one_compilation_and_none_for_new_lambdas(strategy, compiles):
     _assert_close(out, _reference(train_logistic, new, X, Y))
 
 
-def test_auto_decides_once_then_reuses_the_compiled_program(compiles, monkeypatch):
-    monkeypatch.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+def _wide(h, A, B):
+    """A member whose one product (64x1024 by 1024x1024, 134 MFLOP) is above LOOP_FLOPS."""
+    return jnp.sum(A @ (B * h))
 
+
+def test_auto_decides_from_the_cost_analysis_with_one_compilation(compiles):
+    def fn(h, X, y):  # 25 steps of 5-feature softmax regression: far below VMAP_FLOPS
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(8), X, Y)
+    assert _sweep.last_run["chosen"] == "vmap"
+    assert _sweep.last_run["decided_by"] == "cost analysis"
+    assert _sweep.last_run["width"] == 8  # all members at once, like strategy="vmap"
+    assert "probe_seconds_per_member" not in _sweep.last_run
+    assert compiles == ["jit(sweep_vmap_fn)"]  # nothing compiled to decide
+    _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
+
+    compiles.clear()
+    hs = _f32(np.linspace(0.5, 1.0, 4))
+    A, B = _f32(np.full((64, 1024), 0.5)), _f32(np.full((1024, 1024), 0.25))
+    wide = jaxl2.sweep(_wide, hs, A, B)
+    assert _sweep.last_run["flops_per_member"] >= _sweep.LOOP_FLOPS
+    assert _sweep.last_run["chosen"] == "loop" and compiles == ["jit(sweep_one__wide)"]
+    np.testing.assert_allclose(np.asarray(wide), np.asarray(hs) * 64 * 1024 * 1024 / 8, rtol=1e-5)
+
+
+@pytest.fixture
+def probe_always(monkeypatch):
+    """Makes "auto" time the candidates whatever the cost analysis says."""
+    monkeypatch.setattr(_sweep, "VMAP_FLOPS", -1.0)
+    monkeypatch.setattr(_sweep, "LOOP_FLOPS", math.inf)
+
+
+def test_auto_probe_decides_once_then_reuses_the_compiled_program(compiles, probe_always):
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    jaxl2.sweep(fn, _hparams(8), X, Y)
+    calls = []
+    run_timed = _sweep._Sweep.run_timed
+
+    def counting(self, runner, index):
+        calls.extend(int(i) for i in index)
+        return run_timed(self, runner, index)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+        mp.setattr(_sweep._Sweep, "run_timed", counting)
+        out = jaxl2.sweep(fn, _hparams(8), X, Y)
     first = dict(_sweep.last_run)
-    assert first["chosen"] in ("vmap", "map", "loop")
-    assert set(first["probe_seconds_per_member"]) == {"map", "vmap", "loop"}
-    assert len(compiles) == 3  # one per probed candidate
+    assert first["chosen"] in ("vmap", "loop") and first["decided_by"] == "probe"
+    # the loop runs members while vmap compiles (in a thread), so vmap may never be needed
+    assert "loop" in first["probe_seconds_per_member"]
+    assert set(first["probe_seconds_per_member"]) <= {"vmap", "loop"}
+    assert len(calls) == len(set(calls))  # every probed member is kept, none run twice
+    _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
     compiles.clear()
     new = {"lam": _f32(np.linspace(0.1, 0.9, 8)), "lr": _f32(np.linspace(0.2, 0.3, 8))}
     out = jaxl2.sweep(fn, new, X, Y)
@@ -213,6 +259,35 @@ def test_auto_decides_once_then_reuses_the_compiled_program(compiles, monkeypatc
     _assert_close(out, _reference(train_logistic, new, X, Y))
 
 
+def test_auto_probe_compiles_each_candidate_once_and_keeps_every_member(monkeypatch, probe_always):
+    lowered = []
+
+    def counting_compile(low):
+        lowered.append(low)
+        return 1.0
+
+    calls = []
+    record = _sweep._Sweep.record
+
+    def counting(self, index, leaves):
+        calls.extend(int(i) for i in index)
+        record(self, index, leaves)
+
+    _fake_timings(monkeypatch, {"loop": 1.0, "vmap": 0.5})
+    monkeypatch.setattr(_sweep, "_timed_compile", counting_compile)
+    monkeypatch.setattr(_sweep._Sweep, "record", counting)
+
+    def fn(h, X, y):
+        return train_logistic(h, X, y)
+
+    out = jaxl2.sweep(fn, _hparams(12), X, Y)
+    assert len(lowered) == 2  # loop and vmap, each once
+    assert set(_sweep.last_run["probe_seconds_per_member"]) == {"loop", "vmap"}
+    assert _sweep.last_run["chosen"] == "vmap"
+    assert sorted(calls) == list(range(12))  # probed members kept, none computed twice
+    _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+
 def _fake_timings(monkeypatch, per_member, compile_seconds=1.0):
     """Replaces the timed runs of the probe by fixed numbers (seconds per member)."""
     run_timed = _sweep._Sweep.run_timed
@@ -220,21 +295,26 @@ def _fake_timings(monkeypatch, per_member, compile_seconds=1.0):
     def fake(self, runner, index):
         run_timed(self, runner, index)
         n = len(index) if runner.kind == "loop" else runner.width
-        return compile_seconds, per_member[runner.kind] * n
+        return per_member[runner.kind] * n
+
+    def fake_compile(lowered):
+        lowered.compile()
+        return compile_seconds
 
     monkeypatch.setattr(_sweep._Sweep, "run_timed", fake)
+    monkeypatch.setattr(_sweep, "_timed_compile", fake_compile)
+    monkeypatch.setattr(_sweep, "OVERLAP", False)  # the schedule must not depend on timing
 
 
 @pytest.mark.parametrize(
     "times, chosen",
     [
-        ({"loop": 4.0, "map": 1.0, "vmap": 3.0}, "map"),
-        ({"loop": 4.0, "map": 2.0, "vmap": 1.0}, "vmap"),
-        ({"loop": 1.0, "map": 2.0, "vmap": 3.0}, "loop"),
-        ({"loop": 1.0, "map": 0.97, "vmap": 3.0}, "loop"),  # within the 5% margin: the loop
+        ({"loop": 4.0, "vmap": 1.0}, "vmap"),
+        ({"loop": 1.0, "vmap": 3.0}, "loop"),
+        ({"loop": 1.0, "vmap": 0.97}, "loop"),  # within the 5% margin: the loop
     ],
 )
-def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch):
+def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch, probe_always):
     _fake_timings(monkeypatch, times)
 
     def fn(h, X, y):
@@ -246,9 +326,9 @@ def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch):
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 
-def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch):
+def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypatch, probe_always):
     # 11 members left at 0.1 s (the loop) < 0.2 × 10 s of compilation: the loop runs them
-    _fake_timings(monkeypatch, {"map": 0.01, "vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
+    _fake_timings(monkeypatch, {"vmap": 0.001, "loop": 0.1}, compile_seconds=10.0)
 
     def fn(h, X, y):
         return train_logistic(h, X, y)
@@ -257,6 +337,38 @@ def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypa
     assert _sweep.last_run["probe_seconds_per_member"] == {"loop": 0.1}
     assert _sweep.last_run["chosen"] == "loop"
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+
+def test_auto_remembers_a_probed_decision_on_disk(tmp_path, monkeypatch, probe_always, compiles):
+    monkeypatch.setenv("JAXL2_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("JAXL2_COMPILATION_CACHE", "0")  # process-wide: not from a test
+    _fake_timings(monkeypatch, {"loop": 4.0, "vmap": 1.0})
+
+    def make():  # a new function object with the same name and program each time
+        def fn(h, X, y):
+            return train_logistic(h, X, y)
+
+        return fn
+
+    jaxl2.sweep(make(), _hparams(12), X, Y)
+    assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["decided_by"] == "probe"
+    (memory,) = (tmp_path / "auto").glob("*.json")
+    assert [e["strategy"] for e in json.loads(memory.read_text()).values()] == ["vmap"]
+
+    compiles.clear()
+    out = jaxl2.sweep(make(), _hparams(12), X, Y)  # as in a new process
+    assert _sweep.last_run["decided_by"] == "remembered on disk"
+    assert _sweep.last_run["chosen"] == "vmap"
+    assert "probe_seconds_per_member" not in _sweep.last_run
+    assert compiles == ["jit(sweep_vmap_fn)"]  # only the chosen program compiles
+    _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
+
+    monkeypatch.setenv("JAXL2_AUTO_CACHE", "0")  # opted out: probes, remembers nothing
+
+    memory.unlink()
+    jaxl2.sweep(make(), _hparams(12), X, Y)
+    assert _sweep.last_run["decided_by"] == "probe"
+    assert not memory.exists()
 
 
 # ----------------------------------------------------------------------------- failures
@@ -610,3 +722,89 @@ def test_auto_on_accelerators_halves_the_chunk_until_it_fits(monkeypatch):
     assert widths == [13, 6, 3]  # 2.6 GB, 1.2 GB, then 0.6 GB <= 70% of 1 GB
     assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["width"] == 3
     _assert_close(out, _reference(train_logistic, _hparams(13), X, Y))
+
+
+# ----------------------------------------------------------------------------- on-disk caches
+
+
+@pytest.fixture
+def fresh_compilation_cache_check(monkeypatch):
+    """Lets _devices.enable_compilation_cache run again; restores JAX's settings after."""
+    from jaxl2 import _devices
+
+    before = (
+        jax.config.jax_compilation_cache_dir,
+        jax.config.jax_persistent_cache_min_compile_time_secs,
+    )
+    monkeypatch.setattr(_devices, "_compilation_cache_checked", False)
+    for name in ("JAXL2_CACHE_DIR", "JAXL2_COMPILATION_CACHE", "JAX_COMPILATION_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    yield _devices
+    jax.config.update("jax_compilation_cache_dir", before[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", before[1])
+
+
+def test_compilation_cache_on_by_default_with_opt_outs(
+    tmp_path, monkeypatch, fresh_compilation_cache_check
+):
+    _devices = fresh_compilation_cache_check
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    path = _devices.enable_compilation_cache()
+    assert path == str(tmp_path / "home" / "jaxl2" / "xla" / _devices.machine_id())
+    assert jax.config.jax_compilation_cache_dir == path and Path(path).is_dir()
+    assert jax.config.jax_persistent_cache_min_compile_time_secs == _devices.MIN_COMPILE_SECONDS
+    assert _devices.enable_compilation_cache() == path  # decided once per process
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    for opt_out in ("JAXL2_COMPILATION_CACHE", "JAXL2_CACHE_DIR"):
+        with monkeypatch.context() as m:
+            m.setattr(_devices, "_compilation_cache_checked", False)
+            m.setenv(opt_out, "0")
+            assert _devices.enable_compilation_cache() is None
+            assert jax.config.jax_compilation_cache_dir is None
+
+    mine = str(tmp_path / "mine")  # the user's own setting is kept
+    jax.config.update("jax_compilation_cache_dir", mine)
+    monkeypatch.setattr(_devices, "_compilation_cache_checked", False)
+    assert _devices.enable_compilation_cache() == mine
+    assert jax.config.jax_compilation_cache_dir == mine
+
+
+RERUN_SCRIPT = """
+import logging, jax, jax.numpy as jnp, numpy as np, jaxl2
+hits = []
+class Hits(logging.Handler):
+    def emit(self, record):
+        if "Persistent compilation cache hit" in record.getMessage():
+            hits.append(record.getMessage())
+logging.getLogger("jax").addHandler(Hits())
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # store even tiny programs
+def member(h, x):
+    def step(w, _):
+        return w - 0.01 * ((w - x) + 2.0 * h * w), None
+    w, _ = jax.lax.scan(step, jnp.zeros_like(x), None, length=100)
+    return w
+with jax.log_compiles(True):
+    out = jaxl2.sweep(member, np.linspace(0, 1, 4).astype(np.float32), np.ones(3, np.float32),
+                      strategy="vmap")
+print("HITS", len(hits), jax.config.jax_compilation_cache_dir)
+"""
+
+
+@pytest.mark.slow
+def test_a_rerun_in_a_new_process_reads_the_compiled_sweep_from_disk(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAXL2_CACHE_DIR": str(tmp_path)}
+    env.pop("XLA_FLAGS", None)
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", RERUN_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(proc.stdout.split("HITS")[1].split())
+    assert runs[0][1].startswith(str(tmp_path)) and runs[0][0] == "0"
+    assert int(runs[1][0]) >= 1  # the sweep's program came from the cache

@@ -113,10 +113,15 @@ def run(quick: bool = False) -> list[Section]:
     lr, wd = 1e-3, 1e-2
     weights = jaxl2.masks.weights
     cases = [
-        ("adamw (no mask)", jaxl2.adamw(lr, wd), optax.adamw(lr, weight_decay=wd), "optax.adamw"),
+        (
+            "adamw (no mask)",
+            jaxl2.adamw(lr, weight_decay=wd),
+            optax.adamw(lr, weight_decay=wd),
+            "optax.adamw",
+        ),
         (
             "adamw, mask=weights",
-            jaxl2.adamw(lr, wd, mask="weights"),
+            jaxl2.adamw(lr, weight_decay=wd, mask="weights"),
             optax.adamw(lr, weight_decay=wd, mask=weights),
             "optax.adamw(mask=…)",
         ),
@@ -128,7 +133,7 @@ def run(quick: bool = False) -> list[Section]:
         ),
         (
             "adamw, mode=schedule, cosine lr",
-            jaxl2.adamw(optax.cosine_decay_schedule(lr, 1000), wd, mode="schedule"),
+            jaxl2.adamw(optax.cosine_decay_schedule(lr, 1000), weight_decay=wd, mode="schedule"),
             optax.adamw(optax.cosine_decay_schedule(lr, 1000), weight_decay=wd),
             "optax.adamw(schedule)",
         ),

@@ -427,8 +427,8 @@ def _max_learning_rate(learning_rate: Any, max_learning_rate: Any) -> Any:
         if not v0 > 0 or v1 > v0:
             raise ValueError(
                 "mode='corrected' takes max_learning_rate from the schedule's value at step 0, "
-                f"but the schedule warms up (learning_rate(0) = {v0!r}, learning_rate(1) = "
-                f"{v1!r}). Pass max_learning_rate=<the peak learning rate>."
+                f"but the schedule warms up (learning_rate(0) = {v0:.4g}, learning_rate(1) = "
+                f"{v1:.4g}). Pass max_learning_rate=<the peak learning rate>."
             )
         return lr0
     lr0 = jnp.asarray(lr0)

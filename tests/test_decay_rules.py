@@ -216,7 +216,9 @@ def test_integer_leaves_left_out_by_the_mask_as_optax():
     u1, s1 = ours.update(g, ours.init(p), p)
     u2, s2 = theirs.update(g, theirs.init(p), p)
     _bits_equal((u1, s1), (u2, s2))
-    with pytest.raises(TypeError, match=r"floating-point leaves .* where weight decay applies.*'n'"):
+    with pytest.raises(
+        TypeError, match=r"floating-point leaves .* where weight decay applies.*'n'"
+    ):
         jaxl2.adamw(0.1, weight_decay=0.1).init(p)
 
 
@@ -246,9 +248,13 @@ def test_sgdw_and_adam_l2_follow_optax_order():
     ref = optax.chain(
         optax.trace(0.9), optax.add_decayed_weights(0.1, MASK), optax.scale_by_learning_rate(0.05)
     )
-    _bits_equal(_run(jaxl2.sgdw(0.05, 0.9, False, None, 0.1, MASK), w0, grads), _run(ref, w0, grads))
+    _bits_equal(
+        _run(jaxl2.sgdw(0.05, 0.9, False, None, 0.1, MASK), w0, grads), _run(ref, w0, grads)
+    )
     ref = optax.chain(optax.add_decayed_weights(0.1), optax.adam(1e-2, 0.8, 0.99, 1e-6))
-    _bits_equal(_run(jaxl2.adam_l2(1e-2, 0.8, 0.99, 1e-6, 0.0, None, 0.1), w0, grads), _run(ref, w0, grads))
+    _bits_equal(
+        _run(jaxl2.adam_l2(1e-2, 0.8, 0.99, 1e-6, 0.0, None, 0.1), w0, grads), _run(ref, w0, grads)
+    )
 
 
 # ----------------------------------------------- optax's own tests run against the jaxl2 versions
@@ -267,11 +273,9 @@ def _optax_suite():
     start = src.index("_OPTIMIZERS_UNDER_TEST = (")
     end = src.index("\n)\n", start) + 3
     src = (
-        src[:start]
-        + "_OPTIMIZERS_UNDER_TEST = (\n"
+        src[:start] + "_OPTIMIZERS_UNDER_TEST = (\n"
         "    {'opt_name': 'adamw', 'opt_kwargs': {'learning_rate': 1e-1}},\n"
-        "    {'opt_name': 'nadamw', 'opt_kwargs': {'learning_rate': 1e-2}},\n)\n"
-        + src[end:]
+        "    {'opt_name': 'nadamw', 'opt_kwargs': {'learning_rate': 1e-2}},\n)\n" + src[end:]
     )
     src = src.replace(
         "return getattr(alias, opt_name)",
@@ -320,3 +324,387 @@ def test_optax_own_tests_pass_on_jaxl2_adamw_and_weight_decay():
     problems = [(str(t), tb[-800:]) for t, tb in result.failures + result.errors]
     assert not problems, problems
     assert n >= 20 and result.testsRun == n
+
+
+# --------------------------------------------------------------- 2. cautious weight decay
+
+
+@pytest.mark.parametrize("mask", [None, "weights"])
+def test_cautious_adamw_is_the_papers_rule(x64, mask):
+    w0, grads = _problem()
+    np_mask = None if mask is None else MASK
+    sched = optax.cosine_decay_schedule(1e-2, STEPS, alpha=0.1)
+    for lr in (1e-2, sched):
+        ours = _run(jaxl2.adamw(lr, weight_decay=0.5, mask=mask, cautious=True), w0, grads)
+        ref = adam_decay_reference(w0, grads, lr, 0.5, mask=np_mask, cautious=True)
+        _close(ours, ref, rtol=1e-10, atol=1e-13)
+    # the same through decoupled(optax.adam(lr)) and for another inner optimizer
+    ours = _run(
+        jaxl2.decoupled(optax.adam(sched), 0.5, learning_rate=sched, mask=mask, cautious=True),
+        w0,
+        grads,
+    )
+    _close(
+        ours, adam_decay_reference(w0, grads, sched, 0.5, mask=np_mask, cautious=True), 1e-10, 1e-13
+    )
+    ours = _run(
+        jaxl2.decoupled(optax.sgd(0.05, momentum=0.9), 0.3, learning_rate=0.05, cautious=True),
+        w0,
+        grads,
+    )
+    _close(ours, sgd_cautious_reference(w0, grads, 0.05, 0.3, 0.9), 1e-10, 1e-13)
+    ours = _run(jaxl2.sgdw(0.05, 0.9, weight_decay=0.3, cautious=True), w0, grads)
+    _close(ours, sgd_cautious_reference(w0, grads, 0.05, 0.3, 0.9), 1e-10, 1e-13)
+
+
+def test_cautious_decays_only_where_signs_agree():
+    w0, grads = _problem(np.float32)
+    p = jax.tree.map(jnp.asarray, w0)
+    g = jax.tree.map(jnp.asarray, grads[0])
+    plain = jaxl2.adamw(0.1, weight_decay=0.0)
+    u0, _ = plain.update(g, plain.init(p), p)
+    tx = jaxl2.adamw(0.1, weight_decay=0.5, cautious=True)
+    u, _ = tx.update(g, tx.init(p), p)
+    for k in p:
+        agree = np.asarray(-u0[k] * p[k] >= 0)  # u_t = −update / lr
+        np.testing.assert_allclose(
+            u[k], np.where(agree, u0[k] - 0.1 * 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
+        )
+        assert 0 < agree.sum() < agree.size
+
+
+# ----------------------------------------------------- 3. corrected decay (AdamC)
+
+
+def test_corrected_is_adamc_rule(x64):
+    w0, grads = _problem()
+    sched = optax.cosine_decay_schedule(1e-2, STEPS, alpha=0.1)
+    for mask, np_mask in ((None, None), ("weights", MASK)):
+        ours = _run(jaxl2.adamw(sched, weight_decay=0.5, mode="corrected", mask=mask), w0, grads)
+        ref = adam_decay_reference(w0, grads, sched, 0.5, corrected_max=1e-2, mask=np_mask)
+        _close(ours, ref, rtol=1e-10, atol=1e-13)
+        ours = _run(
+            jaxl2.decoupled(
+                optax.adam(sched), 0.5, learning_rate=sched, mode="corrected", mask=mask
+            ),
+            w0,
+            grads,
+        )
+        _close(ours, ref, rtol=1e-10, atol=1e-13)
+    # a warm-up schedule with max_learning_rate; cautious on top
+    warm = optax.warmup_cosine_decay_schedule(0.0, 1e-2, 2, STEPS)
+    ours = _run(
+        jaxl2.adamw(
+            warm, weight_decay=0.5, mode="corrected", max_learning_rate=1e-2, cautious=True
+        ),
+        w0,
+        grads,
+    )
+    ref = adam_decay_reference(w0, grads, warm, 0.5, corrected_max=1e-2, cautious=True)
+    _close(ours, ref, rtol=1e-8, atol=1e-10)
+
+
+def test_corrected_at_the_peak_equals_lr_mode():
+    w0, grads = _problem(np.float32)
+    const = optax.constant_schedule(1e-2)
+    a = _run(jaxl2.adamw(const, weight_decay=0.5, mode="corrected"), w0, grads)
+    b = _run(jaxl2.adamw(1e-2, weight_decay=0.5), w0, grads)
+    _close(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.torch
+def test_corrected_equals_pytorch_optimizer_adamc(x64):
+    torch = pytest.importorskip("torch")
+    po = pytest.importorskip("pytorch_optimizer")
+    w0, grads = _problem(steps=10)
+    sched = optax.cosine_decay_schedule(1e-2, 10, alpha=0.1)
+    ps = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w0.items()}
+    # AdamC adds eps before its bias correction (optax after): eps = 0 makes them one rule
+    opt = po.AdamC(
+        [
+            {"params": [ps["kernel"]], "normalized": True},
+            {"params": [ps["bias"]], "weight_decay": 0.0},
+        ],
+        lr=float(sched(0)),
+        weight_decay=0.5,
+        eps=0.0,
+    )
+    for t, g in enumerate(grads):
+        for group in opt.param_groups:
+            group["lr"] = float(sched(t))
+        for k, p in ps.items():
+            p.grad = torch.tensor(g[k], dtype=torch.float64)
+        opt.step()
+    ref = {k: p.detach().numpy() for k, p in ps.items()}
+    ours = _run(
+        jaxl2.adamw(sched, eps=0.0, weight_decay=0.5, mode="corrected", mask="weights"), w0, grads
+    )
+    _close(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------- 4. stable weight decay (AdamS)
+
+
+def test_adams_is_the_papers_rule(x64):
+    w0, grads = _problem()
+    sched = optax.cosine_decay_schedule(1e-2, STEPS, alpha=0.1)
+    for lr in (1e-2, sched):
+        for mask, np_mask in ((None, None), ("weights", MASK)):
+            ours = _run(jaxl2.adams(lr, weight_decay=0.5, mask=mask), w0, grads)
+            ref = adam_decay_reference(w0, grads, lr, 0.5, mask=np_mask, stable=True)
+            _close(ours, ref, rtol=1e-10, atol=1e-13)
+    ours = _run(jaxl2.adams(1e-2, weight_decay=0.5, cautious=True), w0, grads)
+    ref = adam_decay_reference(w0, grads, 1e-2, 0.5, stable=True, cautious=True)
+    _close(ours, ref, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.torch
+def test_adams_equals_pytorch_optimizer_adams(x64):
+    torch = pytest.importorskip("torch")
+    po = pytest.importorskip("pytorch_optimizer")
+    w0, grads = _problem(steps=10)
+    for foreach in (False, True):
+        ps = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w0.items()}
+        opt = po.AdamS(
+            [{"params": [ps["kernel"]]}, {"params": [ps["bias"]], "weight_decay": 0.0}],
+            lr=1e-2,
+            betas=(0.9, 0.99),
+            weight_decay=0.5,
+            eps=1e-8,
+            foreach=foreach,
+        )
+        for g in grads:
+            for k, p in ps.items():
+                p.grad = torch.tensor(g[k], dtype=torch.float64)
+            opt.step()
+        ref = {k: p.detach().numpy() for k, p in ps.items()}
+        ours = _run(jaxl2.adams(1e-2, 0.9, 0.99, weight_decay=0.5, mask=MASK), w0, grads)
+        _close(ours, ref, rtol=1e-10, atol=1e-12)
+        # fixed_decay=True is mode="constant"
+        ps = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w0.items()}
+        opt = po.AdamS(list(ps.values()), lr=1e-2, weight_decay=1e-3, fixed_decay=True)
+        for g in grads:
+            for k, p in ps.items():
+                p.grad = torch.tensor(g[k], dtype=torch.float64)
+            opt.step()
+        ref = {k: p.detach().numpy() for k, p in ps.items()}
+        ours = _run(jaxl2.adams(1e-2, weight_decay=1e-3, mode="constant"), w0, grads)
+        _close(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_adams_state_is_adamw_state():
+    p = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    _bits_equal(
+        jaxl2.adams(1e-3, mask="weights").init(p),
+        optax.adamw(1e-3, mask={"w": True, "b": False}).init(p),
+    )
+
+
+# ----------------------------------------------------- 7. timescale
+
+
+def test_timescale_sets_the_rate():
+    w0, grads = _problem(np.float32, steps=2)
+    tau = 200.0
+    sched = optax.cosine_decay_schedule(1e-2, 10)
+    cases = [
+        (jaxl2.adamw(1e-2, timescale=tau), jaxl2.adamw(1e-2, weight_decay=1 / (tau * 1e-2))),
+        (jaxl2.adamw(sched, timescale=tau), jaxl2.adamw(sched, weight_decay=1 / (tau * 1e-2))),
+        (
+            jaxl2.adamw(1e-2, timescale=tau, mode="constant"),
+            jaxl2.adamw(1e-2, weight_decay=1 / tau, mode="constant"),
+        ),
+        (
+            jaxl2.adamw(sched, timescale=tau, mode="corrected"),
+            jaxl2.adamw(sched, weight_decay=1 / (tau * 1e-2), mode="corrected"),
+        ),
+        (
+            jaxl2.decoupled(optax.adam(1e-2), learning_rate=1e-2, timescale=tau),
+            jaxl2.adamw(1e-2, weight_decay=1 / (tau * 1e-2)),
+        ),
+        (
+            jaxl2.sgdw(0.05, 0.9, timescale=tau, mode="schedule"),
+            jaxl2.sgdw(0.05, 0.9, weight_decay=1 / tau, mode="schedule"),
+        ),
+    ]
+    for ours, ref in cases:
+        _close(_run(ours, w0, grads), _run(ref, w0, grads), rtol=1e-6, atol=1e-7)
+    # with zero gradients each step removes 1/τ of the weights
+    p = jnp.ones(3)
+    tx = jaxl2.sgdw(0.1, timescale=50.0)
+    u, _ = tx.update(jnp.zeros(3), tx.init(p), p)
+    np.testing.assert_allclose(u, -1 / 50.0, rtol=1e-6)
+
+    # a traced τ: vmap over timescales
+    def first_update(tau):
+        tx = jaxl2.sgdw(0.1, timescale=tau)
+        return tx.update(jnp.zeros(3), tx.init(p), p)[0]
+
+    out = jax.vmap(first_update)(jnp.array([10.0, 100.0]))
+    np.testing.assert_allclose(out[:, 0], [-0.1, -0.01], rtol=1e-6)
+
+
+# ----------------------------------------------------- 5. the contract for every new rule
+
+_NEW = {
+    "cautious_adamw": lambda r, **kw: jaxl2.adamw(1e-2, weight_decay=r, cautious=True, **kw),
+    "corrected_adamw": lambda r, **kw: jaxl2.adamw(
+        optax.cosine_decay_schedule(1e-2, 10), weight_decay=r, mode="corrected", **kw
+    ),
+    "adams": lambda r, **kw: jaxl2.adams(1e-2, weight_decay=r, **kw),
+    "cautious_decoupled_lion": lambda r, **kw: jaxl2.decoupled(
+        optax.lion(1e-3), r, learning_rate=1e-3, cautious=True, **kw
+    ),
+    "corrected_decoupled": lambda r, **kw: jaxl2.decoupled(
+        optax.sgd(optax.cosine_decay_schedule(0.1, 10), momentum=0.9),
+        r,
+        learning_rate=optax.cosine_decay_schedule(0.1, 10),
+        mode="corrected",
+        **kw,
+    ),
+}
+
+
+def _params(dtype=jnp.float32):
+    return {
+        "dense": {
+            "kernel": jnp.linspace(-1, 1, 12, dtype=dtype).reshape(3, 4),
+            "bias": jnp.ones(4, dtype),
+        },
+        "norm": {"scale": jnp.ones(4, dtype)},
+    }
+
+
+def _steps(tx, params, n=3, jit=True):
+    grads = jax.tree.map(lambda x: 0.1 * jnp.ones_like(x) - 0.05 * x, params)
+    state = tx.init(params)
+    upd = jax.jit(tx.update) if jit else tx.update
+    for _ in range(n):
+        u, state = upd(grads, state, params)
+        params = optax.apply_updates(params, u)
+    return params
+
+
+@pytest.mark.parametrize("name", sorted(_NEW))
+def test_contract(name):
+    make = _NEW[name]
+    p = _params()
+    ref = _steps(make(0.3, mask="weights"), p)
+    nodecay = _steps(make(0.0, mask="weights"), p)
+    # masked-out leaves exactly as without decay, decayed ones differ
+    np.testing.assert_array_equal(ref["dense"]["bias"], nodecay["dense"]["bias"])
+    assert not np.allclose(ref["dense"]["kernel"], nodecay["dense"]["kernel"])
+    # vmap over traced rates agrees with the jitted float rates
+    rates = jnp.array([0.0, 0.3], jnp.float32)
+    out = jax.vmap(lambda r: _steps(make(r, mask="weights"), p, jit=False))(rates)
+    _close(jax.tree.map(lambda x: x[1], out), ref, rtol=1e-5, atol=1e-7)
+    _close(jax.tree.map(lambda x: x[0], out), nodecay, rtol=1e-5, atol=1e-7)
+    # bf16 params keep their dtype and follow the float32 run
+    out = _steps(make(0.3, mask="weights"), _params(jnp.bfloat16))
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(out))
+    _close(jax.tree.map(lambda x: np.asarray(x, np.float32), out), ref, rtol=3e-2, atol=3e-2)
+    # no recompilation when only the rate changes
+    traces = []
+
+    @jax.jit
+    def train(rate):
+        traces.append(1)
+        return _steps(make(rate, mask="weights"), p, jit=False)
+
+    outs = [train(jnp.float32(r)) for r in (0.0, 0.1, 0.3)]
+    assert len(traces) == 1
+    _close(outs[2], ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["cautious", "corrected", "adams"])
+def test_inject_hyperparams(name):
+    p = _params()
+    g = jax.tree.map(lambda x: 0.1 * jnp.ones_like(x) - 0.05 * x, p)
+    if name == "cautious":
+        fac = functools.partial(jaxl2.adamw, cautious=True, mask="weights")
+        kw = dict(learning_rate=1e-2, weight_decay=0.0)
+        direct = lambda wd: jaxl2.adamw(1e-2, weight_decay=wd, cautious=True, mask="weights")  # noqa: E731
+    elif name == "corrected":
+        # the injected learning rate is the current value: γ_max must be given
+        fac = functools.partial(
+            jaxl2.adamw, mode="corrected", max_learning_rate=2e-2, mask="weights"
+        )
+        kw = dict(learning_rate=1e-2, weight_decay=0.0)
+        direct = lambda wd: jaxl2.adamw(  # noqa: E731
+            optax.constant_schedule(1e-2),
+            weight_decay=wd,
+            mode="corrected",
+            max_learning_rate=2e-2,
+            mask="weights",
+        )
+    else:
+        fac = functools.partial(jaxl2.adams, mask="weights")
+        kw = dict(learning_rate=1e-2, weight_decay=0.0)
+        direct = lambda wd: jaxl2.adams(1e-2, weight_decay=wd, mask="weights")  # noqa: E731
+    tx = optax.inject_hyperparams(fac)(**kw)
+    traces = []
+
+    @jax.jit
+    def step(state):
+        traces.append(1)
+        return tx.update(g, state, p)
+
+    state = tx.init(p)
+    for wd in (0.0, 0.5):
+        state.hyperparams["weight_decay"] = jnp.asarray(wd, jnp.float32)
+        u, _ = step(state)
+        ref = direct(wd)
+        u_ref, _ = ref.update(g, ref.init(p), p)
+        _close(u, u_ref, rtol=1e-4, atol=1e-8)  # injected b1, b2 are float32 arrays
+    assert len(traces) == 1
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_bad_input():
+    sched = optax.cosine_decay_schedule(1e-3, 100)
+    with pytest.raises(
+        ValueError,
+        match=r"mode must be one of 'lr', 'schedule', 'constant', 'corrected'; got 'adamc'",
+    ):
+        jaxl2.adamw(1e-3, mode="adamc")
+    with pytest.raises(
+        ValueError,
+        match=r"mode='corrected' .* needs a learning-rate schedule, but learning_rate is the constant 0.001",
+    ):
+        jaxl2.adamw(1e-3, mode="corrected")
+    with pytest.raises(ValueError, match=r"needs a learning-rate schedule"):
+        jaxl2.decoupled(optax.adam(1e-3), 0.1, learning_rate=1e-3, mode="corrected")
+    with pytest.raises(ValueError, match=r"learning_rate is required for mode='corrected'"):
+        jaxl2.decoupled(optax.adam(1e-3), 0.1, mode="corrected")
+    warm = optax.warmup_cosine_decay_schedule(1e-5, 1e-3, 10, 100)
+    with pytest.raises(
+        ValueError,
+        match=r"the schedule warms up \(learning_rate\(0\) = 1e-05.*Pass max_learning_rate",
+    ):
+        jaxl2.adamw(warm, mode="corrected")
+    with pytest.raises(ValueError, match=r"max_learning_rate must be > 0, got 0.0"):
+        jaxl2.adamw(sched, mode="corrected", max_learning_rate=0.0)
+    with pytest.raises(
+        ValueError, match=r"max_learning_rate must be non-negative and not NaN, got -1.0"
+    ):
+        jaxl2.adamw(sched, mode="corrected", max_learning_rate=-1.0)
+    with pytest.raises(TypeError, match=r"cautious must be True or False, got 'yes'"):
+        jaxl2.adamw(1e-3, cautious="yes")
+    with pytest.raises(ValueError, match=r"pass either weight_decay or timescale, not both"):
+        jaxl2.adamw(1e-3, weight_decay=0.1, timescale=100.0)
+    with pytest.raises(ValueError, match=r"pass either rate or timescale, not both"):
+        jaxl2.decoupled(optax.adam(1e-3), 0.1, learning_rate=1e-3, timescale=100.0)
+    with pytest.raises(ValueError, match=r"timescale must be > 0, got 0.0"):
+        jaxl2.adamw(1e-3, timescale=0.0)
+    with pytest.raises(ValueError, match=r"timescale must be non-negative and not NaN, got -5.0"):
+        jaxl2.sgdw(1e-3, timescale=-5.0)
+    with pytest.raises(TypeError, match=r"timescale must be a positive number or scalar array"):
+        jaxl2.adamw(1e-3, timescale=optax.constant_schedule(10.0))
+    with pytest.raises(
+        ValueError, match=r"timescale= with mode='lr' divides by the initial learning rate"
+    ):
+        jaxl2.adamw(optax.linear_schedule(0.0, 1e-3, 10), timescale=100.0)
+    with pytest.raises(ValueError, match=r"rate must be a non-negative number.*got None"):
+        jaxl2.decoupled(optax.adam(1e-3), learning_rate=1e-3)

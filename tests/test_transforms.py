@@ -145,7 +145,7 @@ def test_adamw_equals_optax_adamw(x64_on):
             for mask in (None, {"kernel": True, "bias": False}):
                 ours = _run_optax(jaxl2.adamw(lr, weight_decay=0.1, mask=mask), w0, grads)
                 ref = _run_optax(optax.adamw(lr, weight_decay=0.1, mask=mask), w0, grads)
-                _assert_trees_close(ours, ref, rtol=0, atol=1e-12 if x64_on else 1e-7)
+                _assert_trees_close(ours, ref, rtol=0, atol=0)  # bit for bit
 
 
 def test_coupled_sgd_momentum_equals_torch_sgd_rule(x64):

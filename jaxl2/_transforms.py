@@ -453,9 +453,16 @@ def _rate_from_timescale(
     timescale: Any, rate: Any, default: Any, rate_name: str, mode: str, reference: Any
 ) -> Any:
     """λ = 1 / (τ · η_ref): the rate whose decay per step at the reference lr is 1/τ."""
-    if rate is not default and not (
-        isinstance(rate, (int, float)) and isinstance(default, float) and rate == default
-    ):
+    # optax.inject_hyperparams passes the default weight_decay too, as a float32 array (traced
+    # inside jit): a traced value cannot be told from the default, and timescale then wins.
+    is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)) and not _is_schedule(rate)
+    is_default = rate is default or (
+        default is not None
+        and is_leaf
+        and np.ndim(rate) == 0
+        and (not is_concrete(rate) or np.float32(np.asarray(rate)) == np.float32(default))
+    )
+    if not is_default:
         raise ValueError(
             f"pass either {rate_name} or timescale, not both (got {rate_name}={rate!r} and "
             f"timescale={timescale!r}); timescale=τ sets {rate_name} = 1 / (τ · lr)."
@@ -529,7 +536,9 @@ def decoupled(
       Defazio et al. 2025: on layers followed by a normalization the decay ∝ lr_t² keeps the
       weight norms steady as the schedule anneals; ``mask`` chooses the layers). ``γ_max`` is
       ``max_learning_rate``, by default the schedule's value at step 0 (as pytorch-optimizer's
-      ``AdamC`` takes its initial lr); a warm-up schedule needs it passed.
+      ``AdamC`` takes its initial lr); a warm-up schedule needs it passed. (``AdamC`` gives the
+      layers it does not mark ``normalized`` the plain ``lr_t · λ`` decay: mirror that with
+      ``optax.partition`` over a ``mode="corrected"`` and a ``mode="lr"`` optimizer.)
 
     With ``cautious=True`` (cautious weight decay, Chen et al. 2025) the decay applies only where
     the optimizer's step and the parameter agree in sign: writing ``inner(g) = −lr_t · u_t``,
@@ -799,7 +808,8 @@ def adamw(
         cautious: decay only where the Adam step and the parameter agree in sign (Chen et al.).
         base_learning_rate: ``lr_0`` for ``mode="schedule"`` and ``timescale``.
         max_learning_rate: ``γ_max`` for ``mode="corrected"``.
-        timescale: the EMA timescale ``τ`` in steps, in place of ``weight_decay``.
+        timescale: the EMA timescale ``τ`` in steps (a positive float or scalar array), in place
+            of ``weight_decay`` (leave that at its default): see :func:`decoupled`.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs`` with ``optax.adamw``'s state tree.
@@ -957,7 +967,8 @@ def sgdw(
         cautious: decay only where the step and the parameter agree in sign (Chen et al.).
         base_learning_rate: ``lr_0`` for ``mode="schedule"`` and ``timescale``.
         max_learning_rate: ``γ_max`` for ``mode="corrected"``.
-        timescale: the EMA timescale ``τ`` in steps, in place of ``weight_decay``.
+        timescale: the EMA timescale ``τ`` in steps (a positive float or scalar array), in place
+            of ``weight_decay`` (leave that at its default): see :func:`decoupled`.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs``.

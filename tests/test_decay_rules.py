@@ -535,6 +535,19 @@ def test_timescale_sets_the_rate():
     u, _ = tx.update(jnp.zeros(3), tx.init(p), p)
     np.testing.assert_allclose(u, -1 / 50.0, rtol=1e-6)
 
+    # under inject_hyperparams τ is a hyperparameter that changes without recompiling
+    tx = optax.inject_hyperparams(jaxl2.adamw)(learning_rate=1e-2, timescale=tau, mask="weights")
+    params = jax.tree.map(jnp.asarray, w0)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    step = jax.jit(tx.update)
+    state = tx.init(params)
+    for t in (tau, 50.0):
+        state.hyperparams["timescale"] = jnp.asarray(t, jnp.float32)
+        u, _ = step(zeros, state, params)
+        np.testing.assert_allclose(u["kernel"], -params["kernel"] / t, rtol=1e-5)
+        np.testing.assert_array_equal(u["bias"], 0.0)
+    assert step._cache_size() == 1
+
     # a traced τ: vmap over timescales
     def first_update(tau):
         tx = jaxl2.sgdw(0.1, timescale=tau)

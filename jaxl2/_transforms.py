@@ -450,7 +450,7 @@ def _reference_lr(mode: str, learning_rate: Any, base: Any, peak: Any) -> Any:
 
 
 def _rate_from_timescale(
-    timescale: Any, rate: Any, default: Any, rate_name: str, mode: str, reference: Any
+    timescale: Any, rate: Any, default: Any, rate_name: str, reference: Any
 ) -> Any:
     """λ = 1 / (τ · η_ref): the rate whose decay per step at the reference lr is 1/τ."""
     # optax.inject_hyperparams passes the default weight_decay too, as a float32 array (traced
@@ -473,8 +473,8 @@ def _rate_from_timescale(
         )
     check_scalar(timescale, "timescale")
     tau = _positive(timescale, "timescale", "the decay per step is 1/timescale.")
-    if isinstance(reference, float) and reference == 1.0 and isinstance(tau, (int, float)):
-        return 1.0 / tau
+    if isinstance(reference, (int, float)) and isinstance(tau, (int, float)):
+        return 1.0 / (tau * reference)
     with jax.numpy_dtype_promotion("standard"):
         return 1.0 / (jnp.asarray(tau) * reference)
 
@@ -604,7 +604,7 @@ def decoupled(
     peak = _max_learning_rate(learning_rate, max_learning_rate) if mode == "corrected" else None
     if timescale is not None:
         reference = _reference_lr(mode, learning_rate, base_learning_rate, peak)
-        rate = _rate_from_timescale(timescale, rate, None, "rate", mode, reference)
+        rate = _rate_from_timescale(timescale, rate, None, "rate", reference)
     rate_at = _rate_evaluator(rate, "rate")
     _check_mask_arg(mask)
     inner = optax.with_extra_args_support(inner)
@@ -696,7 +696,7 @@ def _decoupled_chain(
     if timescale is not None:
         reference = _reference_lr(mode, learning_rate, base_learning_rate, peak)
         weight_decay = _rate_from_timescale(
-            timescale, weight_decay, 1e-4, "weight_decay", mode, reference
+            timescale, weight_decay, 1e-4, "weight_decay", reference
         )
     rate_at = _rate_evaluator(weight_decay, "weight_decay")
     scheduled_rate = _has_schedule(weight_decay)

@@ -371,6 +371,14 @@ def test_cautious_decays_only_where_signs_agree():
             u[k], np.where(agree, u0[k] - 0.1 * 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
         )
         assert 0 < agree.sum() < agree.size
+    # mode="constant": the same sign test on Adam's step, the decay not multiplied by lr
+    tx = jaxl2.adamw(0.1, weight_decay=0.5, cautious=True, mode="constant")
+    u, _ = tx.update(g, tx.init(p), p)
+    for k in p:
+        agree = np.asarray(-u0[k] * p[k] >= 0)
+        np.testing.assert_allclose(
+            u[k], np.where(agree, u0[k] - 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
+        )
 
 
 # ----------------------------------------------------- 3. corrected decay (AdamC)

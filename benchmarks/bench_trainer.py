@@ -85,7 +85,7 @@ def _matmul_peak(n):
 def _optimizer():
     import jaxl2
 
-    return lambda lam: jaxl2.adamw(LR, lam, mask="weights")
+    return lambda lam: jaxl2.adamw(LR, weight_decay=lam, mask="weights")
 
 
 # ----------------------------------------------------------------------------- workers

@@ -51,6 +51,7 @@ from ._trainer import TrainerState as TrainerState
 from ._transforms import DecoupledState as DecoupledState
 from ._transforms import WeightDecayState as WeightDecayState
 from ._transforms import adam_l2 as adam_l2
+from ._transforms import adams as adams
 from ._transforms import adamw as adamw
 from ._transforms import coupled as coupled
 from ._transforms import decoupled as decoupled
@@ -74,6 +75,7 @@ __all__ = [
     "coupled",
     "decoupled",
     "adamw",
+    "adams",
     "sgdw",
     "adam_l2",
     "WeightDecayState",

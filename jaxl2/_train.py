@@ -234,8 +234,9 @@ def train_sweep(
         epoch's iterator.
       hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
       optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, lam, mask="weights")``. ``h`` is
-        traced: use it as an array (optax and jaxl2 transforms accept arrays).
+        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
+        mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
+        accept arrays).
       steps: optimizer steps per member.
       batch_size: minibatch size (None: full batch).
       eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or

@@ -345,7 +345,7 @@ def test_weights_on_nnx_by_role_not_layer_name():
 def test_nnx_optimizer_decays_misnamed_linears_only():
     model = _Misnamed(nnx.Rngs(0))
     before = jax.tree.map(np.asarray, nnx.as_pure(nnx.state(model, nnx.Param)))
-    opt = nnx.Optimizer(model, jaxl2.adamw(0.1, 0.5, mask="weights"), wrt=nnx.Param)
+    opt = nnx.Optimizer(model, jaxl2.adamw(0.1, weight_decay=0.5, mask="weights"), wrt=nnx.Param)
     opt.update(model, jax.tree.map(jnp.zeros_like, nnx.state(model, nnx.Param)))
     after = jax.tree.map(np.asarray, nnx.as_pure(nnx.state(model, nnx.Param)))
     flat_before = _by_path(before, jax.tree.leaves(before))
@@ -560,7 +560,7 @@ def test_by_path_pattern_that_matches_nothing_warns():
 @pytest.mark.standard_promotion
 def test_plain_callable_selecting_nothing_warns_in_transform():
     params = {"w": jnp.ones((2, 2))}
-    tx = jaxl2.adamw(0.1, 0.1, mask=lambda p: jax.tree.map(lambda _: False, p))
+    tx = jaxl2.adamw(0.1, weight_decay=0.1, mask=lambda p: jax.tree.map(lambda _: False, p))
     with pytest.warns(jaxl2.masks.EmptyMaskWarning, match=r"mask \(a callable\) selects no leaf"):
         tx.init(params)
 
@@ -568,8 +568,8 @@ def test_plain_callable_selecting_nothing_warns_in_transform():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda m: jaxl2.adamw(0.1, 0.1, mask=m),
-        lambda m: jaxl2.sgdw(0.1, 0.1, mask=m),
+        lambda m: jaxl2.adamw(0.1, weight_decay=0.1, mask=m),
+        lambda m: jaxl2.sgdw(0.1, weight_decay=0.1, mask=m),
         lambda m: jaxl2.weight_decay(0.1, mask=m),
         lambda m: jaxl2.coupled(optax.sgd(0.1), 0.1, mask=m),
         lambda m: jaxl2.decoupled(optax.sgd(0.1), 0.1, learning_rate=0.1, mask=m),

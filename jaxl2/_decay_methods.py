@@ -266,7 +266,7 @@ def cpr(
         check_floating(params, "params")
         flags = _leaf_flags(mask, params, "cpr")
         leaves, treedef = jax.tree.flatten(params)
-        zero = jnp.zeros([], jnp.float32)
+        dts = [_f32(jnp.result_type(w)) for w in leaves]
         if kappa_init in ("uniform", "dependent"):
             k_tree = kappa
             if not jax.tree_util.treedef_is_leaf(jax.tree.structure(kappa)):
@@ -275,19 +275,19 @@ def cpr(
             else:
                 k_leaves = [kappa] * len(leaves)
             k_leaves = [
-                check_nonnegative(jnp.asarray(k, jnp.float32), "kappa")
-                if not is_concrete(k)
-                else jnp.asarray(k, jnp.float32)
-                for k in k_leaves
+                jnp.asarray(k if is_concrete(k) else check_nonnegative(k, "kappa"), dt)
+                for k, dt in zip(k_leaves, dts, strict=True)
             ]
             if kappa_init == "dependent":
                 k_leaves = [k * _sq_norm(w) for k, w in zip(k_leaves, leaves, strict=True)]
-            kappas = [k if f else zero for k, f in zip(k_leaves, flags, strict=True)]
+            kappas = [
+                k if f else jnp.zeros([], dt) for k, f, dt in zip(k_leaves, flags, dts, strict=True)
+            ]
             is_set = [jnp.asarray(f) for f in flags]
         else:
-            kappas = [zero for _ in leaves]
+            kappas = [jnp.zeros([], dt) for dt in dts]
             is_set = [jnp.asarray(False) for _ in leaves]
-        zeros = [zero for _ in leaves]
+        zeros = [jnp.zeros([], dt) for dt in dts]
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)  # noqa: E731
         return CPRState(
             count=jnp.zeros([], jnp.int32),
@@ -328,10 +328,10 @@ def cpr(
                 continue
             dt = _f32(jnp.result_type(w))
             w_new = jnp.asarray(w).astype(dt) + jnp.asarray(u).astype(dt)
-            reg = jnp.sum(w_new * w_new).astype(jnp.float32)
+            reg = jnp.sum(w_new * w_new)
             if kappa_init == "inflection_point":
                 delta = jnp.asarray(reg_step_size, jnp.int32)
-                decay = jnp.asarray(reg_ema_decay, jnp.float32)
+                decay = jnp.asarray(reg_ema_decay, dt)
                 sample = jnp.logical_not(is_set) & (t % delta == 0)
                 ema_new = jnp.where(sample, decay * ema + (1.0 - decay) * reg, ema)
                 rate = ema_new - prev_reg
@@ -350,9 +350,9 @@ def cpr(
             else:
                 k_new = k
                 active = jnp.asarray(True)
-            mu_n = jnp.asarray(mu, jnp.float32) / float(np.prod(jnp.shape(w)))
+            mu_n = jnp.asarray(mu, dt) / float(np.prod(jnp.shape(w)))
             lam_new = jnp.where(active, jnp.maximum(lam + mu_n * (reg - k), 0.0), lam)
-            step = (2.0 * jnp.asarray(coef, jnp.float32) * lam_new).astype(dt) * w_new
+            step = (2.0 * jnp.asarray(coef, dt) * lam_new) * w_new
             step = jnp.where(active, step, jnp.zeros((), dt))
             u_new = (jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u))
             for name, v in zip(
@@ -503,9 +503,9 @@ def weight_norm_control(
 
     def init_fn(params: Any) -> WeightNormControlState:
         check_floating(params, "params")
-        norms = jax.tree.map(lambda w: jnp.sqrt(_sq_norm(w)).astype(jnp.float32), params)
+        norms = jax.tree.map(lambda w: jnp.sqrt(_sq_norm(w)), params)
         if not relative:
-            norms = jax.tree.map(lambda _: jnp.zeros([], jnp.float32), params)
+            norms = jax.tree.map(jnp.zeros_like, norms)
         return WeightNormControlState(count=jnp.zeros([], jnp.int32), initial_norm=norms)
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -515,10 +515,7 @@ def weight_norm_control(
         u_leaves, treedef = jax.tree.flatten(updates)
         w_leaves = treedef.flatten_up_to(params)
         n0_leaves = treedef.flatten_up_to(state.initial_norm)
-        factor = jnp.asarray(coef_at(state.count), jnp.float32) * jnp.asarray(
-            rate_at(state.count), jnp.float32
-        )
-        target = jnp.asarray(target_at(state.count), jnp.float32)
+        coef, rate_t, target = coef_at(state.count), rate_at(state.count), target_at(state.count)
         out = []
         for u, w, n0, on in zip(u_leaves, w_leaves, n0_leaves, flags, strict=True):
             if not on:
@@ -527,9 +524,10 @@ def weight_norm_control(
             dt = _f32(jnp.result_type(w))
             wf = jnp.asarray(w).astype(dt)
             norm = jnp.sqrt(jnp.sum(wf * wf))
-            r = target * n0 if relative else target
-            ratio = jnp.where(norm > 0, r.astype(dt) / jnp.where(norm > 0, norm, 1), 0)
-            step = (factor.astype(dt) * (1 - ratio)) * wf
+            r = jnp.asarray(target, dt) * n0 if relative else jnp.asarray(target, dt)
+            ratio = jnp.where(norm > 0, r / jnp.where(norm > 0, norm, 1), 0)
+            factor = jnp.asarray(coef, dt) * jnp.asarray(rate_t, dt)
+            step = (factor * (1 - ratio)) * wf
             out.append((jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u)))
         new_state = WeightNormControlState(
             count=optax.safe_increment(state.count), initial_norm=state.initial_norm
@@ -678,7 +676,7 @@ def spectral_decay(
             else:
                 v = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i), (w.shape[-1],))
                 vs.append((v / jnp.linalg.norm(v)).astype(dt))
-            sigmas.append(jnp.zeros([], jnp.float32))
+            sigmas.append(jnp.zeros([], dt))
         return SpectralDecayState(
             count=jnp.zeros([], jnp.int32),
             v=jax.tree.unflatten(treedef, vs),
@@ -693,9 +691,7 @@ def spectral_decay(
         w_leaves = treedef.flatten_up_to(params)
         v_leaves = treedef.flatten_up_to(state.v)
         s_leaves = treedef.flatten_up_to(state.sigma)
-        factor = jnp.asarray(coef_at(state.count), jnp.float32) * jnp.asarray(
-            rate_at(state.count), jnp.float32
-        )
+        coef, rate_t = coef_at(state.count), rate_at(state.count)
         out, vs, sigmas = [], [], []
         for u, w, v, s, f in zip(u_leaves, w_leaves, v_leaves, s_leaves, on, strict=True):
             if not f:
@@ -712,10 +708,10 @@ def spectral_decay(
             sigma = jnp.sqrt(jnp.sum(y * y))
             v_new = jnp.where(sigma > 0, y / jnp.where(sigma > 0, sigma, 1), v)
             grad = jnp.outer(u1, y).reshape(jnp.shape(w))
-            step = factor.astype(dt) * grad
+            step = (jnp.asarray(coef, dt) * jnp.asarray(rate_t, dt)) * grad
             out.append((jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u)))
             vs.append(v_new)
-            sigmas.append(sigma.astype(jnp.float32))
+            sigmas.append(sigma)
         new_state = SpectralDecayState(
             count=optax.safe_increment(state.count),
             v=jax.tree.unflatten(treedef, vs),

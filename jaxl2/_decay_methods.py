@@ -287,16 +287,16 @@ def cpr(
         else:
             kappas = [jnp.zeros([], dt) for dt in dts]
             is_set = [jnp.asarray(False) for _ in leaves]
-        zeros = [jnp.zeros([], dt) for dt in dts]
-        unflat = lambda xs: jax.tree.unflatten(treedef, xs)  # noqa: E731
+        # Fresh zeros for each field: shared buffers could not be donated to a jitted step.
+        zeros = lambda: jax.tree.unflatten(treedef, [jnp.zeros([], dt) for dt in dts])  # noqa: E731
         return CPRState(
             count=jnp.zeros([], jnp.int32),
-            kappa=unflat(kappas),
-            kappa_set=unflat(is_set),
-            lagmul=unflat(zeros),
-            ema=unflat(zeros),
-            prev_reg=unflat(zeros),
-            prev_grad=unflat(zeros),
+            kappa=jax.tree.unflatten(treedef, kappas),
+            kappa_set=jax.tree.unflatten(treedef, is_set),
+            lagmul=zeros(),
+            ema=zeros(),
+            prev_reg=zeros(),
+            prev_grad=zeros(),
         )
 
     def update_fn(updates: Any, state: CPRState, params: Any = None, **extra_args: Any):

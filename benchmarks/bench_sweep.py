@@ -77,7 +77,7 @@ def _train_fn(sizes, steps):
 
     def train(lam, X, y):
         params = init(jax.random.key(0))
-        tx = jaxl2.adamw(LR, lam, mask="weights")
+        tx = jaxl2.adamw(LR, weight_decay=lam, mask="weights")
 
         def step(carry, _):
             p, s = carry
@@ -341,8 +341,8 @@ def run(quick: bool = False) -> list[Section]:
         "called `jaxl2.use_cpu_cores()` first (one XLA:CPU device per core), against a Python "
         "loop over one jitted `fn` (timed in a default process and in the cores-as-devices "
         "process; the faster is the baseline). `fn` trains from a fixed initialization with "
-        'full-batch `jaxl2.adamw(3e-3, λ, mask="weights")` on all 1797 digits and returns '
-        "the final loss; times are per sweep (all K members), after a warm-up call that "
+        'full-batch `jaxl2.adamw(3e-3, weight_decay=λ, mask="weights")` on all 1797 digits and '
+        "returns the final loss; times are per sweep (all K members), after a warm-up call that "
         "compiles and, for auto, probes."
         + (" QUICK MODE: tiny sizes, not meaningful." if quick else "")
     )

@@ -1,6 +1,7 @@
 """One jitted optimizer step on a ~10M-parameter pytree: jaxl2's transforms against optax's.
 
-Target (issue 2): time(jaxl2) / time(optax) ≤ 1.02, i.e. speed-up ≥ 0.98×. Each step is
+Target (issue 2): time(jaxl2) / time(optax) ≤ 1.02, i.e. speed-up ≥ 0.98×; for the decay rules
+of issue 12 (cautious, corrected, stable) ≤ 1.1 against optax.adamw's step. Each step is
 ``update`` + ``apply_updates`` in one jitted function with donated buffers, so it moves the
 minimum of bytes: read params, grads, μ, ν; write params, μ, ν (28 bytes per float32 parameter
 for Adam). The fraction of the measured memory bandwidth says how close to the limit both are.
@@ -113,10 +114,15 @@ def run(quick: bool = False) -> list[Section]:
     lr, wd = 1e-3, 1e-2
     weights = jaxl2.masks.weights
     cases = [
-        ("adamw (no mask)", jaxl2.adamw(lr, wd), optax.adamw(lr, weight_decay=wd), "optax.adamw"),
+        (
+            "adamw (no mask)",
+            jaxl2.adamw(lr, weight_decay=wd),
+            optax.adamw(lr, weight_decay=wd),
+            "optax.adamw",
+        ),
         (
             "adamw, mask=weights",
-            jaxl2.adamw(lr, wd, mask="weights"),
+            jaxl2.adamw(lr, weight_decay=wd, mask="weights"),
             optax.adamw(lr, weight_decay=wd, mask=weights),
             "optax.adamw(mask=…)",
         ),
@@ -128,26 +134,56 @@ def run(quick: bool = False) -> list[Section]:
         ),
         (
             "adamw, mode=schedule, cosine lr",
-            jaxl2.adamw(optax.cosine_decay_schedule(lr, 1000), wd, mode="schedule"),
+            jaxl2.adamw(optax.cosine_decay_schedule(lr, 1000), weight_decay=wd, mode="schedule"),
             optax.adamw(optax.cosine_decay_schedule(lr, 1000), weight_decay=wd),
             "optax.adamw(schedule)",
+        ),
+    ]
+    # Issue 12: the post-2023 decay rules, each against optax.adamw's step (target ≤ 1.1×).
+    cosine = optax.cosine_decay_schedule(lr, 1000)
+    new_rules = [
+        (
+            "adamw, cautious=True",
+            jaxl2.adamw(lr, weight_decay=wd, cautious=True),
+            optax.adamw(lr, weight_decay=wd),
+            "optax.adamw",
+        ),
+        (
+            "adamw, mode=corrected, cosine lr",
+            jaxl2.adamw(cosine, weight_decay=wd, mode="corrected"),
+            optax.adamw(cosine, weight_decay=wd),
+            "optax.adamw(schedule)",
+        ),
+        (
+            "adams (stable decay)",
+            jaxl2.adams(lr, weight_decay=wd),
+            optax.adamw(lr, weight_decay=wd),
+            "optax.adamw",
+        ),
+        (
+            "decoupled(adam, cautious=True)",
+            jaxl2.decoupled(optax.adam(lr), wd, learning_rate=lr, cautious=True),
+            optax.adamw(lr, weight_decay=wd),
+            "optax.adamw",
         ),
     ]
     bandwidth = _bandwidth(25_000_000 if not quick else 1_000_000)
     adam_bytes = 28 * n
     section = Section(
         "transforms",
-        "Optimizer step: jaxl2 transforms vs optax (issue 2)",
+        "Optimizer step: jaxl2 transforms vs optax (issues 2 and 12)",
         intro=(
             "One jitted `update` + `apply_updates` step with donated buffers on a "
             f"{n / 1e6:.1f}M-parameter float32 pytree ({n_layers} layers of {width}×{width} "
             "kernels with biases and norm scales). Target: time ratio jaxl2/optax ≤ 1.02 "
-            "(speed-up ≥ 0.98×). Measured streaming bandwidth "
+            "(speed-up ≥ 0.98×); for issue 12's decay rules (cautious, corrected, stable) ≤ 1.1 "
+            "against optax.adamw. Measured streaming bandwidth "
             f"(jitted x·a + b, read + write): {bandwidth / 1e9:.1f} GB/s; an Adam step must move "
             f"≥ 28 bytes per parameter ({adam_bytes / 1e6:.0f} MB)."
         ),
     )
-    for name, ours, peer, peer_name in cases:
+    for name, ours, peer, peer_name in cases + new_rules:
+        is_new = any(name == rule[0] for rule in new_rules)
         t_ours, t_peer = _paired_times(
             _stepper(ours, params), _stepper(peer, params), rounds=rounds
         )
@@ -167,9 +203,10 @@ def run(quick: bool = False) -> list[Section]:
                 ours=t_ours,
                 peer=t_peer,
                 peer_name=peer_name,
-                target="ratio ≤ 1.02",
-                # the time counts only when both compiled steps do the same array work
-                passed=ratio <= 1.02 and ours_arrays == peer_arrays,
+                target="ratio ≤ 1.1" if is_new else "ratio ≤ 1.02",
+                # the time counts only when both compiled steps do the same array work (the new
+                # rules do more by design: a sign test, a second-moment mean)
+                passed=ratio <= 1.1 if is_new else ratio <= 1.02 and ours_arrays == peer_arrays,
                 note=f"time ratio {ratio:.3f}; jaxl2 step at {frac:.0%} of measured bandwidth "
                 f"({fmt_time(t_ours)}); {structure}",
             )

@@ -58,6 +58,7 @@ from ._train import train_sweep as train_sweep
 from ._transforms import DecoupledState as DecoupledState
 from ._transforms import WeightDecayState as WeightDecayState
 from ._transforms import adam_l2 as adam_l2
+from ._transforms import adams as adams
 from ._transforms import adamw as adamw
 from ._transforms import coupled as coupled
 from ._transforms import decoupled as decoupled
@@ -81,6 +82,7 @@ __all__ = [
     "coupled",
     "decoupled",
     "adamw",
+    "adams",
     "sgdw",
     "adam_l2",
     "WeightDecayState",

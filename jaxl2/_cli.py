@@ -439,7 +439,7 @@ def _demo(args: argparse.Namespace) -> int:
     lr = args.lr
 
     def adamw(h):
-        return jaxl2.adamw(lr, h["weight_decay"], mask="weights")
+        return jaxl2.adamw(lr, weight_decay=h["weight_decay"], mask="weights")
 
     print(
         f"λ sweep: MLP 64-{args.hidden}-10 on scikit-learn digits ({len(ytr)} train / "
@@ -466,8 +466,8 @@ def _compare(args, model, loss, metrics, data, lam: float) -> None:
 
     def optimizer(h):
         # coupled(adamw(lr, d), c): Adam on g + c·w, then − lr·d·w. (0, 0) is Adam, (λ, 0) is
-        # jaxl2.adam_l2(lr, λ) and (0, λ) is jaxl2.adamw(lr, λ), exactly.
-        inner = jaxl2.adamw(lr, h["decoupled"], mask="weights")
+        # jaxl2.adam_l2(lr, weight_decay=λ) and (0, λ) is jaxl2.adamw(lr, weight_decay=λ), exactly.
+        inner = jaxl2.adamw(lr, weight_decay=h["decoupled"], mask="weights")
         return jaxl2.coupled(inner, h["coupled"], mask="weights")
 
     z, lam32 = np.float32(0), np.float32(lam)
@@ -549,7 +549,7 @@ def _sweep_csv(args: argparse.Namespace) -> int:
     if args.model == "mlp":
 
         def optimizer(h):
-            return jaxl2.adamw(lr, h["lam"], mask="weights")
+            return jaxl2.adamw(lr, weight_decay=h["lam"], mask="weights")
 
         how = "AdamW, decoupled weight decay λ on the weight matrices"
     else:

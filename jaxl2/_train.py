@@ -82,7 +82,9 @@ def _member_fn(
     def member(h, train_data, eval_data, seed):
         params = init_fn(jax.random.key(seed))
         tx = optimizer(h["hparams"])
-        check_transformation(tx, "optimizer(h) must return", "lambda h: jaxl2.adamw(1e-3, h)")
+        check_transformation(
+            tx, "optimizer(h) must return", "lambda h: jaxl2.adamw(1e-3, weight_decay=h)"
+        )
         shuffle_key = jax.random.fold_in(jax.random.key(seed + 1), h["index"])
         nb = n_train // batch_size if batch_size else 1
 
@@ -177,8 +179,9 @@ def train_sweep(
       train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``.
       hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
       optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, lam, mask="weights")``. ``h`` is
-        traced: use it as an array (optax and jaxl2 transforms accept arrays).
+        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
+        mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
+        accept arrays).
       steps: optimizer steps per member.
       batch_size: minibatch size (None: full batch).
       eval_data: validation data like ``train_data``, or None.

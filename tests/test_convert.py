@@ -148,7 +148,7 @@ def test_convert_decay_gives_identical_steps(x64):
     updates = {}
     for mode in ("lr", "schedule", "constant"):
         rate = convert.convert_decay(0.1, from_mode="lr", to_mode=mode, learning_rate=lr)
-        tx = jaxl2.adamw(lr, rate, mode=mode)
+        tx = jaxl2.adamw(lr, weight_decay=rate, mode=mode)
         updates[mode], _ = tx.update(grads, tx.init(params), params)
     np.testing.assert_allclose(updates["schedule"], updates["lr"], rtol=1e-14)
     np.testing.assert_allclose(updates["constant"], updates["lr"], rtol=1e-14)

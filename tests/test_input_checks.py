@@ -52,7 +52,7 @@ def test_schedule_mode_with_a_traced_zero_learning_rate_raises():
     w, g = jnp.array([2.0]), jnp.array([0.0])
 
     def first_update(lr):
-        tx = jaxl2.adamw(lr, 0.1, mode="schedule")
+        tx = jaxl2.adamw(lr, weight_decay=0.1, mode="schedule")
         return tx.update(g, tx.init(w), w)[0]
 
     with pytest.raises(Exception, match="divides by the initial learning rate"):
@@ -126,7 +126,7 @@ def test_optimizer_hyperparameters_are_checked(build, message):
 def test_valid_optimizer_hyperparameters_still_match_optax():
     params = {"w": jnp.array([1.0, -2.0])}
     grads = {"w": jnp.array([0.3, 0.1])}
-    ours = jaxl2.adamw(1e-2, 0.1, b1=0.8, b2=0.99, eps=1e-6)
+    ours = jaxl2.adamw(1e-2, weight_decay=0.1, b1=0.8, b2=0.99, eps=1e-6)
     ref = optax.adamw(1e-2, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.1)
     u1, _ = ours.update(grads, ours.init(params), params)
     u2, _ = ref.update(grads, ref.init(params), params)

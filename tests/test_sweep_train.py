@@ -111,7 +111,7 @@ def test_full_batch_records_equal_a_plain_optax_adamw_loop():
         loss,
         (XTR, YTR),
         hparams={"weight_decay": lams},
-        optimizer=lambda h: jaxl2.adamw(0.05, h["weight_decay"], mask="weights"),
+        optimizer=lambda h: jaxl2.adamw(0.05, weight_decay=h["weight_decay"], mask="weights"),
         steps=30,
         eval_every=7,
         eval_data=(XVA, YVA),

@@ -143,9 +143,9 @@ def test_adamw_equals_optax_adamw(x64_on):
         sched = optax.cosine_decay_schedule(1e-2, 10)
         for lr in (1e-2, sched):
             for mask in (None, {"kernel": True, "bias": False}):
-                ours = _run_optax(jaxl2.adamw(lr, 0.1, mask=mask), w0, grads)
+                ours = _run_optax(jaxl2.adamw(lr, weight_decay=0.1, mask=mask), w0, grads)
                 ref = _run_optax(optax.adamw(lr, weight_decay=0.1, mask=mask), w0, grads)
-                _assert_trees_close(ours, ref, rtol=0, atol=1e-12 if x64_on else 1e-7)
+                _assert_trees_close(ours, ref, rtol=0, atol=0)  # bit for bit
 
 
 def test_coupled_sgd_momentum_equals_torch_sgd_rule(x64):
@@ -160,14 +160,14 @@ def test_coupled_adam_equals_torch_adam_rule(x64):
     w0, grads = _problem()
     ours = _run_optax(jaxl2.coupled(optax.adam(1e-2), 0.1), w0, grads)
     _assert_trees_close(ours, torch_adam(w0, grads, 1e-2, weight_decay=0.1), rtol=1e-12, atol=1e-14)
-    alias = _run_optax(jaxl2.adam_l2(1e-2, 0.1), w0, grads)
+    alias = _run_optax(jaxl2.adam_l2(1e-2, weight_decay=0.1), w0, grads)
     _assert_trees_close(alias, ours, rtol=0, atol=0)
 
 
 def test_adamw_equals_torch_adamw_rule_with_mask(x64):
     w0, grads = _problem()
     mask = {"kernel": True, "bias": False}
-    ours = _run_optax(jaxl2.adamw(1e-2, 0.1, mask="weights"), w0, grads)
+    ours = _run_optax(jaxl2.adamw(1e-2, weight_decay=0.1, mask="weights"), w0, grads)
     ref = torch_adam(w0, grads, 1e-2, weight_decay=0.1, decoupled=True, mask=mask)
     _assert_trees_close(ours, ref, rtol=1e-10, atol=1e-13)
 
@@ -177,12 +177,14 @@ def test_schedule_mode_is_loshchilov_hutter_algorithm2(x64):
     alpha, lam = 1e-2, 1e-3
     eta = optax.cosine_decay_schedule(1.0, STEPS, alpha=0.1)  # the multiplier η_t
     lr = lambda t: alpha * eta(t)  # noqa: E731
-    ours = _run_optax(jaxl2.adamw(lr, lam, mode="schedule"), w0, grads)
+    ours = _run_optax(jaxl2.adamw(lr, weight_decay=lam, mode="schedule"), w0, grads)
     ref = paper_adamw_algorithm2(w0, grads, alpha, lambda t: float(eta(t)), lam)
     _assert_trees_close(ours, ref, rtol=1e-10, atol=1e-13)
     # base_learning_rate for a warm-up that starts at 0
     warm = optax.linear_schedule(0.0, alpha, 3)
-    ours = _run_optax(jaxl2.adamw(warm, lam, mode="schedule", base_learning_rate=alpha), w0, grads)
+    ours = _run_optax(
+        jaxl2.adamw(warm, weight_decay=lam, mode="schedule", base_learning_rate=alpha), w0, grads
+    )
     ref = paper_adamw_algorithm2(w0, grads, alpha, lambda t: float(warm(t)) / alpha, lam)
     # optax.adam(warm) itself differs from the textbook rule by ~4e-10 here (also at λ = 0).
     _assert_trees_close(ours, ref, rtol=1e-8, atol=1e-9)
@@ -190,7 +192,7 @@ def test_schedule_mode_is_loshchilov_hutter_algorithm2(x64):
 
 def test_sgdw_schedule_mode_is_algorithm1_at_constant_eta(x64):
     w0, grads = _problem()
-    ours = _run_optax(jaxl2.sgdw(0.05, 0.01, momentum=0.9, mode="schedule"), w0, grads)
+    ours = _run_optax(jaxl2.sgdw(0.05, weight_decay=0.01, momentum=0.9, mode="schedule"), w0, grads)
     ref = paper_sgdw_algorithm1(w0, grads, 0.05, 0.01, 0.9)
     _assert_trees_close(ours, ref, rtol=1e-10, atol=1e-13)
 
@@ -202,16 +204,16 @@ def test_sgdw_lr_mode_equals_numpy_rule(x64):
     for lr in (0.05, sched):
         for mask, np_mask in masks.items():
             for nesterov in (False, True):
-                tx = jaxl2.sgdw(lr, 0.1, momentum=0.9, nesterov=nesterov, mask=mask)
+                tx = jaxl2.sgdw(lr, weight_decay=0.1, momentum=0.9, nesterov=nesterov, mask=mask)
                 ours = _run_optax(tx, w0, grads)
                 ref = sgdw_rule(w0, grads, lr, 0.1, 0.9, nesterov=nesterov, mask=np_mask)
                 _assert_trees_close(ours, ref, rtol=1e-12, atol=1e-14)
     # the default (no momentum) is plain SGD plus the decoupled decay
-    ours = _run_optax(jaxl2.sgdw(0.05, 0.1, mask="weights"), w0, grads)
+    ours = _run_optax(jaxl2.sgdw(0.05, weight_decay=0.1, mask="weights"), w0, grads)
     ref = sgdw_rule(w0, grads, 0.05, 0.1, 0.0, mask=masks["weights"])
     _assert_trees_close(ours, ref, rtol=1e-12, atol=1e-14)
     # masked-out leaves follow plain momentum SGD exactly as torch_sgd without decay
-    ours = _run_optax(jaxl2.sgdw(0.05, 0.1, momentum=0.9, mask="weights"), w0, grads)
+    ours = _run_optax(jaxl2.sgdw(0.05, weight_decay=0.1, momentum=0.9, mask="weights"), w0, grads)
     np.testing.assert_allclose(
         ours["bias"], torch_sgd(w0, grads, 0.05, 0.9)["bias"], rtol=1e-12, atol=1e-14
     )
@@ -253,8 +255,14 @@ def test_against_torch_itself(x64):
             lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1),
             jaxl2.coupled(optax.sgd(0.05, momentum=0.9), 0.1),
         ),
-        (lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=0.1), jaxl2.adam_l2(1e-2, 0.1)),
-        (lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1), jaxl2.adamw(1e-2, 0.1)),
+        (
+            lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=0.1),
+            jaxl2.adam_l2(1e-2, weight_decay=0.1),
+        ),
+        (
+            lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+            jaxl2.adamw(1e-2, weight_decay=0.1),
+        ),
     ]
     for make, tx in cases:
         _assert_trees_close(_run_optax(tx, w0, grads), run_torch(make), rtol=1e-10, atol=1e-13)
@@ -298,9 +306,9 @@ _FACTORIES = {
     "decoupled_constant": lambda rate, **kw: jaxl2.decoupled(
         optax.lion(1e-3), rate, mode="constant", **kw
     ),
-    "adamw": lambda rate, **kw: jaxl2.adamw(1e-2, rate, **kw),
-    "sgdw": lambda rate, **kw: jaxl2.sgdw(1e-2, rate, momentum=0.9, **kw),
-    "adam_l2": lambda rate, **kw: jaxl2.adam_l2(1e-2, rate, **kw),
+    "adamw": lambda rate, **kw: jaxl2.adamw(1e-2, weight_decay=rate, **kw),
+    "sgdw": lambda rate, **kw: jaxl2.sgdw(1e-2, weight_decay=rate, momentum=0.9, **kw),
+    "adam_l2": lambda rate, **kw: jaxl2.adam_l2(1e-2, weight_decay=rate, **kw),
 }
 
 
@@ -402,7 +410,7 @@ def test_center_decays_toward_reference():
     for leaf in jax.tree.leaves(u):
         np.testing.assert_allclose(leaf, -0.5)  # 0.5 · (w − (w + 1))
     # AdamW toward the centre: with zero gradients the weights converge to it.
-    tx = jaxl2.adamw(0.1, 1.0, center=center)
+    tx = jaxl2.adamw(0.1, weight_decay=1.0, center=center)
     state, q = tx.init(p), p
     for _ in range(200):
         u, state = tx.update(zeros, state, q)
@@ -415,13 +423,19 @@ def test_in_chain_and_partition():
     labels = {"dense": {"kernel": "decay", "bias": "plain"}, "norm": {"scale": "plain"}}
     center = jax.tree.map(lambda x: x * 0.0 + 0.5, p)
     tx = optax.partition(
-        {"decay": jaxl2.adamw(1e-2, 0.5, mask="weights", center=center), "plain": optax.adam(1e-2)},
+        {
+            "decay": jaxl2.adamw(1e-2, weight_decay=0.5, mask="weights", center=center),
+            "plain": optax.adam(1e-2),
+        },
         labels,
     )
     out = _steps(tx, p)
     ref_decay = _steps(
         jaxl2.adamw(
-            1e-2, 0.5, mask={"dense": {"kernel": True, "bias": False}, "norm": False}, center=center
+            1e-2,
+            weight_decay=0.5,
+            mask={"dense": {"kernel": True, "bias": False}, "norm": False},
+            center=center,
         ),
         p,
     )
@@ -495,7 +509,7 @@ def test_new_rate_values_do_not_recompile():
     @jax.jit
     def train(rate):
         traces.append(1)
-        tx = jaxl2.adamw(1e-2, rate, mask="weights")
+        tx = jaxl2.adamw(1e-2, weight_decay=rate, mask="weights")
         state = tx.init(p)
         u, _ = tx.update(g, state, p)
         return optax.apply_updates(p, u)
@@ -518,7 +532,7 @@ def test_flax_nnx_optimizer_with_weights_mask():
     model = Net(nnx.Rngs(0))
     before = nnx.state(model, nnx.Param)
     before = jax.tree.map(np.asarray, nnx.as_pure(before))
-    opt = nnx.Optimizer(model, jaxl2.adamw(0.1, 0.5, mask="weights"), wrt=nnx.Param)
+    opt = nnx.Optimizer(model, jaxl2.adamw(0.1, weight_decay=0.5, mask="weights"), wrt=nnx.Param)
     grads = jax.tree.map(jnp.zeros_like, nnx.state(model, nnx.Param))
     opt.update(model, grads)
     after = jax.tree.map(np.asarray, nnx.as_pure(nnx.state(model, nnx.Param)))
@@ -544,7 +558,7 @@ def test_equinox_training_loop():
     model = eqx.nn.Sequential([eqx.nn.Linear(3, 4, key=jax.random.key(0)), eqx.nn.LayerNorm(4)])
     x = jax.random.normal(jax.random.key(1), (8, 3))
     lr, rate = 0.05, 0.5
-    tx, ref_tx = jaxl2.adamw(lr, rate, mask="weights"), optax.adam(lr)
+    tx, ref_tx = jaxl2.adamw(lr, weight_decay=rate, mask="weights"), optax.adam(lr)
     m = model
     state, ref_state = (
         tx.init(eqx.filter(m, eqx.is_array)),
@@ -578,8 +592,8 @@ def test_equinox_training_loop():
 def test_negative_or_nan_rate():
     with pytest.raises(ValueError, match=r"rate must be non-negative and not NaN, got -0.1"):
         jaxl2.weight_decay(-0.1)
-    with pytest.raises(ValueError, match=r"rate must be non-negative and not NaN, got nan"):
-        jaxl2.adamw(1e-3, float("nan"))
+    with pytest.raises(ValueError, match=r"weight_decay must be non-negative and not NaN, got nan"):
+        jaxl2.adamw(1e-3, weight_decay=float("nan"))
     with pytest.raises(
         ValueError, match=r"rate must be non-negative and not NaN, got -1.0 at index 1"
     ):
@@ -589,7 +603,7 @@ def test_negative_or_nan_rate():
     with pytest.raises(
         ValueError, match=r"learning_rate must be non-negative and not NaN, got -0.001"
     ):
-        jaxl2.adamw(-1e-3, 0.1)
+        jaxl2.adamw(-1e-3, weight_decay=0.1)
 
 
 def test_schedule_with_negative_value_raises_at_run_time():
@@ -607,15 +621,17 @@ def test_schedule_with_negative_value_raises_at_run_time():
 
 def test_traced_negative_rate_raises_at_run_time():
     p = _params()
-    with pytest.raises(Exception, match="rate must be non-negative"):
+    with pytest.raises(Exception, match="weight_decay must be non-negative"):
         jax.block_until_ready(
-            jax.jit(lambda r: _steps(jaxl2.adamw(0.1, r), p, jit=False))(jnp.float32(-1))
+            jax.jit(lambda r: _steps(jaxl2.adamw(0.1, weight_decay=r), p, jit=False))(
+                jnp.float32(-1)
+            )
         )
 
 
 def test_unknown_mode_and_missing_learning_rate():
     with pytest.raises(
-        ValueError, match=r"mode must be one of 'lr', 'schedule', 'constant'; got 'decoupled'"
+        ValueError, match=r"mode must be one of 'lr', 'schedule', 'constant', 'corrected'; got 'decoupled'"
     ):
         jaxl2.decoupled(optax.adam(1e-3), 0.1, learning_rate=1e-3, mode="decoupled")
     with pytest.raises(ValueError, match=r"learning_rate is required for mode='lr'"):
@@ -623,13 +639,13 @@ def test_unknown_mode_and_missing_learning_rate():
     with pytest.raises(ValueError, match=r"learning_rate is required for mode='schedule'"):
         jaxl2.decoupled(optax.adam(1e-3), 0.1, mode="schedule")
     with pytest.raises(ValueError, match=r"learning_rate at step 0 is 0 \(a warm-up schedule\?\)"):
-        jaxl2.adamw(optax.linear_schedule(0.0, 1e-3, 10), 0.1, mode="schedule")
+        jaxl2.adamw(optax.linear_schedule(0.0, 1e-3, 10), weight_decay=0.1, mode="schedule")
 
 
 def test_mask_center_and_params_errors():
     p = _params()
     g = jax.tree.map(jnp.zeros_like, p)
-    tx = jaxl2.adamw(0.1, 0.1, mask={"dense": True})
+    tx = jaxl2.adamw(0.1, weight_decay=0.1, mask={"dense": True})
     with pytest.raises(
         ValueError,
         match=r"(?s)mask does not match the structure of params.*mask structure.*params structure",
@@ -639,12 +655,12 @@ def test_mask_center_and_params_errors():
     with pytest.raises(ValueError, match=r"(?s)center must have the same tree structure as params"):
         tx.update(g, tx.init(p), p)
     with pytest.raises(ValueError, match="mask must be None, 'weights'"):
-        jaxl2.adamw(0.1, 0.1, mask="kernels")
+        jaxl2.adamw(0.1, weight_decay=0.1, mask="kernels")
     tx = jaxl2.weight_decay(0.1)
     with pytest.raises(ValueError, match="params: weight decay needs the current parameters"):
         tx.update(g, tx.init(p))
     with pytest.raises(TypeError, match=r"params must have floating-point leaves.*dtype int32"):
-        jaxl2.adamw(0.1, 0.1).init({"w": jnp.ones(3, jnp.int32)})
+        jaxl2.adamw(0.1, weight_decay=0.1).init({"w": jnp.ones(3, jnp.int32)})
     with pytest.raises(
         ValueError, match=r"(?s)rate does not match the structure of params.*rate structure"
     ):

@@ -30,6 +30,7 @@ from ._checks import (
     check_nonnegative,
     check_same_structure,
     is_concrete,
+    widest_float,
 )
 
 _NO_PARAMS = (
@@ -449,6 +450,7 @@ def weight_norm_control(
     learning_rate: Any = None,
     mask: Any = None,
     relative: bool = False,
+    per: str = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """Weight norm control: decay each matrix toward a target norm instead of toward zero.
 
@@ -473,6 +475,10 @@ def weight_norm_control(
         mask: which leaves are controlled (None: all; ``"weights"``). Whole leaves only.
         relative: if True the target of each leaf is ``target_norm · ‖W₀‖``, a multiple of its
             norm at ``init`` (stored in the state).
+        per: ``"leaf"`` (each matrix has its own norm and target) or ``"global"`` (one norm
+            ``‖W‖ = √(Σ ‖W_leaf‖²)`` over all controlled leaves, moved toward one target, the
+            whole network's weight norm; with ``relative`` the target is a multiple of the
+            initial global norm). Both equal AdamW at target 0.
 
     Returns:
         An ``optax.GradientTransformationExtraArgs`` whose state is
@@ -495,6 +501,7 @@ def weight_norm_control(
         Loshchilov, "Weight Norm Control", arXiv 2311.11446 (2023) (AdamWN; AdamW is its
         target-zero case).
     """
+    check_choice(per, "per", ("leaf", "global"))
     rate_at = _value_at(rate, "rate")
     target_at = _value_at(target_norm, "target_norm")
     coef_at = _coef_at(learning_rate)
@@ -516,6 +523,20 @@ def weight_norm_control(
         w_leaves = treedef.flatten_up_to(params)
         n0_leaves = treedef.flatten_up_to(state.initial_norm)
         coef, rate_t, target = coef_at(state.count), rate_at(state.count), target_at(state.count)
+        if per == "global":
+            on_w = [w for w, f in zip(w_leaves, flags, strict=True) if f]
+            gdt = widest_float([_f32(jnp.result_type(w)) for w in on_w] or [jnp.float32])
+            g_norm = jnp.sqrt(sum((_sq_norm(w).astype(gdt) for w in on_w), jnp.zeros([], gdt)))
+            g_n0 = jnp.sqrt(
+                sum(
+                    (
+                        jnp.square(n0).astype(gdt)
+                        for n0, f in zip(n0_leaves, flags, strict=True)
+                        if f
+                    ),
+                    jnp.zeros([], gdt),
+                )
+            )
         out = []
         for u, w, n0, on in zip(u_leaves, w_leaves, n0_leaves, flags, strict=True):
             if not on:
@@ -523,7 +544,10 @@ def weight_norm_control(
                 continue
             dt = _f32(jnp.result_type(w))
             wf = jnp.asarray(w).astype(dt)
-            norm = jnp.sqrt(jnp.sum(wf * wf))
+            if per == "global":
+                norm, n0 = g_norm.astype(dt), g_n0.astype(dt)
+            else:
+                norm = jnp.sqrt(jnp.sum(wf * wf))
             r = jnp.asarray(target, dt) * n0 if relative else jnp.asarray(target, dt)
             ratio = jnp.where(norm > 0, r / jnp.where(norm > 0, norm, 1), 0)
             factor = jnp.asarray(coef, dt) * jnp.asarray(rate_t, dt)
@@ -550,6 +574,7 @@ def adamwn(
     nesterov: bool = False,
     target_norm: Any = 0.0,
     relative: bool = False,
+    per: str = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """AdamWN: Adam with weight norm control (``optax.adamw``'s parameters, in its order).
 
@@ -564,6 +589,7 @@ def adamwn(
         mask: which leaves are controlled (see :func:`weight_norm_control`).
         target_norm: ``r`` (float, array or schedule).
         relative: targets relative to each leaf's initial norm.
+        per: ``"leaf"`` or ``"global"`` (see :func:`weight_norm_control`).
 
     Returns:
         An ``optax.GradientTransformationExtraArgs`` (an ``optax.chain``).
@@ -586,7 +612,12 @@ def adamwn(
     return optax.chain(
         inner,
         weight_norm_control(
-            weight_decay, target_norm, learning_rate=learning_rate, mask=mask, relative=relative
+            weight_decay,
+            target_norm,
+            learning_rate=learning_rate,
+            mask=mask,
+            relative=relative,
+            per=per,
         ),
     )
 

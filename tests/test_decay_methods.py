@@ -199,6 +199,26 @@ def test_weight_norm_control_moves_the_norm_toward_the_target(x64):
     np.testing.assert_allclose(np.linalg.norm(w + u), 5 - 0.05 * 3, rtol=1e-14)
 
 
+def test_weight_norm_control_global_norm(x64):
+    params = {"w1": jnp.array([[3.0, 0.0]]), "w2": jnp.array([[0.0], [4.0]]), "bias": jnp.ones(2)}
+    tx = jaxl2.weight_norm_control(
+        0.1, target_norm=2.0, learning_rate=0.5, mask="weights", per="global"
+    )
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    u, _ = tx.update(zeros, tx.init(params), params)
+    new = optax.apply_updates(params, u)
+    total = np.sqrt(sum(np.sum(np.asarray(new[k]) ** 2) for k in ("w1", "w2")))
+    np.testing.assert_allclose(total, 5 - 0.05 * 3, rtol=1e-14)  # the global norm moves, ‖W‖ = 5
+    # one factor for every controlled leaf: (1 − lr·λ·(1 − r/‖W‖)) = 1 − 0.05 · 0.6
+    np.testing.assert_allclose(
+        [new["w1"][0, 0] / 3.0, new["w2"][1, 0] / 4.0], [0.97, 0.97], rtol=1e-14
+    )
+    assert bool((u["bias"] == 0).all())
+    # target 0: the same as per-leaf control, i.e. AdamW's decay
+    u0, _ = jaxl2.weight_norm_control(0.1, per="global").update(zeros, tx.init(params), params)
+    _close(u0, jax.tree.map(lambda w: -0.1 * w, params), 1e-15)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_adamwn_with_target_zero_is_optax_adamw(dtype):
     with jax.enable_x64(dtype == jnp.float64):

@@ -357,20 +357,40 @@ def test_cautious_adamw_is_the_papers_rule(x64, mask):
     _close(ours, sgd_cautious_reference(w0, grads, 0.05, 0.3, 0.9), 1e-10, 1e-13)
 
 
-def test_cautious_decays_only_where_signs_agree():
+@pytest.mark.parametrize(
+    "kw", [{}, {"nesterov": True}, {"mu_dtype": jnp.bfloat16}], ids=["adam", "nesterov", "mu_bf16"]
+)
+def test_cautious_decays_only_where_signs_agree(kw):
+    # jaxl2 reads the sign of Adam's step from its numerator (fusion): check it against the step
     w0, grads = _problem(np.float32)
     p = jax.tree.map(jnp.asarray, w0)
+    plain = jaxl2.adamw(0.1, weight_decay=0.0, **kw)
+    tx = jaxl2.adamw(0.1, weight_decay=0.5, cautious=True, **kw)
+    s0, s = plain.init(p), tx.init(p)
+    for g in grads[:3]:
+        g = jax.tree.map(jnp.asarray, g)
+        u0, s0 = plain.update(g, s0, p)
+        u, s = tx.update(g, s, p)
+        agreeing = []
+        for k in p:
+            agree = np.asarray(-u0[k] * p[k] >= 0)  # u_t = −update / lr
+            np.testing.assert_allclose(
+                u[k], np.where(agree, u0[k] - 0.1 * 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
+            )
+            agreeing.extend(agree.ravel())
+        assert 0 < sum(agreeing) < len(agreeing)
+    if kw:
+        return
+    # mode="constant": the same sign test on Adam's step, the decay not multiplied by lr
     g = jax.tree.map(jnp.asarray, grads[0])
-    plain = jaxl2.adamw(0.1, weight_decay=0.0)
     u0, _ = plain.update(g, plain.init(p), p)
-    tx = jaxl2.adamw(0.1, weight_decay=0.5, cautious=True)
+    tx = jaxl2.adamw(0.1, weight_decay=0.5, cautious=True, mode="constant")
     u, _ = tx.update(g, tx.init(p), p)
     for k in p:
-        agree = np.asarray(-u0[k] * p[k] >= 0)  # u_t = −update / lr
+        agree = np.asarray(-u0[k] * p[k] >= 0)
         np.testing.assert_allclose(
-            u[k], np.where(agree, u0[k] - 0.1 * 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
+            u[k], np.where(agree, u0[k] - 0.5 * p[k], u0[k]), rtol=1e-6, atol=1e-7
         )
-        assert 0 < agree.sum() < agree.size
 
 
 # ----------------------------------------------------- 3. corrected decay (AdamC)

@@ -631,7 +631,8 @@ def test_traced_negative_rate_raises_at_run_time():
 
 def test_unknown_mode_and_missing_learning_rate():
     with pytest.raises(
-        ValueError, match=r"mode must be one of 'lr', 'schedule', 'constant', 'corrected'; got 'decoupled'"
+        ValueError,
+        match=r"mode must be one of 'lr', 'schedule', 'constant', 'corrected'; got 'decoupled'",
     ):
         jaxl2.decoupled(optax.adam(1e-3), 0.1, learning_rate=1e-3, mode="decoupled")
     with pytest.raises(ValueError, match=r"learning_rate is required for mode='lr'"):

@@ -672,12 +672,13 @@ def spectral_decay(
         TypeError: integer params; an element-wise mask.
 
     Examples:
-        >>> import jax.numpy as jnp, optax, jaxl2
+        >>> import jax, jax.numpy as jnp, optax, jaxl2
         >>> tx = optax.chain(optax.contrib.muon(0.0), jaxl2.spectral_decay(0.5))
         >>> params = {"w": jnp.diag(jnp.array([3.0, 1.0])), "b": jnp.zeros(2)}
         >>> state = tx.init(params)
-        >>> for _ in range(20):  # zero gradients: only the decay
-        ...     updates, state = tx.update(jax.tree.map(jnp.zeros_like, params), state, params)
+        >>> step, zeros = jax.jit(tx.update), jax.tree.map(jnp.zeros_like, params)
+        >>> for _ in range(10):  # zero gradients: only the decay
+        ...     updates, state = step(zeros, state, params)
         >>> round(float(state[1].sigma["w"]), 4)  # σ₁ found by the power iteration
         3.0
         >>> updates["w"].round(4).tolist()  # −0.5 · σ₁ u₁ v₁ᵀ = −0.5 · 3 · e₁e₁ᵀ

@@ -211,4 +211,85 @@ def run(quick: bool = False) -> list[Section]:
                 f"({fmt_time(t_ours)}); {structure}",
             )
         )
-    return [section]
+    return [section, decay_methods_section(params, quick)]
+
+
+def _decay_method_cases(lr: float, wd: float) -> list[tuple[str, Any, Any, str, float | None]]:
+    """(case, jaxl2 transform, peer, peer name, target ratio or None) for issue 12's methods."""
+    weights = jaxl2.masks.weights
+    adamw = optax.adamw(lr, weight_decay=wd, mask=weights)
+    return [
+        (
+            "adamcpr (uniform κ), mask=weights",
+            jaxl2.adamcpr(lr, kappa_init="uniform", kappa=1.0, mask="weights"),
+            adamw,
+            "optax.adamw(mask=…)",
+            1.1,
+        ),
+        (
+            "adamcpr (warm start), mask=weights",
+            jaxl2.adamcpr(lr, kappa_init="warm_start", warm_start_steps=1, mask="weights"),
+            adamw,
+            "optax.adamw(mask=…)",
+            1.1,
+        ),
+        (
+            "adamwn (target norm), mask=weights",
+            jaxl2.adamwn(lr, weight_decay=wd, target_norm=1.0, mask="weights"),
+            adamw,
+            "optax.adamw(mask=…)",
+            1.1,
+        ),
+        (
+            "chain(adam, spectral_decay)",
+            optax.chain(optax.adam(lr), jaxl2.spectral_decay(wd, learning_rate=lr)),
+            adamw,
+            "optax.adamw(mask=…)",
+            None,
+        ),
+        (
+            "chain(muon, spectral_decay)",
+            optax.chain(optax.contrib.muon(lr), jaxl2.spectral_decay(wd, learning_rate=lr)),
+            optax.contrib.muon(lr, weight_decay=wd),
+            "optax.contrib.muon(weight_decay=…)",
+            None,
+        ),
+    ]
+
+
+def decay_methods_section(params: dict, quick: bool) -> Section:
+    """CPR, AdamWN and spectral decay: one step against optax.adamw (issue 12: ratio ≤ 1.1).
+
+    Spectral decay has no target: its power iteration costs two matrix-vector products per
+    matrix per step, reported as a ratio to AdamW and, after Muon, to Muon with its own decay.
+    """
+    n = sum(x.size for x in jax.tree.leaves(params))
+    rounds = 5 if quick else 100
+    section = Section(
+        "decay_methods",
+        "Optimizer step: CPR, AdamWN and spectral decay vs optax (issue 12)",
+        intro=(
+            "One jitted `update` + `apply_updates` step with donated buffers on the same "
+            f"{n / 1e6:.1f}M-parameter float32 pytree as above. Target: time ratio "
+            "jaxl2/optax.adamw ≤ 1.1 for CPR and AdamWN; spectral decay is reported (no target). "
+            "CPR needs ‖W + u‖² of every matrix before it can apply its step, and AdamWN ‖W‖: "
+            "a reduction over each matrix that AdamW does not do."
+        ),
+    )
+    for name, ours, peer, peer_name, target in _decay_method_cases(1e-3, 1e-2):
+        t_ours, t_peer = _paired_times(
+            _stepper(ours, params), _stepper(peer, params), rounds=rounds
+        )
+        ratio = t_ours / t_peer
+        section.rows.append(
+            Row(
+                case=name,
+                ours=t_ours,
+                peer=t_peer,
+                peer_name=peer_name,
+                target="report" if target is None else f"ratio ≤ {target}",
+                passed=None if target is None else ratio <= target,
+                note=f"time ratio {ratio:.3f} ({fmt_time(t_ours)} against {fmt_time(t_peer)})",
+            )
+        )
+    return section

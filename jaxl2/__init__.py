@@ -11,6 +11,15 @@ from ._bayes_ridge import BayesianRidgeResult as BayesianRidgeResult
 from ._bayes_ridge import bayesian_ridge as bayesian_ridge
 from ._cv import CVResult as CVResult
 from ._cv import cross_validate as cross_validate
+from ._decay_methods import CPRState as CPRState
+from ._decay_methods import SpectralDecayState as SpectralDecayState
+from ._decay_methods import WeightNormControlState as WeightNormControlState
+from ._decay_methods import adamcpr as adamcpr
+from ._decay_methods import adamwn as adamwn
+from ._decay_methods import cpr as cpr
+from ._decay_methods import describe_spectral_decay as describe_spectral_decay
+from ._decay_methods import spectral_decay as spectral_decay
+from ._decay_methods import weight_norm_control as weight_norm_control
 from ._devices import use_cpu_cores as use_cpu_cores
 from ._diagnostics import Equilibrium as Equilibrium
 from ._diagnostics import WeightNorms as WeightNorms
@@ -82,6 +91,16 @@ __all__ = [
     "DecoupledState",
     "proximal",
     "ProximalState",
+    # decay methods beyond AdamW
+    "cpr",
+    "adamcpr",
+    "CPRState",
+    "weight_norm_control",
+    "adamwn",
+    "WeightNormControlState",
+    "spectral_decay",
+    "SpectralDecayState",
+    "describe_spectral_decay",
     # diagnostics
     "weight_norms",
     "WeightNorms",

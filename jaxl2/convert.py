@@ -42,6 +42,10 @@ __all__ = [
     "weight_decay_from_timescale",
     "prior_to_lam",
     "lam_to_prior_variance",
+    "transfer_weight_decay",
+    "ema_timescale_fraction",
+    "transfer_weight_decay_budget",
+    "transfer_width",
 ]
 
 
@@ -464,3 +468,216 @@ def lam_to_prior_variance(lam: Any, noise_variance: Any) -> Any:
     _positive(lam, "lam")
     check_nonnegative(noise_variance, "noise_variance")
     return noise_variance / lam
+
+
+# λ transfer: move a tuned (lr, λ) of decoupled decay (lr-multiplied, torch/optax AdamW) to a new
+# batch size, data-set size, training length or width.
+
+
+def _new(value: Any, old: Any, name: str) -> Any:
+    return old if value is None else _positive(value, name)
+
+
+def transfer_weight_decay(
+    weight_decay: Any,
+    learning_rate: Any,
+    *,
+    batch_size: Any,
+    n_train: Any,
+    new_batch_size: Any = None,
+    new_n_train: Any = None,
+    new_learning_rate: Any = None,
+) -> Any:
+    """The AdamW decay that keeps the EMA timescale in epochs, ``τ_epoch = B / (η λ N)``.
+
+    Wang & Aitchison read AdamW's weights as an exponential moving average of recent updates
+    with timescale ``τ_iter = 1/(η λ)`` iterations, ``τ_epoch = τ_iter · B / N`` epochs (``B``
+    the batch size, ``N`` the training-set size), and found the best ``τ_epoch`` roughly constant
+    as model and data grow. Holding it fixed gives
+
+        ``λ' = λ · (η / η') · (B' / B) · (N / N')``.
+
+    So at a fixed learning rate and batch size, ten times the data wants a tenth of the decay;
+    doubling the batch doubles it. (Decay in the torch/optax convention, multiplied by ``η``;
+    see :func:`ema_timescale`.)
+
+    Args:
+        weight_decay: the tuned ``λ``.
+        learning_rate: the tuned ``η``.
+        batch_size: ``B`` of the tuned run.
+        n_train: ``N`` of the tuned run.
+        new_batch_size, new_n_train, new_learning_rate: the new run's values (default: the
+            same).
+
+    Returns:
+        The new ``λ'``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.transfer_weight_decay(0.1, 1e-3, batch_size=128, n_train=50_000,
+        ...                               new_n_train=500_000)
+        0.01
+        >>> round(convert.transfer_weight_decay(0.1, 1e-3, batch_size=128, n_train=50_000,
+        ...                                     new_batch_size=256, new_learning_rate=2e-3), 6)
+        0.1
+
+    References:
+        Wang & Aitchison, "How to set AdamW's weight decay as you scale model and dataset
+        size", arXiv 2405.13698 (2024), Section 3.
+    """
+    _positive(weight_decay, "weight_decay")
+    lr, b, n = (
+        _positive(learning_rate, "learning_rate"),
+        _positive(batch_size, "batch_size"),
+        _positive(n_train, "n_train"),
+    )
+    lr2 = _new(new_learning_rate, lr, "new_learning_rate")
+    b2 = _new(new_batch_size, b, "new_batch_size")
+    n2 = _new(new_n_train, n, "new_n_train")
+    return weight_decay * (lr / lr2) * (b2 / b) * (n / n2)
+
+
+def ema_timescale_fraction(
+    learning_rate: Any,
+    weight_decay: Any,
+    *,
+    batch_size: Any,
+    n_samples: Any = None,
+    steps: Any = None,
+) -> Any:
+    """The AdamW EMA timescale as a fraction of training: ``τ = B / (η λ D)``.
+
+    ``D`` is the number of samples (or tokens, with ``B`` in tokens) seen in the whole run; with
+    ``steps`` instead, ``D = steps · B`` and ``τ = 1 / (η λ · steps)``. ``τ = 1`` means the
+    weights average over the whole run. Bergsma et al. verify that at a fixed model and data size
+    the best ``λ`` grows linearly with ``B`` (``τ`` constant), and fit the best ``τ`` as a power
+    law in the tokens-per-parameter ratio; :func:`transfer_weight_decay_budget` holds ``τ``.
+
+    Args:
+        learning_rate: ``η``.
+        weight_decay: ``λ`` (torch/optax AdamW convention).
+        batch_size: ``B``.
+        n_samples: ``D``, the samples (or tokens) of the whole run; or give ``steps``.
+        steps: the number of optimizer steps (``D = steps · B``).
+
+    Returns:
+        ``τ`` (dimensionless).
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.ema_timescale_fraction(1e-3, 0.1, batch_size=100, n_samples=1_000_000)
+        1.0
+        >>> convert.ema_timescale_fraction(1e-3, 0.1, batch_size=100, steps=5_000)
+        2.0
+
+    References:
+        Bergsma et al., "Power Lines: Scaling Laws for Weight Decay and Batch Size in LLM
+        Pre-training", arXiv 2505.13738 (2025), who verify that the best λ grows linearly
+        with ``B`` at fixed model and data size and fit the best ``τ`` as a power law in the
+        tokens-per-parameter ratio.
+    """
+    _positive(learning_rate, "learning_rate")
+    _positive(weight_decay, "weight_decay")
+    _positive(batch_size, "batch_size")
+    d = _samples(n_samples, steps, batch_size, "n_samples", "steps")
+    return batch_size / (learning_rate * weight_decay * d)
+
+
+def _samples(n_samples: Any, steps: Any, batch_size: Any, n_name: str, s_name: str) -> Any:
+    if (n_samples is None) == (steps is None):
+        raise ValueError(f"pass exactly one of {n_name} and {s_name} (D = {s_name} · batch_size).")
+    if n_samples is not None:
+        return _positive(n_samples, n_name)
+    return _positive(steps, s_name) * batch_size
+
+
+def transfer_weight_decay_budget(
+    weight_decay: Any,
+    learning_rate: Any,
+    *,
+    batch_size: Any,
+    n_samples: Any = None,
+    steps: Any = None,
+    new_batch_size: Any = None,
+    new_n_samples: Any = None,
+    new_steps: Any = None,
+    new_learning_rate: Any = None,
+) -> Any:
+    """The AdamW decay that keeps ``τ = B / (η λ D)`` (the timescale as a fraction of training).
+
+    ``λ' = λ · (η / η') · (B' / B) · (D / D')``, with ``D`` the samples (or tokens) of the whole
+    run, or ``D = steps · B``. For a longer run at the same batch size and learning rate the
+    decay shrinks in proportion: ``λ' = λ · steps / steps'``.
+
+    Args:
+        weight_decay: the tuned ``λ``.
+        learning_rate: the tuned ``η``.
+        batch_size: ``B`` of the tuned run.
+        n_samples: ``D`` of the tuned run; or give ``steps``.
+        steps: the tuned run's number of steps (``D = steps · B``).
+        new_batch_size, new_learning_rate: the new run's values (default: the same).
+        new_n_samples, new_steps: the new run's length (one of them, or neither: the same ``D``).
+
+    Returns:
+        The new ``λ'``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.transfer_weight_decay_budget(0.1, 1e-3, batch_size=64, steps=1_000,
+        ...                                      new_steps=4_000)
+        0.025
+        >>> convert.transfer_weight_decay_budget(0.1, 1e-3, batch_size=64, n_samples=64_000,
+        ...                                      new_batch_size=256)
+        0.4
+
+    References:
+        Bergsma et al., "Power Lines: Scaling Laws for Weight Decay and Batch Size in LLM
+        Pre-training", arXiv 2505.13738 (2025).
+    """
+    _positive(weight_decay, "weight_decay")
+    lr = _positive(learning_rate, "learning_rate")
+    b = _positive(batch_size, "batch_size")
+    d = _samples(n_samples, steps, b, "n_samples", "steps")
+    lr2 = _new(new_learning_rate, lr, "new_learning_rate")
+    b2 = _new(new_batch_size, b, "new_batch_size")
+    if new_n_samples is None and new_steps is None:
+        d2 = d
+    else:
+        d2 = _samples(new_n_samples, new_steps, b2, "new_n_samples", "new_steps")
+    return weight_decay * (lr / lr2) * (b2 / b) * (d / d2)
+
+
+def transfer_width(
+    learning_rate: Any, weight_decay: Any, *, width: Any, new_width: Any
+) -> tuple[Any, Any]:
+    """μP-style transfer of AdamW's ``(η, λ)`` for hidden matrices to a new width.
+
+    ``η' = η · (d / d')`` and ``λ' = λ · √(d' / d)`` (``d`` the width, e.g. the hidden size).
+    Fan et al. observe that in AdamW's steady state the top singular value of a matrix scales as
+    ``√(η/λ) · d^0.75``; with μP's ``η ∝ 1/d`` for matrices, ``λ ∝ √d`` keeps it (the sublayer
+    gain) the same across widths, so a ``(η, λ)`` tuned on a narrow proxy transfers. Apply it to
+    the hidden weight matrices only: the paper trains vector-like parameters (biases, norm
+    scales) at a width-independent ``η`` with ``λ = 0``.
+
+    Args:
+        learning_rate: the tuned ``η`` at ``width``.
+        weight_decay: the tuned ``λ`` (torch/optax AdamW convention) at ``width``.
+        width: the tuned model's width ``d``.
+        new_width: the new width ``d'``.
+
+    Returns:
+        ``(η', λ')``.
+
+    Examples:
+        >>> from jaxl2 import convert
+        >>> convert.transfer_width(1e-2, 0.1, width=256, new_width=1024)
+        (0.0025, 0.2)
+
+    References:
+        Fan, Liu, Zhao, Yuan & Gu, "Robust Layerwise Scaling Rules by Proper Weight Decay
+        Tuning", arXiv 2510.15262 (2025).
+    """
+    lr = _positive(learning_rate, "learning_rate")
+    _positive(weight_decay, "weight_decay")
+    d, d2 = _positive(width, "width"), _positive(new_width, "new_width")
+    return lr * (d / d2), weight_decay * (d2 / d) ** 0.5

@@ -92,8 +92,8 @@ def _member_fn(
     """One member's training: ``(h, train, eval, seed) -> {"history", "finite", "params"}``."""
     n_blocks, rest = divmod(steps, eval_every)
 
-    def member(h, train_data, eval_data, seed):
-        s = trainer.member_init(h["hparams"], h["index"])
+    def member(h, train_data, eval_data, seed, start):
+        s = trainer.member_init(h["hparams"], h["index"], start)
         shuffle_key = jax.random.fold_in(jax.random.key(seed + 1), h["index"])
         nb = n_train // batch_size if batch_size else 1
 
@@ -201,38 +201,79 @@ def train_sweep(
     validation is worse (``train_<name> − val_<name>`` for accuracy-like metrics,
     ``val_<name> − train_<name>`` for names with loss or error, see ``metric_mode``), and
     ``weight_norm`` (``√Σ w²`` over the leaves ``norm_mask`` selects, see
-    :func:`jaxl2.weight_norms`).
+    :func:`jaxl2.weight_norms`). Records are taken in evaluation mode (dropout off, BatchNorm
+    running statistics).
+
+    It runs on :class:`jaxl2.SweepTrainer`, so it takes the same models: a Flax NNX factory
+    ``lambda rngs: Net(rngs=rngs)`` with ``loss_fn(module, batch)`` (Dropout and BatchNorm per
+    member), ``init_fn(key) -> params`` with ``loss_fn(params, batch)``, or
+    ``init_fn(key) -> (params, model_state)`` with ``loss_fn(params, model_state, batch, key) ->
+    (loss, model_state)`` (``key`` is None in evaluation). With array data the whole training is
+    one compiled :func:`jaxl2.sweep`; with a generator, an iterable of batches or a
+    zero-argument function returning one epoch's iterator, ``steps`` counts the batches drawn
+    (a function or a re-iterable starts a new epoch when one runs out), ``train_loss`` is the
+    mean training-mode loss of the batches since the last record, and ``train_<metric>`` and
+    ``gap_<metric>`` are not recorded.
+
+    Early stopping, per member: with ``monitor`` (default ``"val_loss"`` when ``patience`` or
+    ``restore_best`` is given), a member that has not improved its best ``monitor`` record for
+    ``patience`` records stops updating (``metrics["active"]`` turns False, ``.stopped``);
+    ``.best_step`` gives the step of each member's best record and, with ``restore_best``,
+    ``.params`` holds that record's parameters. A member whose loss or parameters turn
+    non-finite is frozen before the bad update and marked (``.finite`` False); the others go
+    on.
 
     Args:
-      init_fn: ``init_fn(key) -> params``.
+      init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
+        NNX factory ``lambda rngs: Net(rngs=rngs)`` (see :class:`jaxl2.SweepTrainer`).
       loss_fn: ``loss_fn(params, batch) -> scalar``, where ``batch`` has the structure of
-        ``train_data`` with fewer examples.
-      train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``.
+        ``train_data`` with fewer examples; ``loss_fn(module, batch)`` for NNX;
+        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+      train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``;
+        or a generator, an iterable of such batches, or a zero-argument function returning one
+        epoch's iterator.
       hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
       optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
         hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, lam, mask="weights")``. ``h`` is
         traced: use it as an array (optax and jaxl2 transforms accept arrays).
       steps: optimizer steps per member.
       batch_size: minibatch size (None: full batch).
-      eval_data: validation data like ``train_data``, or None.
-      metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy.
+      eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or
+        None; with streamed ``train_data`` also a list of batches or a zero-argument function
+        returning an iterator of them (averaged by example count).
+      metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy (called like
+        ``loss_fn``, in evaluation mode).
       eval_every: steps between records (default: ``steps // 10``, at least 1).
       seed: seeds the initialization and the shuffling.
       norm_mask: which leaves count in ``weight_norm`` (None: all; ``"weights"``: weight
         matrices only).
-      keep_params: keep every member's final parameters in ``.params``.
+      keep_params: keep every member's final parameters in ``.params`` (a pure dict of the
+        ``nnx.Param`` values for NNX models).
+      monitor: the recorded metric early stopping reads, e.g. ``"val_loss"`` or
+        ``"val_accuracy"``.
+      mode: ``"min"`` or ``"max"`` for ``monitor``; default from an unambiguous name (losses
+        min, accuracies max), else an error asks for it.
+      patience: records without improvement before a member stops (None: never).
+      restore_best: keep each member's parameters from its best record.
       **sweep_options: ``strategy``, ``devices``, ``progress``, ``checkpoint_dir`` as in
         :func:`jaxl2.sweep`, and ``chunk_size`` (members per compiled call: the ``batch_size``
-        of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size).
+        of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size). With
+        streamed ``train_data`` only ``devices`` applies (members sharded over them).
 
     Returns:
       A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
-      ``.finite``, ``.best()``, ``.table()``, ``.plot()``, ``.to_dict()``).
+      ``.finite``, ``.best_step``, ``.stopped``, ``.best()``, ``.table()``, ``.plot()``,
+      ``.to_dict()``).
 
     Raises:
       ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
-        larger than the training set; data whose leaves differ in length; bad ``hparams``.
-      TypeError: an unknown keyword in ``sweep_options``; non-callable functions.
+        larger than the training set; data whose leaves differ in length; ``eval_data``
+        shaped unlike ``train_data``; ``patience`` without ``eval_data`` or ``monitor``; a
+        ``monitor`` that is not recorded or whose direction needs ``mode``; a generator that
+        runs out before ``steps``; bad ``hparams``.
+      TypeError: an unknown keyword in ``sweep_options``; non-callable functions; an optax or
+        jaxl2 factory passed uncalled (``optimizer=jaxl2.adamw``); a one-shot generator as
+        ``eval_data``.
       SweepError: a member failed after others finished (see :func:`jaxl2.sweep`).
 
     Examples:
@@ -331,13 +372,14 @@ def train_sweep(
         init_fn,
         loss_fn,
         optimizer,
-        seed,
         tuple(config.items()),
         mode,
         patience,
         restore_best,
     )
     member, trainer = _cache_get(_members, key, build)
+    if trainer.seed != seed:  # the same program; only the start differs
+        trainer = SweepTrainer(init_fn, loss_fn, optimizer, h_host, seed=seed, **stopping)
     options = dict(sweep_options)
     chunk = options.pop("chunk_size", None)
     members = {"hparams": h_host, "index": np.arange(K, dtype=np.int32)}
@@ -347,6 +389,7 @@ def train_sweep(
         train_data,
         eval_data,
         np.asarray(seed, np.int32),
+        trainer.start_data(),  # sweep takes numeric arrays: PRNG keys as their raw data
         batch_size=chunk,
         **options,
     )

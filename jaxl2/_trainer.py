@@ -57,6 +57,15 @@ class TrainerState(NamedTuple):
       best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
       best_step: ``(K,)`` the step of the best record (−1 before the first).
       wait: ``(K,)`` records since the last improvement.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax, jaxl2
+      >>> trainer = jaxl2.SweepTrainer(
+      ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
+      ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
+      >>> state = trainer.init()
+      >>> state.params.shape, state.step, state.active
+      ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
     """
 
     params: Any
@@ -73,6 +82,10 @@ class TrainerState(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- checks
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _is_array(x: Any) -> bool:
@@ -148,16 +161,20 @@ def check_optimizer(optimizer: Any) -> None:
             "GradientTransformation, e.g. lambda h: jaxl2.adamw(1e-3, weight_decay=h); got "
             f"the transformation {optimizer!r} itself."
         )
-    module = getattr(optimizer, "__module__", None) or ""
-    if module.split(".")[0] not in ("jaxl2", "optax"):
+    import jaxl2
+
+    name = getattr(optimizer, "__name__", None)
+    library = next(
+        (lib for lib in (jaxl2, optax) if name and getattr(lib, name, None) is optimizer), None
+    )
+    if library is None:
         return  # a user's function of h (lambda lr: ... is a learning-rate sweep)
     try:
         first = next(iter(inspect.signature(optimizer).parameters))
     except (TypeError, ValueError, StopIteration):
         return
     if first in ("learning_rate", "lr", "inner"):
-        qual = f"{module.split('.')[0]}.{getattr(optimizer, '__name__', '?')}"
-        raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=qual))
+        raise TypeError(MSG_UNCALLED_OPTIMIZER.format(name=f"{library.__name__}.{name}"))
 
 
 def resolve_mode(monitor: str, mode: str | None) -> str:
@@ -313,17 +330,17 @@ class _Model:
         self.state0 = rest
 
     # -- per member
-    def member_state(self, index: jax.Array) -> Any:
+    def member_state(self, state0: Any, index: jax.Array) -> Any:
         """The carried state for member ``index``: its own RNG streams (NNX)."""
         if not self.nnx:
-            return self.state0
+            return state0
 
         def fold(x: Any) -> Any:
             if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
                 return jax.random.fold_in(x, index)
             return x
 
-        return jax.tree.map(fold, self.state0)
+        return jax.tree.map(fold, state0)
 
     def _module(self, params: Any, state: Any, train: bool) -> Any:
         from flax import nnx
@@ -524,11 +541,31 @@ class SweepTrainer:
         )
         return tx
 
-    def member_init(self, h: Any, index: jax.Array) -> TrainerState:
-        """Member ``index``'s initial state (no leading K axis)."""
+    @property
+    def start(self) -> tuple[Any, Any]:
+        """The shared initialization ``(params, model_state)``, passed to :meth:`member_init`
+        as an argument (not baked into the compiled program as constants)."""
+        return self.form.params0, self.form.state0
+
+    def start_data(self) -> tuple[Any, Any]:
+        """:attr:`start` with PRNG-key leaves as their raw ``uint32`` data (for code that takes
+        only numeric arrays); :meth:`member_init` accepts either."""
+        return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, self.start)
+
+    def _wrap_keys(self, start: tuple[Any, Any]) -> tuple[Any, Any]:
+        def wrap(x: Any, ref: Any) -> Any:
+            if _is_key(ref) and not _is_key(x):
+                return jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref))
+            return x
+
+        return jax.tree.map(wrap, start, self.start)
+
+    def member_init(self, h: Any, index: jax.Array, start: tuple[Any, Any]) -> TrainerState:
+        """Member ``index``'s initial state (no leading K axis) from ``start``."""
         form = self.form
-        params = jax.tree.map(jnp.asarray, form.params0)
-        state = form.member_state(index)
+        start = self._wrap_keys(start)
+        params = jax.tree.map(jnp.asarray, start[0])
+        state = form.member_state(start[1], index)
         opt_state = self.tx(h).init(params)
         sign = 1.0 if self.mode != "max" else -1.0
         best = (params, state) if self.restore_best else None
@@ -639,11 +676,13 @@ class SweepTrainer:
         Returns:
           A :class:`TrainerState`.
         """
-        init = self._program("init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0))))
+        init = self._program(
+            "init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0, None)))
+        )
         index = jnp.arange(self.K, dtype=jnp.int32)
         h, index = self._place((self.h, index))
         self._h = h
-        return init(h, index)
+        return init(h, index, self.start)
 
     def step(self, state: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
         """One optimizer step for every member on a shared ``batch``.

@@ -405,5 +405,6 @@ def test_members_sharded_over_devices_equal_the_unsharded_run():
         state = trainer.init()
         for _ in range(2):
             state, losses = trainer.step(state, (X, Y))
+        assert len(state.params["l1"]["kernel"].sharding.device_set) == (devices or 1)
         runs.append(np.asarray(losses))
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-6)

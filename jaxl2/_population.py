@@ -167,7 +167,7 @@ class _Engine:
             return jax.vmap(trainer.member_step, in_axes=(0, 0, None))(h, s, batch)
 
         self.step = jax.jit(step, donate_argnums=(1,))
-        self._init = jax.jit(jax.vmap(trainer.member_init))
+        self._init = jax.jit(jax.vmap(trainer.member_init, in_axes=(0, 0, None)))
 
     def place(self, tree: Any) -> Any:
         return self.trainer._place(tree)
@@ -182,7 +182,7 @@ class _Engine:
         """The initial states of the original members ``members`` (their own RNG streams)."""
         rows = self.rows(members)
         h = self.place(_take(self.trainer.h, rows))
-        state = self._init(h, self.place(jnp.asarray(rows, jnp.int32)))
+        state = self._init(h, self.place(jnp.asarray(rows, jnp.int32)), self.trainer.start)
         return self.mask(state, len(members)), h
 
     def mask(self, state: TrainerState, n: int) -> TrainerState:
@@ -398,6 +398,7 @@ def _halving(
             engine._init,
             _take(tr.h, engine.rows(np.asarray(book["alive"]))),
             jnp.zeros(len(engine.rows(np.asarray(book["alive"]))), jnp.int32),
+            tr.start,
         )
     )
     if resumed is not None:
@@ -1033,7 +1034,10 @@ def population_based_training(
     history = [jax.tree.map(np.asarray, trainer.h)]
     lineage, values_log, t = [], [], 0
     resumed = store.load(
-        lambda book: (jax.eval_shape(engine._init, trainer.h, jnp.zeros(K, jnp.int32)), trainer.h)
+        lambda book: (
+            jax.eval_shape(engine._init, trainer.h, jnp.zeros(K, jnp.int32), trainer.start),
+            trainer.h,
+        )
     )
     if resumed is not None:
         book, (loaded, h_loaded) = resumed

@@ -291,3 +291,43 @@ def test_bad_input():
         jaxl2.population_based_training(t, ONES, ONES, monitor="loss", steps=10, interval=10)
     with pytest.raises(ValueError, match="monitor='val_acc' is not recorded"):
         jaxl2.population_based_training(t, ONES, ONES, monitor="val_acc", steps=10, interval=2)
+
+
+DEVICES_SCRIPT = """
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import jax, jax.numpy as jnp, numpy as np, optax, jaxl2
+lams = np.array([0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 9.0], np.float32)
+ones = np.ones(4, np.float32)
+def make(devices=None):
+    return jaxl2.SweepTrainer(lambda key: jnp.zeros(1), lambda w, b: jnp.mean((w[0] - b) ** 2),
+        lambda h: jaxl2.coupled(optax.sgd(0.1), h), lams, devices=devices)
+kw = dict(monitor="loss", min_steps=1, max_steps=9)
+a = jaxl2.successive_halving(make(2), ones, ones, **kw)
+b = jaxl2.successive_halving(make(), ones, ones, **kw)
+assert a.rungs == b.rungs and a.member_steps == b.member_steps, (a.rungs, b.rungs)
+assert a.compiles == {10: 1, 4: 1, 2: 1}, a.compiles  # 3 survivors padded to 4 rows
+np.testing.assert_allclose(a.records["loss"], b.records["loss"], rtol=1e-6)
+p = jaxl2.population_based_training(make(2), ones, ones, monitor="loss", steps=10, interval=3)
+q = jaxl2.population_based_training(make(), ones, ones, monitor="loss", steps=10, interval=3)
+np.testing.assert_array_equal(p.lineage, q.lineage)
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_sharded_over_two_devices_equals_one_device():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", DEVICES_SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]

@@ -148,6 +148,18 @@ def _take(tree: Any, index: Any) -> Any:
     return jax.tree.map(lambda x: x[index], tree)
 
 
+def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, dict]:
+    traces: dict[int, int] = {}
+
+    def step(h, s, batch):
+        k = int(jax.tree.leaves(s.step)[0].shape[0])
+        traces[k] = traces.get(k, 0) + 1
+        return jax.vmap(trainer.member_step, in_axes=(0, 0, None))(h, s, batch)
+
+    init = jax.jit(jax.vmap(trainer.member_init, in_axes=(0, 0, None)))
+    return jax.jit(step, donate_argnums=(1,)), init, traces
+
+
 class _Engine:
     """The compiled programs (one ``jit``, so one compilation per population size) and the
     data of one population run."""
@@ -158,16 +170,20 @@ class _Engine:
         self.eval_data = eval_data
         self.metrics = dict(metrics or {})
         self.progress = progress
-        self.traces: dict[int, int] = {}
         self.ndev = 1 if trainer.mesh is None else int(trainer.mesh.devices.size)
+        # Kept with the trainer's compiled programs: later calls on the same trainer reuse them.
+        self.step, self._init, self._all_traces = trainer._program(
+            "population", lambda: _programs(trainer)
+        )
+        self._traces0 = dict(self._all_traces)
 
-        def step(h, s, batch):
-            k = int(jax.tree.leaves(s.step)[0].shape[0])
-            self.traces[k] = self.traces.get(k, 0) + 1
-            return jax.vmap(trainer.member_step, in_axes=(0, 0, None))(h, s, batch)
-
-        self.step = jax.jit(step, donate_argnums=(1,))
-        self._init = jax.jit(jax.vmap(trainer.member_init, in_axes=(0, 0, None)))
+    @property
+    def traces(self) -> dict[int, int]:
+        """``{population size: compilations of the step}`` during this run."""
+        now = self._all_traces
+        return {
+            k: v - self._traces0.get(k, 0) for k, v in now.items() if v > self._traces0.get(k, 0)
+        }
 
     def place(self, tree: Any) -> Any:
         return self.trainer._place(tree)
@@ -823,6 +839,7 @@ class PBTResult:
 
     @property
     def origin(self) -> np.ndarray:
+        """``(K,)`` the original member each final member descends from."""
         return np.array([self.ancestry(k)[0] for k in range(self.lineage.shape[1])])
 
     def schedule(self, k: int | None = None) -> tuple[np.ndarray, Any]:

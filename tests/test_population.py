@@ -18,7 +18,15 @@ def toy_loss(w, batch):
     return jnp.mean((w[0] - batch) ** 2)
 
 
-def toy_trainer(lams=LAMS):
+_SHARED = {}
+
+
+def toy_trainer(lams=None):
+    """A fresh trainer for ``lams``; one shared trainer (compiled programs reused) for None."""
+    if lams is None:
+        if "toy" not in _SHARED:
+            _SHARED["toy"] = toy_trainer(LAMS)
+        return _SHARED["toy"]
     # SGD on (w − 1)² + (λ/2)·w² from w = 0: w_t = w*(1 − (1 − lr(2 + λ))^t), w* = 2/(2 + λ)
     return jaxl2.SweepTrainer(
         lambda key: jnp.zeros(1), toy_loss, lambda h: jaxl2.coupled(optax.sgd(LR), h), lams
@@ -34,7 +42,7 @@ def closed_form_loss(lams, t):
 
 def test_halving_keeps_the_expected_members_at_each_rung():
     res = jaxl2.successive_halving(
-        toy_trainer(), ONES, ONES, monitor="loss", min_steps=1, max_steps=9, eta=3
+        toy_trainer(LAMS), ONES, ONES, monitor="loss", min_steps=1, max_steps=9, eta=3
     )
     alive = np.arange(len(LAMS))
     for rung, step in zip(res.rungs, [1, 3, 9], strict=True):
@@ -249,22 +257,26 @@ def test_halving_resume_after_a_kill_equals_the_full_run(tmp_path):
         jaxl2.successive_halving(toy_trainer(), X, X, checkpoint_dir=tmp_path, **{**kw, "eta": 2})
 
 
-@pytest.mark.standard_promotion  # optax's Adam: decay ** count (float ** int32)
 def test_pbt_resume_after_a_kill_equals_the_full_run(tmp_path):
-    lrs = np.array([1e-3, 3e-3, 1e-2, 3e-2], np.float32)
-    trainer, data = adam_trainer(lrs)
-    kw = dict(monitor="loss", steps=20, interval=4, seed=1)
-    full = jaxl2.population_based_training(trainer, data, data, **kw)
+    lrs = np.array([0.01, 0.03, 0.1, 0.3], np.float32)
+
+    trainer = jaxl2.SweepTrainer(
+        lambda key: jnp.zeros(1), toy_loss, lambda h: optax.sgd(h, momentum=0.5), lrs
+    )
+    make = lambda: trainer  # noqa: E731  (one trainer: its compiled programs are reused)
+
+    X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
+    kw = dict(monitor="loss", steps=20, interval=4, seed=1, batch_size=4)
+    full = jaxl2.population_based_training(make(), X, X, **kw)
     with pytest.raises(Killed):
         jaxl2.population_based_training(
-            adam_trainer(lrs)[0], data, data, checkpoint_dir=tmp_path, progress=kill_after(2), **kw
+            make(), X, X, checkpoint_dir=tmp_path, progress=kill_after(2), **kw
         )
-    resumed = jaxl2.population_based_training(
-        adam_trainer(lrs)[0], data, data, checkpoint_dir=tmp_path, **kw
-    )
+    resumed = jaxl2.population_based_training(make(), X, X, checkpoint_dir=tmp_path, **kw)
     np.testing.assert_array_equal(resumed.lineage, full.lineage)
     np.testing.assert_array_equal(resumed.hparams_history, full.hparams_history)
     np.testing.assert_array_equal(resumed.records["loss"], full.records["loss"])
+    np.testing.assert_array_equal(resumed.params(), full.params())
 
 
 def test_bad_input():

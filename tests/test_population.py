@@ -257,6 +257,18 @@ def test_halving_resume_after_a_kill_equals_the_full_run(tmp_path):
         jaxl2.successive_halving(toy_trainer(), X, X, checkpoint_dir=tmp_path, **{**kw, "eta": 2})
 
 
+def test_hyperband_resume_after_a_kill_equals_the_full_run(tmp_path):
+    X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
+    kw = dict(monitor="loss", max_steps=9, eta=3, batch_size=4)
+    full = jaxl2.hyperband(toy_trainer(), X, X, **kw)
+    with pytest.raises(Killed):  # killed inside the second bracket
+        jaxl2.hyperband(toy_trainer(), X, X, checkpoint_dir=tmp_path, progress=kill_after(4), **kw)
+    resumed = jaxl2.hyperband(toy_trainer(), X, X, checkpoint_dir=tmp_path, **kw)
+    assert resumed.rungs == full.rungs and resumed.member_steps == full.member_steps
+    np.testing.assert_array_equal(resumed.records["loss"], full.records["loss"])
+    np.testing.assert_array_equal(resumed.params(), full.params())
+
+
 def test_pbt_resume_after_a_kill_equals_the_full_run(tmp_path):
     lrs = np.array([0.01, 0.03, 0.1, 0.3], np.float32)
 

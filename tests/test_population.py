@@ -85,6 +85,18 @@ def test_compaction_equals_masking():
     assert compact.member_steps < masked.member_steps == 9 * 18
 
 
+def test_a_maximized_metric_keeps_the_same_members():
+    kw = dict(min_steps=1, max_steps=9, eta=3)
+    by_loss = jaxl2.successive_halving(toy_trainer(), ONES, ONES, monitor="loss", **kw)
+    score = {"fitness": lambda w, batch: -toy_loss(w, batch)}
+    by_score = jaxl2.successive_halving(
+        toy_trainer(), ONES, ONES, monitor="val_fitness", mode="max", metrics=score, **kw
+    )
+    assert [r["kept"] for r in by_score.rungs] == [r["kept"] for r in by_loss.rungs]
+    with pytest.raises(ValueError, match="mode='max'"):  # 'score' has no default direction
+        jaxl2.successive_halving(toy_trainer(), ONES, ONES, monitor="fitness", metrics=score, **kw)
+
+
 def test_diverging_member_is_ranked_last():
     # lr = 2: |1 − 2·lr| = 3, SGD on (w − 1)² blows up
     lrs = np.array([2.0, 0.01, 0.1, 0.3], np.float32)

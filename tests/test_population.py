@@ -93,7 +93,7 @@ def test_a_maximized_metric_keeps_the_same_members():
         toy_trainer(), ONES, ONES, monitor="val_fitness", mode="max", metrics=score, **kw
     )
     assert [r["kept"] for r in by_score.rungs] == [r["kept"] for r in by_loss.rungs]
-    with pytest.raises(ValueError, match="mode='max'"):  # 'score' has no default direction
+    with pytest.raises(ValueError, match="mode='max'"):  # 'fitness' has no default direction
         jaxl2.successive_halving(toy_trainer(), ONES, ONES, monitor="fitness", metrics=score, **kw)
 
 

@@ -66,12 +66,17 @@ def _optimizer(h):
 
 
 def run(quick: bool = False) -> list[Section]:
+    return measure(*((3, 27, 16, 64, 1) if quick else (9, 1350, 128, 128, 5)))
+
+
+def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Section]:
+    """n_side² settings, R steps, a 64-hidden-10 MLP, minibatches of ``batch``, SH over
+    ``seeds`` data seeds."""
     import jax
     import numpy as np
 
     import jaxl2
 
-    n_side, R, hidden, batch, seeds = (3, 27, 16, 64, 1) if quick else (9, 1350, 128, 128, 5)
     lrs = np.geomspace(3e-4, 3e-1, n_side).astype(np.float32)
     wds = np.geomspace(1e-4, 1.0, n_side).astype(np.float32)
     lr_grid, wd_grid = np.meshgrid(lrs, wds, indexing="ij")

@@ -37,6 +37,11 @@ from ._penalties import elastic_net as elastic_net
 from ._penalties import l1 as l1
 from ._penalties import l2 as l2
 from ._penalties import penalized as penalized
+from ._population import HalvingResult as HalvingResult
+from ._population import PBTResult as PBTResult
+from ._population import hyperband as hyperband
+from ._population import population_based_training as population_based_training
+from ._population import successive_halving as successive_halving
 from ._prox_transform import ProximalState as ProximalState
 from ._prox_transform import proximal as proximal
 from ._results import Best as Best
@@ -134,6 +139,11 @@ __all__ = [
     "PartialSweep",
     "train_sweep",
     "SweepTrainer",
+    "successive_halving",
+    "hyperband",
+    "population_based_training",
+    "HalvingResult",
+    "PBTResult",
     "TrainerState",
     "SweepResult",
     "Best",

@@ -438,7 +438,7 @@ def tune_banded_ridge(
     labels, n_groups = check_groups(groups, p)
     rm.warn_constant(Y, sw, "tune_banded_ridge")
     if alphas is None:
-        Xc = X - jnp.mean(X, axis=0) if fit_intercept else X
+        Xc = X - jnp.mean(X, axis=0)[None, :] if fit_intercept else X
         scale = jnp.maximum(jnp.sum(jnp.square(Xc)) / min(n, p), jnp.finfo(X.dtype).tiny)
         alphas = scale * jnp.logspace(-4, 4, 17, dtype=X.dtype)
     else:
@@ -517,7 +517,7 @@ def r2_score_split(
     y, parts = y.astype(dtype), parts.astype(dtype)
     sst = jnp.sum(jnp.square(y), axis=0)
     cross = parts * (jnp.sum(parts, axis=0)[None] if include_correlation else parts)
-    return jnp.sum(2 * y[None] * parts - cross, axis=1) / sst
+    return jnp.sum(2 * y[None] * parts - cross, axis=1) / sst[None]
 
 
 def banded_predict_split(X: Any, coef: Any, groups: Any) -> jax.Array:

@@ -26,6 +26,8 @@ def _expected_failures(estimator):
     return {}
 
 
+# Every fit of a new shape compiles anew: ~170 checks cost minutes, so they run with JAXL2_SLOW=1.
+@pytest.mark.slow
 @parametrize_with_checks(
     [BandedRidgeCV(method="random", n_iter=2), BandedRidgeCV(steps=2), KernelRidgeCV()],
     expected_failed_checks=_expected_failures,
@@ -308,3 +310,11 @@ def test_kernel_ridge_cv_matches_sklearn(x64):
         np.testing.assert_allclose(model.predict(X)[:, k], ref.predict(X), rtol=1e-8)
     shared = KernelRidgeCV(alphas=alphas, kernel="rbf", gamma=0.2).fit(X, Y)
     assert np.ndim(shared.alpha_) == 0
+
+
+def test_banded_ridge_cv_estimator_fits_and_predicts(x64):
+    X, Y, _ = _data(30, 9, 2)
+    model = BandedRidgeCV(groups=GROUPS, n_iter=2, steps=2).fit(X, Y)
+    direct = jaxl2.banded_ridge(X, Y, GROUPS, model.lams_)
+    np.testing.assert_allclose(model.predict(X), direct.predict(X), rtol=1e-8)
+    assert model.lams_.shape == (2, 3) and model.best_score_.shape == (2,)

@@ -179,8 +179,8 @@ def banded_ridge(
       >>> X = jnp.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
       >>> y = jnp.array([1.0, 2.0, 0.0, 3.0])
       >>> res = jaxl2.banded_ridge(X, y, [[0, 1], [2]], jnp.array([0.1, 10.0]))
-      >>> print(res.coef.round(3))
-      [ 0.421  0.695 -0.017]
+      >>> print(res.coef.round(3).tolist())
+      [0.088, -0.815, 0.015]
 
     References:
       Nunez-Elizalde, Huth & Gallant (2019), *Voxelwise encoding models with non-spherical
@@ -416,8 +416,8 @@ def tune_banded_ridge(
       >>> w = jnp.array([1.0, -1.0, 0.5, 0.0, 0.0, 0.0])
       >>> y = X @ w + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (60,))
       >>> res = jaxl2.tune_banded_ridge(X, y, [[0, 1, 2], [3, 4, 5]])
-      >>> print(bool(res.lams[1] > res.lams[0]), res.value.round(3))
-      True 0.249
+      >>> print(bool(res.lams[1] > res.lams[0]), res.value.round(2))
+      True 0.29
 
     References:
       Dupré la Tour et al. (2022), *Feature-space selection with banded ridge regression*,
@@ -501,7 +501,7 @@ def r2_score_split(
       >>> y = jnp.array([1.0, -1.0, 2.0, -2.0])
       >>> parts = jnp.stack([0.5 * y, 0.3 * y])
       >>> print(jaxl2.r2_score_split(y, parts).round(3))
-      [0.35 0.21]
+      [0.6  0.36]
 
     References:
       himalaya ``himalaya.scoring.r2_score_split``; Dupré la Tour et al. (2022).

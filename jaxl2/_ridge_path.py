@@ -403,6 +403,11 @@ def ridge_path(
       >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
       >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
       (11, 5) 0.032 1.213
+      >>> noisy = y + 4 * jax.random.normal(jax.random.PRNGKey(2), (50,))
+      >>> Y = jnp.stack([y, noisy], axis=1)  # two targets, each with its own best lam
+      >>> best = jaxl2.ridge_path(X, Y, jnp.logspace(-2, 3, 11), keep="best")
+      >>> print(best.coef.shape, best.loo_mse.shape, best.best_lam.round(3))
+      (2, 5) (11, 2) [0.032 1.   ]
 
     References:
       Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a

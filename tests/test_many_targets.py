@@ -318,3 +318,24 @@ def test_banded_ridge_cv_estimator_fits_and_predicts(x64):
     direct = jaxl2.banded_ridge(X, Y, GROUPS, model.lams_)
     np.testing.assert_allclose(model.predict(X), direct.predict(X), rtol=1e-8)
     assert model.lams_.shape == (2, 3) and model.best_score_.shape == (2,)
+
+
+def test_banded_and_kernel_vmap_jit_grad(x64):
+    rng = np.random.default_rng(0)
+    Xs, Ys = rng.standard_normal((3, 20, 5)), rng.standard_normal((3, 20, 2))
+    lams = jnp.array([1.0, 2.0])
+
+    def banded(X, Y, lm):
+        return jaxl2.banded_ridge(X, Y, [0, 0, 1, 1, 1], lm).coef
+
+    stacked = jax.vmap(banded, in_axes=(0, 0, None))(Xs, Ys, lams)
+    np.testing.assert_allclose(stacked[1], banded(Xs[1], Ys[1], lams), rtol=1e-10)
+    loss = lambda lm: jnp.sum(banded(Xs[0], Ys[0], lm) ** 2)
+    fd = [(loss(lams.at[i].add(1e-6)) - loss(lams.at[i].add(-1e-6))) / 2e-6 for i in range(2)]
+    np.testing.assert_allclose(jax.grad(loss)(lams), fd, rtol=1e-6)
+
+    def kernel(X, Y):
+        return jaxl2.kernel_ridge_path(X, Y, jnp.array([0.1, 1.0]), gamma=0.5).dual_coef
+
+    np.testing.assert_allclose(jax.vmap(kernel)(Xs, Ys)[2], kernel(Xs[2], Ys[2]), rtol=1e-10)
+    np.testing.assert_allclose(jax.jit(kernel)(Xs[0], Ys[0]), kernel(Xs[0], Ys[0]), rtol=1e-10)

@@ -453,19 +453,23 @@ def tune_banded_ridge(
         gbatch = max(1, min(t, 64)) if targets_batch is None else batch
         outs = []
         for s in range(0, t, gbatch):
-            outs.append(
-                _gradient_batch(
-                    X,
-                    Y[:, s : s + gbatch],
-                    sw,
-                    jnp.asarray(labels),
-                    jnp.log(lams[s : s + gbatch]),
-                    criterion=criterion,
-                    fit_intercept=fit_intercept,
-                    dual=n < p,
-                    steps=int(steps),
-                )
+            Yb, theta = Y[:, s : s + gbatch], jnp.log(lams[s : s + gbatch])
+            pad = gbatch - Yb.shape[1]  # same shape for every batch: one compilation
+            if pad:
+                Yb = jnp.concatenate([Yb, jnp.zeros((n, pad), Yb.dtype)], axis=1)
+                theta = jnp.concatenate([theta, jnp.zeros((pad, n_groups), theta.dtype)])
+            out = _gradient_batch(
+                X,
+                Yb,
+                sw,
+                jnp.asarray(labels),
+                theta,
+                criterion=criterion,
+                fit_intercept=fit_intercept,
+                dual=n < p,
+                steps=int(steps),
             )
+            outs.append(tuple(a[: gbatch - pad] for a in out))
         lams, W, b, val = (jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
     W, b = rd.guard_finite((W, b), traced, "tune_banded_ridge")
     if y_was_1d:

@@ -7,6 +7,11 @@ update rule out. Public names live here only; modules whose names start with ``_
 from . import convert as convert
 from . import masks as masks
 from . import prox as prox
+from ._banded_ridge import BandedTuneResult as BandedTuneResult
+from ._banded_ridge import banded_predict_split as banded_predict_split
+from ._banded_ridge import banded_ridge as banded_ridge
+from ._banded_ridge import r2_score_split as r2_score_split
+from ._banded_ridge import tune_banded_ridge as tune_banded_ridge
 from ._bayes_ridge import BayesianRidgeResult as BayesianRidgeResult
 from ._bayes_ridge import bayesian_ridge as bayesian_ridge
 from ._cv import CVResult as CVResult
@@ -29,6 +34,9 @@ from ._enet import ElasticNetPathResult as ElasticNetPathResult
 from ._enet import elastic_net_path as elastic_net_path
 from ._enet import lasso_path as lasso_path
 from ._glm import ConvergenceWarning as ConvergenceWarning
+from ._kernel_ridge import KernelRidgePath as KernelRidgePath
+from ._kernel_ridge import kernel_matrix as kernel_matrix
+from ._kernel_ridge import kernel_ridge_path as kernel_ridge_path
 from ._logistic import LogisticPathResult as LogisticPathResult
 from ._logistic import LogisticResult as LogisticResult
 from ._logistic import logistic_path as logistic_path
@@ -121,6 +129,15 @@ __all__ = [
     "BayesianRidgeResult",
     "tune_ridge",
     "TuneResult",
+    # many targets: banded and kernel ridge
+    "banded_ridge",
+    "tune_banded_ridge",
+    "BandedTuneResult",
+    "banded_predict_split",
+    "r2_score_split",
+    "kernel_ridge_path",
+    "KernelRidgePath",
+    "kernel_matrix",
     # classifiers and sparse paths
     "logistic_regression",
     "LogisticResult",

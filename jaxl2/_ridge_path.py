@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from . import _ridge_chunks as ch
 from . import _ridge_data as rd
+from ._checks import check_choice
 from ._ridge import eigh_cutoff
 from ._ridge_chunks import gram_cols, gram_rows
 
@@ -332,6 +333,10 @@ def ridge_path(
     fit_intercept: bool = True,
     sample_weight: Any = None,
     standardize: bool = False,
+    keep: str = "all",
+    select: str = "loo",
+    targets_batch: int | None = None,
+    progress: bool = False,
 ) -> RidgePath:
     r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
 
@@ -366,9 +371,23 @@ def ridge_path(
       standardize: penalize coefficients of standardized columns (glmnet's
         ``standardize=TRUE``); the scale is the weighted standard deviation with an intercept and
         the weighted root mean square without one.
+      keep: ``"all"`` returns every strength's coefficients; ``"best"`` returns only each
+        target's coefficients at its own best strength (``coef`` of shape ``(t, p)`` or ``(p,)``,
+        ``intercept`` ``(t,)`` or ``()``), so memory is ``O(p·t + K·t)`` instead of
+        ``O(K·p·t)``: the mode for many targets (one model per voxel). Targets are processed in
+        batches of ``targets_batch``.
+      select: ``keep="best"`` only: the criterion that picks each target's strength, ``"loo"``
+        (exact leave-one-out) or ``"gcv"``. GCV needs no residual matrices (its residual sums
+        come from the eigenbasis in ``O(m·t·K)``), so it is much faster; then ``loo_mse`` is
+        None.
+      targets_batch: ``keep="best"`` only: targets per batch (default: about 2**23 / n), so a
+        problem with more targets than fit in memory runs in bounded memory.
+      progress: ``keep="best"`` only: show a progress bar over target batches (tqdm when
+        installed, else printed lines).
 
     Returns:
-      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``.
+      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
+      (with ``keep="best"``, ``coef`` and ``intercept`` at each target's best strength).
 
     Raises:
       ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
@@ -384,6 +403,11 @@ def ridge_path(
       >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
       >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
       (11, 5) 0.032 1.213
+      >>> noisy = y + 4 * jax.random.normal(jax.random.PRNGKey(2), (50,))
+      >>> Y = jnp.stack([y, noisy], axis=1)  # two targets, each with its own best lam
+      >>> best = jaxl2.ridge_path(X, Y, jnp.logspace(-2, 3, 11), keep="best")
+      >>> print(best.coef.shape, best.loo_mse.shape, best.best_lam.round(3))
+      (2, 5) (11, 2) [0.032 1.   ]
 
     References:
       Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a
@@ -391,6 +415,8 @@ def ridge_path(
       Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
       Tibshirani 2010) for ``standardize``.
     """
+    check_choice(keep, "keep", ("all", "best"))
+    check_choice(select, "select", ("loo", "gcv"))
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     if X.shape[0] < 2:
         raise ValueError(
@@ -398,6 +424,29 @@ def ridge_path(
             f"n_samples = {X.shape[0]} (X of shape {X.shape})."
         )
     lams = rd.validate_lams(lams, X.dtype)
+    if keep == "best":
+        from ._ridge_many import ridge_path_best  # the many-targets mode lives there
+
+        return ridge_path_best(
+            X,
+            Y,
+            sw,
+            lams,
+            y_was_1d,
+            out_dtype,
+            traced,
+            fit_intercept=fit_intercept,
+            standardize=standardize,
+            select=select,
+            targets_batch=targets_batch,
+            progress=progress,
+        )
+    if select != "loo" or targets_batch is not None or progress:
+        raise ValueError(
+            "select, targets_batch and progress apply to keep='best' only; got "
+            f"keep='all' with select={select!r}, targets_batch={targets_batch!r}, "
+            f"progress={progress!r}."
+        )
     W, b, loo, gcv, best, best_lam = _path_core(
         X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize
     )

@@ -366,9 +366,16 @@ class RidgeCV(_RidgeBase):
             X32, Y32 = (jnp.asarray(a, jnp.float32) for a in (Xc, Yc))
             sw32 = None if sw is None else jnp.asarray(sw, jnp.float32)
             lams = jnp.asarray(alphas, jnp.float32)
-            path = ridge_path(X32, Y32, lams, fit_intercept=self.fit_intercept, sample_weight=sw32)
+            path = ridge_path(
+                X32, Y32, lams, fit_intercept=self.fit_intercept, sample_weight=sw32, keep="best"
+            )
         else:
             path = ridge_path(
-                X, Y, alphas.astype(X.dtype), fit_intercept=self.fit_intercept, sample_weight=sw
+                X,
+                Y,
+                alphas.astype(X.dtype),
+                fit_intercept=self.fit_intercept,
+                sample_weight=sw,
+                keep="best",  # only the LOO errors are used: never hold K·p·t coefficients
             )
         return np.asarray(path.loo_mse, np.float64)

@@ -1,0 +1,224 @@
+"""Many targets: a ridge per target (per-target α by exact LOO / GCV) and banded ridge.
+
+1. ``ridge_path(..., keep="best")`` with exact LOO and with GCV, n = 3000, p = 1000,
+   T = 10,000, 20 α (himalaya's benchmark shape scaled to a 2-core machine), against himalaya's
+   ``RidgeCV`` (5-fold, numpy and torch CPU backends) and scikit-learn's
+   ``RidgeCV(alpha_per_target=True)``: time, peak memory (tracemalloc for the numpy peers;
+   the process's peak RSS growth for all), held-out R² per target (mean, and share of targets
+   where each is better), and the *floor*: K products (n × p)·(p × T), timed at this machine's
+   float32 matmul rate in the same run (exact LOO needs the n × T residuals of every α).
+2. Banded ridge, 3 groups with known strengths: ``tune_banded_ridge`` (hypergradient and
+   random search, exact LOO) against himalaya's ``BandedRidgeCV`` (random search, 5-fold).
+3. ``--preset accelerator`` (env ``JAXL2_BENCH_PRESET=accelerator``): T = 100,000 on whatever
+   JAX device is present, jaxl2 only.
+
+float32 throughout (himalaya's default). Sizes shrink with ``--quick``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxl2
+from benchmarks._harness import Row, Section, timeit
+
+HIMALAYA = importlib.util.find_spec("himalaya") is not None
+
+
+def _problem(n, p, t, seed=0, n_test=None):
+    rng = np.random.default_rng(seed)
+    n_test = n_test or n // 3
+    X = rng.standard_normal((n + n_test, p)).astype(np.float32)
+    W = rng.standard_normal((p, t)).astype(np.float32) / np.sqrt(p)
+    W *= rng.uniform(0, 1, t).astype(np.float32)  # targets of varied signal
+    Y = X @ W + rng.standard_normal((n + n_test, t)).astype(np.float32)
+    return X[:n], Y[:n], X[n:], Y[n:]
+
+
+def _r2(Y, P):
+    return 1 - ((Y - P) ** 2).sum(0) / ((Y - Y.mean(0)) ** 2).sum(0)
+
+
+def _once(fn):
+    start = time.perf_counter()
+    out = fn()
+    jax.block_until_ready(out)
+    return time.perf_counter() - start, out
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _matmul_floor(n, p, t, K):
+    A = jnp.ones((n, p), jnp.float32)
+    B = jnp.ones((p, min(t, 2000)), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    sec = timeit(lambda: f(A, B), repeat=3)
+    rate = 2 * n * p * B.shape[1] / sec
+    return K * 2 * n * p * t / rate, rate
+
+
+def _ours(X, Y, alphas, select):
+    path = jaxl2.ridge_path(X, Y, alphas, keep="best", select=select)
+    return path.coef, path.intercept
+
+
+def _many_section(quick: bool, preset: str) -> Section:
+    if preset == "accelerator":
+        n, p, t = 3000, 1000, 100_000
+    else:
+        n, p, t = (200, 50, 100) if quick else (3000, 1000, 10_000)
+    K = 20
+    alphas = np.logspace(-1, 5, K).astype(np.float32)
+    X, Y, Xt, Yt = _problem(n, p, t)
+    sec = Section(
+        "many_targets",
+        f"Many targets: per-target α, n = {n}, p = {p}, T = {t}, K = {K} (float32)",
+        intro=f"JAX devices: {jax.devices()}. Peak memory: growth of the process's max RSS.",
+    )
+    floor, rate = _matmul_floor(n, p, t, K)
+    results = {}
+    for select in ("loo", "gcv"):
+        _ours(X[:50], Y[:50, :8], alphas, select)  # compile the small shapes out of the way
+        rss0 = _rss_mb()
+        sec_ours, (W, b) = _once(lambda s=select: _ours(X, Y, alphas, s))
+        sec_ours = min(sec_ours, _once(lambda s=select: _ours(X, Y, alphas, s))[0])
+        r2 = _r2(Yt, Xt @ np.asarray(W).T + np.asarray(b))
+        results[f"jaxl2 {select}"] = (sec_ours, r2, _rss_mb() - rss0)
+    peers = {}
+    if preset != "accelerator":
+        from sklearn.linear_model import RidgeCV
+
+        rss0 = _rss_mb()
+        s, m = _once(lambda: RidgeCV(alphas=alphas, alpha_per_target=True).fit(X, Y))
+        peers["sklearn RidgeCV(alpha_per_target)"] = (s, _r2(Yt, m.predict(Xt)), _rss_mb() - rss0)
+        if HIMALAYA:
+            from himalaya.backend import set_backend
+            from himalaya.ridge import RidgeCV as HRidgeCV
+
+            for backend in ("numpy", "torch"):
+                try:
+                    set_backend(backend, on_error="raise")
+                except Exception:  # torch missing: skip that backend
+                    continue
+                rss0 = _rss_mb()
+                s, m = _once(lambda: HRidgeCV(alphas=alphas, cv=5).fit(X, Y))
+                pred = np.asarray(m.predict(Xt))
+                peers[f"himalaya RidgeCV cv=5 ({backend})"] = (s, _r2(Yt, pred), _rss_mb() - rss0)
+            set_backend("numpy")
+    ours_t, ours_r2, _ = results["jaxl2 loo"]
+    for name, (s, r2, mem) in peers.items():
+        better = float(np.mean(ours_r2 > r2))
+        sec.rows.append(
+            Row(
+                f"exact LOO vs {name}",
+                ours_t,
+                s,
+                name,
+                target="≥ 5×" if "himalaya" in name else "",
+                passed=(s / ours_t >= 5) if "himalaya" in name else None,
+                note=f"held-out R² {ours_r2.mean():.4f} vs {r2.mean():.4f}; jaxl2 better on "
+                f"{better:.0%} of targets; peer RSS growth {mem:.0f} MB",
+            )
+        )
+    sec.rows.append(
+        Row(
+            "exact LOO vs the matmul floor",
+            ours_t,
+            floor,
+            f"floor: {K} × (n×p)(p×T) at {rate / 1e9:.0f} GFLOP/s",
+            target="≥ 0.67× (within 1.5×)",
+            passed=floor / ours_t >= 1 / 1.5,
+        )
+    )
+    gcv_t, gcv_r2, _ = results["jaxl2 gcv"]
+    sec.rows.append(
+        Row(
+            "GCV vs exact LOO",
+            gcv_t,
+            ours_t,
+            "jaxl2 exact LOO",
+            note=f"held-out R² {gcv_r2.mean():.4f}",
+        )
+    )
+    for name, (s, r2, mem) in results.items():
+        sec.lines.append(
+            f"- {name}: {s:.3f} s, held-out R² mean {r2.mean():.4f}, RSS growth {mem:.0f} MB"
+        )
+    return [sec]
+
+
+def _banded_section(quick: bool) -> Section:
+    n, per, t = (60, 5, 8) if quick else (1000, 100, 500)
+    rng = np.random.default_rng(1)
+    p = 3 * per
+    X = rng.standard_normal((n + n // 2, p)).astype(np.float32)
+    scales = np.array([1.0, 0.3, 0.0], np.float32)  # known group strengths: the 3rd is noise
+    W = (
+        rng.standard_normal((p, t)).astype(np.float32)
+        * np.repeat(scales, per)[:, None]
+        / np.sqrt(per)
+    )
+    Y = X @ W + rng.standard_normal((n + n // 2, t)).astype(np.float32)
+    Xtr, Ytr, Xte, Yte = X[:n], Y[:n], X[n:], Y[n:]
+    groups = [list(range(g * per, (g + 1) * per)) for g in range(3)]
+    alphas = np.logspace(-2, 4, 13).astype(np.float32)
+    sec = Section(
+        "many_targets_banded",
+        f"Banded ridge: 3 groups (strengths 1, 0.3, 0), n = {n}, p = {p}, T = {t} (float32)",
+    )
+    out = {}
+    n_iter = 3 if quick else 20
+    steps = 2 if quick else 10
+    for method, kw in (("gradient", dict(n_iter=3, steps=steps)), ("random", dict(n_iter=n_iter))):
+        fn = lambda m=method, kw=kw: jaxl2.tune_banded_ridge(
+            Xtr, Ytr, groups, method=m, alphas=alphas, **kw
+        )
+        fn_small = lambda m=method, kw=kw: jaxl2.tune_banded_ridge(
+            Xtr, Ytr[:, :8], groups, method=m, alphas=alphas, **kw
+        )
+        _once(fn_small)
+        s, res = _once(fn)
+        out[method] = (s, _r2(Yte, Xte @ np.asarray(res.coef).T + np.asarray(res.intercept)))
+    if HIMALAYA:
+        from himalaya.backend import set_backend
+        from himalaya.ridge import BandedRidgeCV
+
+        set_backend("numpy", on_error="raise")
+        model = BandedRidgeCV(
+            groups=np.repeat(np.arange(3), per).tolist(),
+            solver_params=dict(n_iter=n_iter, alphas=alphas, progress_bar=False),
+        )
+        s, model = _once(lambda: model.fit(Xtr, Ytr))
+        r2 = _r2(Yte, np.asarray(model.predict(Xte)))
+        for method in ("gradient", "random"):
+            ours_s, ours_r2 = out[method]
+            sec.rows.append(
+                Row(
+                    f"tune_banded_ridge({method}) vs himalaya BandedRidgeCV ({n_iter} iter)",
+                    ours_s,
+                    s,
+                    "himalaya (numpy)",
+                    note=f"held-out R² {ours_r2.mean():.4f} vs {r2.mean():.4f}; jaxl2 better on "
+                    f"{np.mean(ours_r2 > r2):.0%} of targets",
+                )
+            )
+    for method, (s, r2) in out.items():
+        sec.lines.append(f"- jaxl2 {method}: {s:.3f} s, held-out R² mean {r2.mean():.4f}")
+    return sec
+
+
+def run(quick: bool = False) -> list[Section]:
+    preset = os.environ.get("JAXL2_BENCH_PRESET", "cpu")
+    sections = _many_section(quick, preset)
+    if preset != "accelerator":
+        sections.append(_banded_section(quick))
+    return sections

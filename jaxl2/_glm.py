@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+from jax.experimental import sparse as jsparse
 
 from ._checks import check_finite, check_nonnegative, is_concrete
 
@@ -78,8 +79,27 @@ def _as_array(x: Any) -> Any:
     return x
 
 
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a ``jax.experimental.sparse.BCOO`` matrix (products only, no densifying)."""
+    return isinstance(X, jsparse.BCOO)
+
+
 def check_X(X: Any, name: str = "X") -> Any:
-    """A 2-D floating-point, finite design matrix (returned as is: dtype kept)."""
+    """A 2-D floating-point, finite design matrix (returned as is: dtype kept).
+
+    A ``jax.experimental.sparse.BCOO`` matrix is accepted as it is (its stored values are
+    checked); the solvers then use only products with it.
+    """
+    if is_sparse(X):
+        if not jnp.issubdtype(X.dtype, jnp.floating):
+            raise TypeError(f"{name} must be a floating-point matrix, got dtype {X.dtype}.")
+        if X.ndim != 2 or X.n_batch != 0 or X.n_dense != 0:
+            raise ValueError(
+                f"{name} must be a 2-D BCOO matrix without batch or dense dimensions, got "
+                f"shape {X.shape} (n_batch={X.n_batch}, n_dense={X.n_dense})."
+            )
+        check_finite(X.data, f"{name}.data")
+        return X
     X = _as_array(X)
     if not jnp.issubdtype(X.dtype, jnp.floating):
         raise TypeError(
@@ -161,9 +181,12 @@ def check_lam(lam: Any, name: str = "lam") -> Any:
     return check_nonnegative(_as_array(lam), name, allow_inf=False)
 
 
-def check_max_iter(max_iter: Any) -> int:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+def check_max_iter(max_iter: Any, minimum: int = 1) -> int:
+    """An int ``>= minimum`` (``minimum=0`` where zero iterations means: return the start)."""
+    ok = isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)
+    if not ok or max_iter < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"max_iter must be {what}, got {max_iter!r}.")
     return int(max_iter)
 
 
@@ -569,15 +592,22 @@ def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
     return out
 
 
-def choose_solver(solver: str, n_params: int) -> str:
+def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
+    """``"auto"``: Newton up to ``NEWTON_MAX_PARAMS`` dense coefficients, L-BFGS otherwise."""
+    if solver == "newton" and sparse:
+        raise ValueError(
+            "solver='newton' forms a dense Hessian, which a sparse X does not allow; use "
+            "solver='lbfgs' (or 'auto', which picks it for sparse X)."
+        )
     if solver == "auto":
-        return "newton" if n_params <= NEWTON_MAX_PARAMS else "lbfgs"
+        return "newton" if n_params <= NEWTON_MAX_PARAMS and not sparse else "lbfgs"
     return solver
 
 
-def solve(prob: Problem, lam, tol, max_iter, solver: str):
-    """Solves at one ``lam`` from zero: (theta, n_iter, converged). Vmaps over ``lam``."""
-    theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
+def solve(prob: Problem, lam, tol, max_iter, solver: str, theta0=None):
+    """Solves at one ``lam`` from ``theta0`` (default zero): (theta, n_iter, converged)."""
+    if theta0 is None:
+        theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
     if solver == "newton":
         st, it, ok = newton_solve(prob, newton_init(prob, theta0), lam, tol, max_iter)
         return st.theta, it, ok

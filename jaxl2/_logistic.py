@@ -8,8 +8,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _glm
-from ._checks import check_choice
+from . import _glm, _glm_prox
+from ._checks import check_choice, check_in_range, is_concrete
+
+_L2_SOLVERS = ("auto", "newton", "lbfgs")
+_SOLVERS = (*_L2_SOLVERS, "prox_newton", "fista")
 
 
 class LogisticResult(NamedTuple):
@@ -47,22 +50,57 @@ class LogisticPathResult(NamedTuple):
     converged: jax.Array
 
 
-def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter):
+def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS):
     X = _glm.check_X(X)
     n, p = X.shape
     y, k = _glm.check_labels(y, n, n_classes)
     s = _glm.check_sample_weight(sample_weight, n, X.dtype)
-    check_choice(solver, "solver", ("auto", "newton", "lbfgs"))
-    solver = _glm.choose_solver(solver, (p + 1) * (1 if k == 2 else k))
+    check_choice(solver, "solver", solvers)
+    sparse = _glm.is_sparse(X)
+    n_params = (p + 1) * (1 if k == 2 else k)
+    if l1:
+        if solver in ("newton", "lbfgs"):
+            raise ValueError(
+                f"solver={solver!r} handles only the L2 penalty (l1_ratio=0); with l1_ratio > 0 "
+                "use solver='auto', 'prox_newton' or 'fista'."
+            )
+        if solver == "auto":
+            small = n_params <= _glm.NEWTON_MAX_PARAMS and not sparse
+            solver = "prox_newton" if small else "fista"
+    if solver == "prox_newton" and sparse:
+        raise ValueError(
+            "solver='prox_newton' forms a dense Hessian, which a sparse X does not allow; use "
+            "solver='fista' (or 'auto', which picks it for sparse X)."
+        )
+    solver = _glm.choose_solver(solver, n_params, sparse)
     if max_iter is None:
-        max_iter = 100 if solver == "newton" else 1000
-    max_iter = _glm.check_max_iter(max_iter)
+        max_iter = {"newton": 100, "prox_newton": 100, "lbfgs": 1000}.get(solver, 10000)
+    max_iter = _glm.check_max_iter(max_iter, minimum=0)
     tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
     return X, y, s, k, solver, max_iter, tol
 
 
+def _init(coef_init, intercept_init, p, k, fit_intercept, dtype):
+    """``theta0 (d, m)`` from scikit-learn-shaped starting coefficients (or None)."""
+    if coef_init is None and intercept_init is None:
+        return None
+    m = 1 if k == 2 else k
+    coef_shape, icpt_shape = ((p,), ()) if k == 2 else ((k, p), (k,))
+    coef = jnp.zeros(coef_shape, dtype) if coef_init is None else jnp.asarray(coef_init)
+    if coef.shape != coef_shape:
+        raise ValueError(f"coef_init must have shape {coef_shape}, got {coef.shape}.")
+    theta = jnp.reshape(coef.astype(dtype).T, (p, m))
+    if fit_intercept:
+        icpt = jnp.zeros(icpt_shape, dtype) if intercept_init is None else intercept_init
+        icpt = jnp.asarray(icpt).astype(dtype)
+        if icpt.shape != icpt_shape:
+            raise ValueError(f"intercept_init must have shape {icpt_shape}, got {icpt.shape}.")
+        theta = jnp.concatenate([theta, jnp.reshape(icpt, (1, m))], axis=0)
+    return _glm.check_finite(theta, "coef_init/intercept_init")
+
+
 @functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path"))
-def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path):
+def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_intercept, solver, path):
     """The whole fit in one compiled program (encoding, solve, unpacking)."""
     dtype = X.dtype
     if n_classes == 2:
@@ -71,8 +109,14 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path)
         loss, Y = _glm.Multinomial, jax.nn.one_hot(y, n_classes, dtype=dtype)
     prob = _glm.Problem(X, Y, jnp.asarray(s).astype(dtype), loss, fit_intercept, n_classes > 2)
     lam, tol = jnp.asarray(lam).astype(dtype), jnp.asarray(tol).astype(dtype)
-    solve = _glm.solve_path if path else _glm.solve
-    theta, n_iter, ok = solve(prob, lam, tol, max_iter, solver)
+    if path:
+        theta, n_iter, ok = _glm.solve_path(prob, lam, tol, max_iter, solver)
+    elif solver in ("prox_newton", "fista"):
+        rho = jnp.asarray(l1_ratio).astype(dtype)
+        lam2, lam1 = lam * (1.0 - rho), lam * rho
+        theta, n_iter, ok = _glm_prox.solve_l1(prob, lam2, lam1, tol, max_iter, solver, theta0)
+    else:
+        theta, n_iter, ok = _glm.solve(prob, lam, tol, max_iter, solver, theta0)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     if n_classes == 2:
         coef, intercept = coef[..., 0], intercept[..., 0]
@@ -86,12 +130,15 @@ def logistic_regression(
     y: Any,
     lam: Any,
     *,
+    l1_ratio: Any = 0.0,
     fit_intercept: bool = True,
     sample_weight: Any = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
     tol: float | None = None,
+    coef_init: Any = None,
+    intercept_init: Any = None,
 ) -> LogisticResult:
     r"""L2-regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
 
@@ -150,8 +197,12 @@ def logistic_regression(
         scikit-learn ``LogisticRegression`` (lbfgs/newton-cg objective); Nocedal & Wright,
         *Numerical Optimization* (2006), ch. 7 (Newton-CG, Eisenstat-Walker forcing terms).
     """
+    l1_ratio = check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    if jnp.ndim(l1_ratio) != 0:
+        raise ValueError(f"l1_ratio must be a scalar, got shape {jnp.shape(l1_ratio)}.")
+    l1 = not is_concrete(l1_ratio) or float(l1_ratio) > 0
     X, y, s, k, solver, max_iter, tol = _prepare(
-        X, y, sample_weight, n_classes, solver, tol, max_iter
+        X, y, sample_weight, n_classes, solver, tol, max_iter, l1=l1
     )
     lam = _glm.check_lam(lam)
     if jnp.ndim(lam) != 0:
@@ -159,13 +210,16 @@ def logistic_regression(
             f"lam must be a scalar, got shape {jnp.shape(lam)}; use jax.vmap over lam or "
             "jaxl2.logistic_path for many."
         )
+    theta0 = _init(coef_init, intercept_init, X.shape[1], k, bool(fit_intercept), X.dtype)
     coef, intercept, n_iter, ok = _fit(
         X,
         y,
         s,
         lam,
+        l1_ratio,
         tol,
         max_iter,
+        theta0,
         n_classes=k,
         fit_intercept=bool(fit_intercept),
         solver=solver,
@@ -233,7 +287,7 @@ def logistic_path(
         scikit-learn ``LogisticRegression`` (lbfgs) at ``C = 1 / (2 lam)``.
     """
     X, y, s, k, solver, max_iter, tol = _prepare(
-        X, y, sample_weight, n_classes, solver, tol, max_iter
+        X, y, sample_weight, n_classes, solver, tol, max_iter, solvers=_L2_SOLVERS
     )
     lams = _glm.check_lam(lams, "lams")
     if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
@@ -243,8 +297,10 @@ def logistic_path(
         y,
         s,
         lams,
+        0.0,
         tol,
         max_iter,
+        None,
         n_classes=k,
         fit_intercept=bool(fit_intercept),
         solver=solver,

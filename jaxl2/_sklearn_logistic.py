@@ -298,7 +298,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32],
             order="C",
-            accept_large_sparse=False,
+            accept_large_sparse=True,
         )
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
@@ -309,6 +309,11 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
                 "The 'liblinear' solver does not support multiclass classification (n_classes "
                 ">= 3). Either use another solver or wrap the estimator in a "
                 "OneVsRestClassifier to keep applying a one-versus-rest scheme."
+            )
+        if liblinear and (X.max() if sp.issparse(X) else np.max(X)) > 1e30:
+            raise ValueError(
+                "Using the 'liblinear' solver while X contains a maximum value > 1e30 results "
+                "in a frozen fit. Please choose another solver or rescale the input X."
             )
         if k < 2:
             raise ValueError(
@@ -327,11 +332,6 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
                 "This solver needs samples of at least 2 classes in the data (with positive "
                 f"sample_weight), but the data contains only one class: "
                 f"{self.classes_[present[0]] if present.size else self.classes_[0]!r}."
-            )
-        if present.size < k:
-            raise ValueError(
-                "Every class needs at least one sample with positive sample_weight; classes "
-                f"{self.classes_[np.setdiff1d(np.arange(k), present)]!r} have none."
             )
         n, p = X.shape
         fit_intercept = bool(self.fit_intercept)
@@ -373,8 +373,10 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         intercept = np.reshape(intercept, (m,))
         if liblinear and self.fit_intercept:
             coef, intercept = coef[:, :p], coef[:, p] * self.intercept_scaling
-        self.coef_ = np.ascontiguousarray(coef, dtype=X.dtype)
-        self.intercept_ = intercept.astype(X.dtype)
+        # liblinear computes in float64 whatever the input (scikit-learn's dtype rule).
+        out = np.float64 if liblinear else X.dtype
+        self.coef_ = np.array(coef, dtype=out, order="C")
+        self.intercept_ = np.array(intercept, dtype=out)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         if not converged:
             name = self.solver if self.solver in _NOT_CONVERGED else "jaxl2"

@@ -123,7 +123,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         ((3, 4), 0.973)
         >>> sparse = LogisticRegression(C=0.1, l1_ratio=1.0).fit(X, y)
         >>> int((sparse.coef_ == 0).sum())
-        6
+        10
     """
 
     _parameter_constraints: dict = {

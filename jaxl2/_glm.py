@@ -459,13 +459,22 @@ def _pcg(prob: Problem, state: NewtonState, lam, g, curv, eta):
     return x, xx, k
 
 
-def newton_step(prob: Problem, state: NewtonState, lam) -> tuple[NewtonState, jax.Array]:
-    """One damped Newton step (PCG direction, Armijo backtracking). Returns state, CG count."""
+def newton_step(
+    prob: Problem, state: NewtonState, lam, exact: bool = False
+) -> tuple[NewtonState, jax.Array]:
+    """One damped Newton step (PCG direction, Armijo backtracking). Returns state, CG count.
+
+    ``exact``: solve the Newton system to rounding with the Hessian of the current iterate
+    (re-formed after every step), so that each step depends on the iterate alone (a warm start
+    from step k continues exactly as the uninterrupted run), as scikit-learn's newton-cholesky.
+    """
     g = _grad(prob, state, lam)
     curv = prob.loss.curvature(state.z, prob.Y, prob.s)
     total = jnp.sum(prob.s)
     # Eisenstat-Walker forcing term: loose solves far away, tight ones near the optimum.
     eta = jnp.minimum(0.1, jnp.sqrt(jnp.max(jnp.abs(g)) / total))
+    if exact:
+        eta = jnp.asarray(100 * jnp.finfo(g.dtype).eps, g.dtype)
     direction, xdir, n_cg = _pcg(prob, state, lam, g, curv, eta)
     f0 = _objective_along(prob, state.theta, state.z, lam)
     slope = jnp.sum(g * direction)
@@ -499,7 +508,7 @@ def newton_step(prob: Problem, state: NewtonState, lam) -> tuple[NewtonState, ja
         eigvals, eigvecs, shift = _refresh(prob, st.z)
         return st._replace(eigvals=eigvals, eigvecs=eigvecs, shift=shift)
 
-    state = lax.cond(n_cg > _REFRESH_CG, refresh, lambda st: st, state)
+    state = lax.cond((n_cg > _REFRESH_CG) | exact, refresh, lambda st: st, state)
     return state, n_cg
 
 
@@ -508,7 +517,7 @@ def grad_max(prob: Problem, state: NewtonState, lam) -> jax.Array:
     return jnp.max(jnp.abs(_grad(prob, state, lam))) / jnp.sum(prob.s)
 
 
-def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter):
+def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: bool = False):
     """Newton iterations at one lam from ``state``; returns (state, n_iter, converged)."""
 
     def cond(c):
@@ -517,7 +526,7 @@ def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter):
 
     def body(c):
         st, it = c
-        st, _ = newton_step(prob, st, lam)
+        st, _ = newton_step(prob, st, lam, exact)
         return st, it + 1
 
     state, n_iter = lax.while_loop(cond, body, (state, 0))
@@ -594,7 +603,7 @@ def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
 
 def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
     """``"auto"``: Newton up to ``NEWTON_MAX_PARAMS`` dense coefficients, L-BFGS otherwise."""
-    if solver == "newton" and sparse:
+    if solver in ("newton", "newton_exact") and sparse:
         raise ValueError(
             "solver='newton' forms a dense Hessian, which a sparse X does not allow; use "
             "solver='lbfgs' (or 'auto', which picks it for sparse X)."
@@ -608,8 +617,9 @@ def solve(prob: Problem, lam, tol, max_iter, solver: str, theta0=None):
     """Solves at one ``lam`` from ``theta0`` (default zero): (theta, n_iter, converged)."""
     if theta0 is None:
         theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
-    if solver == "newton":
-        st, it, ok = newton_solve(prob, newton_init(prob, theta0), lam, tol, max_iter)
+    if solver in ("newton", "newton_exact"):
+        state = newton_init(prob, theta0)
+        st, it, ok = newton_solve(prob, state, lam, tol, max_iter, solver == "newton_exact")
         return st.theta, it, ok
     return lbfgs_solve(prob, theta0, lam, tol, max_iter)
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from . import _glm, _glm_prox
 from ._checks import check_choice, check_in_range, is_concrete
 
-_L2_SOLVERS = ("auto", "newton", "lbfgs")
+_L2_SOLVERS = ("auto", "newton", "newton_exact", "lbfgs")
 _SOLVERS = (*_L2_SOLVERS, "prox_newton", "fista")
 
 
@@ -59,7 +59,7 @@ def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, so
     sparse = _glm.is_sparse(X)
     n_params = (p + 1) * (1 if k == 2 else k)
     if l1:
-        if solver in ("newton", "lbfgs"):
+        if solver in ("newton", "newton_exact", "lbfgs"):
             raise ValueError(
                 f"solver={solver!r} handles only the L2 penalty (l1_ratio=0); with l1_ratio > 0 "
                 "use solver='auto', 'prox_newton' or 'fista'."
@@ -74,7 +74,8 @@ def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, so
         )
     solver = _glm.choose_solver(solver, n_params, sparse)
     if max_iter is None:
-        max_iter = {"newton": 100, "prox_newton": 100, "lbfgs": 1000}.get(solver, 10000)
+        defaults = {"newton": 100, "newton_exact": 100, "prox_newton": 100, "lbfgs": 1000}
+        max_iter = defaults.get(solver, 10000)
     max_iter = _glm.check_max_iter(max_iter, minimum=0)
     tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
     return X, y, s, k, solver, max_iter, tol
@@ -177,7 +178,9 @@ def logistic_regression(
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``(n,)`` non-negative weights ``s`` (default ones).
         n_classes: K, needed when ``y`` is traced (inside ``jit``/``vmap`` over ``y``).
-        solver: ``"auto"``, ``"newton"``, ``"lbfgs"``, ``"prox_newton"`` or ``"fista"``.
+        solver: ``"auto"``, ``"newton"``, ``"newton_exact"`` (each Newton system solved to
+            rounding with a fresh Hessian: steps depend on the iterate alone),
+            ``"lbfgs"``, ``"prox_newton"`` or ``"fista"``.
         max_iter: iteration limit ``>= 0`` (default 100 for (proximal) Newton, 1000 for
             L-BFGS, 10000 for FISTA; 0 returns the starting point).
         tol: gradient tolerance (default ``1e-8`` in float64, ``1e-4`` in float32).
@@ -304,7 +307,7 @@ def logistic_path(
         scikit-learn ``LogisticRegression`` (lbfgs) at ``C = 1 / (2 lam)``.
     """
     X, y, s, k, solver, max_iter, tol = _prepare(
-        X, y, sample_weight, n_classes, solver, tol, max_iter, solvers=_L2_SOLVERS
+        X, y, sample_weight, n_classes, solver, tol, max_iter, solvers=("auto", "newton", "lbfgs")
     )
     lams = _glm.check_lam(lams, "lams")
     if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:

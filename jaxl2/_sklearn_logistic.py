@@ -276,9 +276,11 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             return "lbfgs" if sparse and solver == "newton" else solver
         if l1:
             return "fista" if sparse or n_params > NEWTON_MAX_PARAMS else "prox_newton"
-        if solver == "lbfgs" or sparse:
+        if solver == "lbfgs" or sparse or n_params > NEWTON_MAX_PARAMS:
             return "lbfgs"
-        return "newton" if n_params <= NEWTON_MAX_PARAMS else "lbfgs"
+        # scikit-learn's Newton solvers: each step a function of the iterate (warm starts
+        # continue exactly); the others only need the minimizer.
+        return "newton_exact" if solver in ("newton-cg", "newton-cholesky") else "newton"
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:

@@ -300,7 +300,8 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             accept_sparse=["csr", "csc"],
             dtype=[np.float64, np.float32],
             order="C",
-            accept_large_sparse=True,
+            # scikit-learn's sag/saga/liblinear refuse 64-bit sparse indices; kept for parity.
+            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
         )
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+from jax.experimental import sparse as jsparse
 
 from ._checks import check_finite, check_nonnegative, is_concrete
 
@@ -78,8 +79,27 @@ def _as_array(x: Any) -> Any:
     return x
 
 
+def is_sparse(X: Any) -> bool:
+    """Whether ``X`` is a ``jax.experimental.sparse.BCOO`` matrix (products only, no densifying)."""
+    return isinstance(X, jsparse.BCOO)
+
+
 def check_X(X: Any, name: str = "X") -> Any:
-    """A 2-D floating-point, finite design matrix (returned as is: dtype kept)."""
+    """A 2-D floating-point, finite design matrix (returned as is: dtype kept).
+
+    A ``jax.experimental.sparse.BCOO`` matrix is accepted as it is (its stored values are
+    checked); the solvers then use only products with it.
+    """
+    if is_sparse(X):
+        if not jnp.issubdtype(X.dtype, jnp.floating):
+            raise TypeError(f"{name} must be a floating-point matrix, got dtype {X.dtype}.")
+        if X.ndim != 2 or X.n_batch != 0 or X.n_dense != 0:
+            raise ValueError(
+                f"{name} must be a 2-D BCOO matrix without batch or dense dimensions, got "
+                f"shape {X.shape} (n_batch={X.n_batch}, n_dense={X.n_dense})."
+            )
+        check_finite(X.data, f"{name}.data")
+        return X
     X = _as_array(X)
     if not jnp.issubdtype(X.dtype, jnp.floating):
         raise TypeError(
@@ -161,9 +181,12 @@ def check_lam(lam: Any, name: str = "lam") -> Any:
     return check_nonnegative(_as_array(lam), name, allow_inf=False)
 
 
-def check_max_iter(max_iter: Any) -> int:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+def check_max_iter(max_iter: Any, minimum: int = 1) -> int:
+    """An int ``>= minimum`` (``minimum=0`` where zero iterations means: return the start)."""
+    ok = isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)
+    if not ok or max_iter < minimum:
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"max_iter must be {what}, got {max_iter!r}.")
     return int(max_iter)
 
 
@@ -436,13 +459,22 @@ def _pcg(prob: Problem, state: NewtonState, lam, g, curv, eta):
     return x, xx, k
 
 
-def newton_step(prob: Problem, state: NewtonState, lam) -> tuple[NewtonState, jax.Array]:
-    """One damped Newton step (PCG direction, Armijo backtracking). Returns state, CG count."""
+def newton_step(
+    prob: Problem, state: NewtonState, lam, exact: bool = False
+) -> tuple[NewtonState, jax.Array]:
+    """One damped Newton step (PCG direction, Armijo backtracking). Returns state, CG count.
+
+    ``exact``: solve the Newton system to rounding with the Hessian of the current iterate
+    (re-formed after every step), so that each step depends on the iterate alone (a warm start
+    from step k continues exactly as the uninterrupted run), as scikit-learn's newton-cholesky.
+    """
     g = _grad(prob, state, lam)
     curv = prob.loss.curvature(state.z, prob.Y, prob.s)
     total = jnp.sum(prob.s)
     # Eisenstat-Walker forcing term: loose solves far away, tight ones near the optimum.
     eta = jnp.minimum(0.1, jnp.sqrt(jnp.max(jnp.abs(g)) / total))
+    if exact:
+        eta = jnp.asarray(100 * jnp.finfo(g.dtype).eps, g.dtype)
     direction, xdir, n_cg = _pcg(prob, state, lam, g, curv, eta)
     f0 = _objective_along(prob, state.theta, state.z, lam)
     slope = jnp.sum(g * direction)
@@ -476,7 +508,7 @@ def newton_step(prob: Problem, state: NewtonState, lam) -> tuple[NewtonState, ja
         eigvals, eigvecs, shift = _refresh(prob, st.z)
         return st._replace(eigvals=eigvals, eigvecs=eigvecs, shift=shift)
 
-    state = lax.cond(n_cg > _REFRESH_CG, refresh, lambda st: st, state)
+    state = lax.cond((n_cg > _REFRESH_CG) | exact, refresh, lambda st: st, state)
     return state, n_cg
 
 
@@ -485,7 +517,7 @@ def grad_max(prob: Problem, state: NewtonState, lam) -> jax.Array:
     return jnp.max(jnp.abs(_grad(prob, state, lam))) / jnp.sum(prob.s)
 
 
-def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter):
+def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: bool = False):
     """Newton iterations at one lam from ``state``; returns (state, n_iter, converged)."""
 
     def cond(c):
@@ -494,7 +526,7 @@ def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter):
 
     def body(c):
         st, it = c
-        st, _ = newton_step(prob, st, lam)
+        st, _ = newton_step(prob, st, lam, exact)
         return st, it + 1
 
     state, n_iter = lax.while_loop(cond, body, (state, 0))
@@ -569,17 +601,25 @@ def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
     return out
 
 
-def choose_solver(solver: str, n_params: int) -> str:
+def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
+    """``"auto"``: Newton up to ``NEWTON_MAX_PARAMS`` dense coefficients, L-BFGS otherwise."""
+    if solver in ("newton", "newton_exact") and sparse:
+        raise ValueError(
+            "solver='newton' forms a dense Hessian, which a sparse X does not allow; use "
+            "solver='lbfgs' (or 'auto', which picks it for sparse X)."
+        )
     if solver == "auto":
-        return "newton" if n_params <= NEWTON_MAX_PARAMS else "lbfgs"
+        return "newton" if n_params <= NEWTON_MAX_PARAMS and not sparse else "lbfgs"
     return solver
 
 
-def solve(prob: Problem, lam, tol, max_iter, solver: str):
-    """Solves at one ``lam`` from zero: (theta, n_iter, converged). Vmaps over ``lam``."""
-    theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
-    if solver == "newton":
-        st, it, ok = newton_solve(prob, newton_init(prob, theta0), lam, tol, max_iter)
+def solve(prob: Problem, lam, tol, max_iter, solver: str, theta0=None):
+    """Solves at one ``lam`` from ``theta0`` (default zero): (theta, n_iter, converged)."""
+    if theta0 is None:
+        theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
+    if solver in ("newton", "newton_exact"):
+        state = newton_init(prob, theta0)
+        st, it, ok = newton_solve(prob, state, lam, tol, max_iter, solver == "newton_exact")
         return st.theta, it, ok
     return lbfgs_solve(prob, theta0, lam, tol, max_iter)
 

@@ -8,8 +8,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _glm
-from ._checks import check_choice
+from . import _glm, _glm_prox
+from ._checks import check_choice, check_in_range, is_concrete
+
+_L2_SOLVERS = ("auto", "newton", "newton_exact", "lbfgs")
+_SOLVERS = (*_L2_SOLVERS, "prox_newton", "fista")
 
 
 class LogisticResult(NamedTuple):
@@ -47,22 +50,58 @@ class LogisticPathResult(NamedTuple):
     converged: jax.Array
 
 
-def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter):
+def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS):
     X = _glm.check_X(X)
     n, p = X.shape
     y, k = _glm.check_labels(y, n, n_classes)
     s = _glm.check_sample_weight(sample_weight, n, X.dtype)
-    check_choice(solver, "solver", ("auto", "newton", "lbfgs"))
-    solver = _glm.choose_solver(solver, (p + 1) * (1 if k == 2 else k))
+    check_choice(solver, "solver", solvers)
+    sparse = _glm.is_sparse(X)
+    n_params = (p + 1) * (1 if k == 2 else k)
+    if l1:
+        if solver in ("newton", "newton_exact", "lbfgs"):
+            raise ValueError(
+                f"solver={solver!r} handles only the L2 penalty (l1_ratio=0); with l1_ratio > 0 "
+                "use solver='auto', 'prox_newton' or 'fista'."
+            )
+        if solver == "auto":
+            small = n_params <= _glm.NEWTON_MAX_PARAMS and not sparse
+            solver = "prox_newton" if small else "fista"
+    if solver == "prox_newton" and sparse:
+        raise ValueError(
+            "solver='prox_newton' forms a dense Hessian, which a sparse X does not allow; use "
+            "solver='fista' (or 'auto', which picks it for sparse X)."
+        )
+    solver = _glm.choose_solver(solver, n_params, sparse)
     if max_iter is None:
-        max_iter = 100 if solver == "newton" else 1000
-    max_iter = _glm.check_max_iter(max_iter)
+        defaults = {"newton": 100, "newton_exact": 100, "prox_newton": 100, "lbfgs": 1000}
+        max_iter = defaults.get(solver, 10000)
+    max_iter = _glm.check_max_iter(max_iter, minimum=0)
     tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
     return X, y, s, k, solver, max_iter, tol
 
 
+def _init(coef_init, intercept_init, p, k, fit_intercept, dtype):
+    """``theta0 (d, m)`` from scikit-learn-shaped starting coefficients (or None)."""
+    if coef_init is None and intercept_init is None:
+        return None
+    m = 1 if k == 2 else k
+    coef_shape, icpt_shape = ((p,), ()) if k == 2 else ((k, p), (k,))
+    coef = jnp.zeros(coef_shape, dtype) if coef_init is None else jnp.asarray(coef_init)
+    if coef.shape != coef_shape:
+        raise ValueError(f"coef_init must have shape {coef_shape}, got {coef.shape}.")
+    theta = jnp.reshape(coef.astype(dtype).T, (p, m))
+    if fit_intercept:
+        icpt = jnp.zeros(icpt_shape, dtype) if intercept_init is None else intercept_init
+        icpt = jnp.asarray(icpt).astype(dtype)
+        if icpt.shape != icpt_shape:
+            raise ValueError(f"intercept_init must have shape {icpt_shape}, got {icpt.shape}.")
+        theta = jnp.concatenate([theta, jnp.reshape(icpt, (1, m))], axis=0)
+    return _glm.check_finite(theta, "coef_init/intercept_init")
+
+
 @functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path"))
-def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path):
+def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_intercept, solver, path):
     """The whole fit in one compiled program (encoding, solve, unpacking)."""
     dtype = X.dtype
     if n_classes == 2:
@@ -71,8 +110,14 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver, path)
         loss, Y = _glm.Multinomial, jax.nn.one_hot(y, n_classes, dtype=dtype)
     prob = _glm.Problem(X, Y, jnp.asarray(s).astype(dtype), loss, fit_intercept, n_classes > 2)
     lam, tol = jnp.asarray(lam).astype(dtype), jnp.asarray(tol).astype(dtype)
-    solve = _glm.solve_path if path else _glm.solve
-    theta, n_iter, ok = solve(prob, lam, tol, max_iter, solver)
+    if path:
+        theta, n_iter, ok = _glm.solve_path(prob, lam, tol, max_iter, solver)
+    elif solver in ("prox_newton", "fista"):
+        rho = jnp.asarray(l1_ratio).astype(dtype)
+        lam2, lam1 = lam * (1.0 - rho), lam * rho
+        theta, n_iter, ok = _glm_prox.solve_l1(prob, lam2, lam1, tol, max_iter, solver, theta0)
+    else:
+        theta, n_iter, ok = _glm.solve(prob, lam, tol, max_iter, solver, theta0)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     if n_classes == 2:
         coef, intercept = coef[..., 0], intercept[..., 0]
@@ -86,19 +131,24 @@ def logistic_regression(
     y: Any,
     lam: Any,
     *,
+    l1_ratio: Any = 0.0,
     fit_intercept: bool = True,
     sample_weight: Any = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
     tol: float | None = None,
+    coef_init: Any = None,
+    intercept_init: Any = None,
 ) -> LogisticResult:
-    r"""L2-regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
+    r"""Regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
 
     Minimizes
 
-    .. math:: F(W, b) = \sum_i s_i \, \ell(y_i, x_i^\top W + b) + \mathrm{lam} \cdot \|W\|^2
+    .. math:: F(W, b) = \sum_i s_i \, \ell(y_i, x_i^\top W + b)
+        + \mathrm{lam} \cdot (\rho \|W\|_1 + (1 - \rho) \|W\|^2)
 
+    with ``rho = l1_ratio`` (default 0: the L2 penalty ``lam ||W||^2``)
     where ``l`` is the logistic loss ``log(1 + exp(z)) - y z`` for two classes and the softmax
     cross-entropy ``logsumexp(z) - z_y`` over all K classes (symmetric, as scikit-learn) for
     three or more; the intercept ``b`` is not penalized. This equals
@@ -107,21 +157,35 @@ def logistic_regression(
 
     Solvers: ``"newton"`` (Newton steps by conjugate gradients preconditioned with a Hessian
     that is re-formed only when it has gone stale; plain Newton when it is fresh),
-    ``"lbfgs"`` (``optax.lbfgs``), or ``"auto"``: Newton up to
-    ``1000`` coefficients, L-BFGS above. Both stop when ``max |grad F| / sum(s) <= tol`` — the
-    gradient scikit-learn's ``tol`` bounds. Works under ``jax.jit`` (pass ``n_classes`` when
-    ``y`` is traced) and ``jax.vmap`` over ``lam``.
+    ``"lbfgs"`` (``optax.lbfgs``), for ``l1_ratio = 0`` only; ``"prox_newton"`` (proximal
+    Newton, the quadratic model minimized by coordinate descent on the Hessian) and
+    ``"fista"`` (accelerated proximal gradient, products with X only), for any ``l1_ratio``,
+    with exact zeros; or ``"auto"``: Newton (proximal Newton when ``l1_ratio > 0``) up to
+    ``1000`` coefficients of a dense X, L-BFGS (FISTA) above or for a sparse X. ``X`` may be a
+    ``jax.experimental.sparse.BCOO`` matrix: only products with it are formed. All stop when
+    the largest entry of the (minimum-norm sub)gradient of ``F / sum(s)`` is ``<= tol`` — the
+    gradient scikit-learn's ``tol`` bounds. On separable data with ``lam = 0`` no minimizer
+    exists (``|W|`` grows without bound); the solvers stop, finite, where the gradient is below
+    ``tol``, as scikit-learn's do. Works under ``jax.jit`` (pass ``n_classes`` when ``y`` is
+    traced) and ``jax.vmap`` over ``lam``.
 
     Args:
-        X: ``(n, p)`` floating-point features; the result has their dtype.
+        X: ``(n, p)`` floating-point features (dense, or a ``BCOO`` sparse matrix); the result
+            has their dtype.
         y: ``(n,)`` integer class labels ``0..K-1`` (or booleans); every class must occur.
         lam: penalty ``lam >= 0`` (a scalar; vmap over it for many).
+        l1_ratio: ``rho`` in ``[0, 1]``, the L1 share of the penalty.
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``(n,)`` non-negative weights ``s`` (default ones).
         n_classes: K, needed when ``y`` is traced (inside ``jit``/``vmap`` over ``y``).
-        solver: ``"auto"``, ``"newton"`` or ``"lbfgs"``.
-        max_iter: iteration limit (default 100 for Newton, 1000 for L-BFGS).
+        solver: ``"auto"``, ``"newton"``, ``"newton_exact"`` (each Newton system solved to
+            rounding with a fresh Hessian: steps depend on the iterate alone),
+            ``"lbfgs"``, ``"prox_newton"`` or ``"fista"``.
+        max_iter: iteration limit ``>= 0`` (default 100 for (proximal) Newton, 1000 for
+            L-BFGS, 10000 for FISTA; 0 returns the starting point).
         tol: gradient tolerance (default ``1e-8`` in float64, ``1e-4`` in float32).
+        coef_init: starting coefficients, shaped as ``coef`` (a warm start; default zeros).
+        intercept_init: starting intercept, shaped as ``intercept`` (default zero).
 
     Returns:
         A :class:`LogisticResult` ``(coef, intercept, n_iter, converged)``.
@@ -145,13 +209,20 @@ def logistic_regression(
         >>> fit = jax.vmap(lambda lam: jaxl2.logistic_regression(X, y, lam).coef)
         >>> fit(jnp.array([0.1, 1.0, 10.0])).shape
         (3, 2)
+        >>> lasso = jaxl2.logistic_regression(X, y, lam=1.0, l1_ratio=1.0)  # exact zeros
+        >>> [round(float(c), 3) for c in lasso.coef]
+        [1.119, 0.0]
 
     References:
         scikit-learn ``LogisticRegression`` (lbfgs/newton-cg objective); Nocedal & Wright,
         *Numerical Optimization* (2006), ch. 7 (Newton-CG, Eisenstat-Walker forcing terms).
     """
+    l1_ratio = check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
+    if jnp.ndim(l1_ratio) != 0:
+        raise ValueError(f"l1_ratio must be a scalar, got shape {jnp.shape(l1_ratio)}.")
+    l1 = not is_concrete(l1_ratio) or float(l1_ratio) > 0
     X, y, s, k, solver, max_iter, tol = _prepare(
-        X, y, sample_weight, n_classes, solver, tol, max_iter
+        X, y, sample_weight, n_classes, solver, tol, max_iter, l1=l1
     )
     lam = _glm.check_lam(lam)
     if jnp.ndim(lam) != 0:
@@ -159,13 +230,16 @@ def logistic_regression(
             f"lam must be a scalar, got shape {jnp.shape(lam)}; use jax.vmap over lam or "
             "jaxl2.logistic_path for many."
         )
+    theta0 = _init(coef_init, intercept_init, X.shape[1], k, bool(fit_intercept), X.dtype)
     coef, intercept, n_iter, ok = _fit(
         X,
         y,
         s,
         lam,
+        l1_ratio,
         tol,
         max_iter,
+        theta0,
         n_classes=k,
         fit_intercept=bool(fit_intercept),
         solver=solver,
@@ -233,7 +307,7 @@ def logistic_path(
         scikit-learn ``LogisticRegression`` (lbfgs) at ``C = 1 / (2 lam)``.
     """
     X, y, s, k, solver, max_iter, tol = _prepare(
-        X, y, sample_weight, n_classes, solver, tol, max_iter
+        X, y, sample_weight, n_classes, solver, tol, max_iter, solvers=("auto", "newton", "lbfgs")
     )
     lams = _glm.check_lam(lams, "lams")
     if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
@@ -243,8 +317,10 @@ def logistic_path(
         y,
         s,
         lams,
+        0.0,
         tol,
         max_iter,
+        None,
         n_classes=k,
         fit_intercept=bool(fit_intercept),
         solver=solver,

@@ -176,7 +176,10 @@ def test_jit_and_float32():
             0.5 * np.abs(ref[k]).sum() + 0.5 * ref[k] @ ref[k]
         )
         assert F - F_ref <= 1e-5 * yc @ yc
-    np.testing.assert_allclose(coef, ref, atol=3e-2 * np.abs(ref).max())
+    for k in range(len(lams)):  # relative to the norm: float32 depends on BLAS and threads
+        assert np.linalg.norm(np.asarray(coef[k], np.float64) - ref[k]) <= 3e-2 * np.linalg.norm(
+            ref[k]
+        )
 
 
 def test_bad_input():

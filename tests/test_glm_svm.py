@@ -75,8 +75,10 @@ def test_vmap_over_lam_and_float32():
         # float32 and its default tol certify the objective; at the weak lam = 0.1 the
         # coefficients themselves are only good to ~1e-3 of their scale.
         assert objective(w, lam) - objective(ref, lam) <= 1e-5 * objective(ref, lam)
-        np.testing.assert_allclose(w, ref, atol=3e-3 * np.abs(ref).max(), rtol=1e-3)
-    np.testing.assert_allclose(coefs[1], linear_svc(X, y, 1.0), atol=1e-3, rtol=1e-3)
+        # float32 results depend on BLAS and thread count: compared relative to the norm.
+        assert np.linalg.norm(w - ref) <= 3e-3 * np.linalg.norm(ref)
+    ref = linear_svc(X, y, 1.0)
+    assert np.linalg.norm(np.asarray(coefs[1], np.float64) - ref) <= 1e-4 * np.linalg.norm(ref)
 
 
 def test_bad_input():

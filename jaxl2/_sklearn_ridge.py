@@ -627,7 +627,11 @@ class RidgeCV(_RidgeBase):
             alpha = alphas[best]
             self.alpha_ = float(alpha)
             self.best_score_ = float(scores[best])
-        coef, intercept = _fit_ridge(X, Y, alpha, sw, self.fit_intercept, "auto")
+        with warnings.catch_warnings():
+            # scikit-learn's RidgeCV takes the coefficients from its decomposition and does
+            # not warn; the refit is exact either way (SVD fallback).
+            warnings.simplefilter("ignore", LinAlgWarning)
+            coef, intercept = _fit_ridge(X, Y, alpha, sw, self.fit_intercept, "auto")
         return self._store(coef, intercept, y_was_1d, X.dtype)
 
     def _loo_scores(self, X, Y, y_was_1d, sw, alphas, per_target):

@@ -114,19 +114,26 @@ def test_ridgecv_with_cv_folds_is_grid_search():
 
 
 def test_bad_parameters():
+    # scikit-learn's validation (_parameter_constraints) and wording.
     X, y = load_diabetes(return_X_y=True)
-    with pytest.raises(ValueError, match=r"alpha must be non-negative and finite.*"):
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of Ridge must be"):
         Ridge(alpha=-1.0).fit(X, y)
-    with pytest.raises(ValueError, match=r"alphas must be non-negative and finite.* at index 1"):
+    with pytest.raises(ValueError, match=r"alphas\[1\] == -2.0, must be > 0.0"):
         RidgeCV(alphas=[1.0, -2.0]).fit(X, y)
     with pytest.raises(ValueError, match=r"alpha must be a non-negative float or an array"):
         Ridge(alpha=[1.0, 2.0]).fit(X, y)
-    with pytest.raises(ValueError, match="scoring is only used with cv set"):
-        RidgeCV(scoring="r2").fit(X, y)
+    with pytest.raises(ValueError, match=r"The 'scoring' parameter of RidgeCV must be"):
+        RidgeCV(scoring="not-a-scorer").fit(X, y)
     with pytest.raises(ValueError, match="alpha_per_target=True are incompatible"):
         RidgeCV(cv=3, alpha_per_target=True).fit(X, y)
-    with pytest.raises(ValueError, match="solver must be one of"):
-        Ridge(solver="lsqr").fit(X, y)
+    with pytest.raises(ValueError, match="store_cv_results=True are incompatible"):
+        RidgeCV(cv=3, store_cv_results=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"The 'solver' parameter of Ridge must be a str among"):
+        Ridge(solver="newton").fit(X, y)
+    with pytest.raises(ValueError, match="'lbfgs' solver can be used only when positive=True"):
+        Ridge(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="solver='svd' does not support positive fitting"):
+        Ridge(solver="svd", positive=True).fit(X, y)
 
 
 def test_import_jaxl2_does_not_import_sklearn():

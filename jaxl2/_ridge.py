@@ -309,7 +309,7 @@ def _ridge_bcoo(
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, dtype)
     tol = _check_tol(tol, dtype)
     max_iter = _check_max_iter(max_iter, X.shape[1])
-    W, b, _ = _it.cg_normal(
+    W, b, _, _ = _it.cg_normal(
         X, Y, sw, lam, jnp.asarray(tol, dtype), fit_intercept=fit_intercept, max_iter=max_iter
     )
     return _output(W, b, y_was_1d, dtype)
@@ -455,31 +455,50 @@ def _tikhonov_core(
     fit_intercept: bool,
     method: str,
 ) -> tuple[jax.Array, jax.Array]:
-    if method == "cholesky":
-        c = ch.centring(X, Y, sw, fit_intercept)
-        G, rhs = ch.primal_gram(X, Y, c)
-        P = gamma.T @ gamma
+    def by_lstsq() -> tuple[jax.Array, jax.Array]:
+        data = rd.prepare(X, Y, sw, fit_intercept)
+        Xs, Ys = data.Xs, data.Ys
+        n, p = Xs.shape
+        # In the right singular basis of Xs (w = V c), with singular values below the
+        # relative cutoff set to 0, so rounding noise along numerically null directions of X is
+        # never fitted: minimum-norm least squares on [S; √lam ΓV] c ≈ [Uᵀys; 0].
+        U, sv, Vt = jnp.linalg.svd(Xs, full_matrices=n < p)
+        m = sv.shape[0]
+        sv = jnp.where(sv > svd_cutoff(sv, n, p), sv, 0)
+        S = jnp.zeros((m, p), Xs.dtype).at[jnp.arange(m), jnp.arange(m)].set(sv)
+        Uy = ch.tdot(U[:, :m], Ys)
+        GV = gamma @ Vt.T
 
-        def solve(lam_k: jax.Array, b: jax.Array) -> jax.Array:
-            return jsl.cho_solve(jsl.cho_factor(G + lam_k * P, lower=True), b)
+        def solve_lstsq(lam_k: jax.Array, uy: jax.Array) -> jax.Array:
+            A = jnp.concatenate([S, jnp.sqrt(lam_k) * GV], axis=0)
+            rhs = jnp.concatenate([uy, jnp.zeros((gamma.shape[0],), uy.dtype)])
+            return Vt.T @ jnp.linalg.lstsq(A, rhs)[0]
 
-        if lam.ndim == 0:
-            W = solve(lam, rhs).T
-        else:
-            W = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
-        return rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
-    data = rd.prepare(X, Y, sw, fit_intercept)
-    Xs, Ys = data.Xs, data.Ys
+        lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
+        W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Uy)
+        return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
-    # Minimum-norm least squares on the stacked system [Xs; √lam Γ] w ≈ [ys; 0].
-    def solve_lstsq(lam_k: jax.Array, y: jax.Array) -> jax.Array:
-        A = jnp.concatenate([Xs, jnp.sqrt(lam_k) * gamma], axis=0)
-        rhs = jnp.concatenate([y, jnp.zeros((gamma.shape[0],), y.dtype)])
-        return jnp.linalg.lstsq(A, rhs)[0]
+    if method != "cholesky":
+        return by_lstsq()
+    c = ch.centring(X, Y, sw, fit_intercept)
+    G, rhs = ch.primal_gram(X, Y, c)
+    P = gamma.T @ gamma
 
-    lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
-    W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Ys)
-    return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+    def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        A = G + lam_k * P
+        factor = jnp.linalg.cholesky(A)
+        return jsl.cho_solve((factor, True), b), _rcond(A, factor)
+
+    if lam.ndim == 0:
+        W, rcond = solve(lam, rhs)
+        W = W.T
+    else:
+        W, rcond = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
+        rcond = jnp.min(rcond)
+    fast = rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+    # An ill-conditioned XᵀX + lam·ΓᵀΓ (null spaces of X and Γ nearly meeting, or a tiny lam):
+    # the stacked least-squares solve instead, as for ridge's SVD fallback.
+    return jax.lax.cond(rcond >= trusted_rcond(X.dtype), lambda: fast, by_lstsq)
 
 
 def tikhonov(
@@ -498,10 +517,12 @@ def tikhonov(
     solves ``(XᵀSX + lam·ΓᵀΓ) w = XᵀSy`` on centred data. ``Γ = I`` is :func:`ridge`; a
     difference operator (rows ``e_{j+1} − e_j``) asks for smooth coefficients.
 
-    Solvers: ``"cholesky"`` factors ``XᵀX + lam·ΓᵀΓ`` (needs it positive definite: lam > 0 and
-    the null spaces of X and Γ meeting only at 0); ``"lstsq"`` solves the stacked least-squares
-    problem ``[X; √lam·Γ] w ≈ [y; 0]`` by SVD and returns its minimum-norm solution, so it never
-    fails; ``"auto"`` uses ``"lstsq"`` when ``lam`` is known to contain a 0 and ``"cholesky"``
+    Solvers: ``"cholesky"`` factors ``XᵀX + lam·ΓᵀΓ``, checks the factorization inside ``jit``
+    and falls back (``lax.cond``) to ``"lstsq"`` when it is ill-conditioned (a tiny lam, or the
+    null spaces of X and Γ nearly meeting); ``"lstsq"`` solves the stacked least-squares
+    problem ``[X; √lam·Γ] w ≈ [y; 0]`` by SVD and returns its minimum-norm solution (singular
+    values of X below ``eps·max(n, p)·s_max`` treated as 0, as for ridge), so it never fails;
+    ``"auto"`` uses ``"lstsq"`` when ``lam`` is known to contain a 0 and ``"cholesky"``
     otherwise.
 
     Args:

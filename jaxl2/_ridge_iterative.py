@@ -72,8 +72,10 @@ def cg_normal(
     *,
     fit_intercept: bool,
     max_iter: int,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(W (t, p), b (t,), n_iter (t,)): CG until ``‖r‖ ≤ tol·‖Xsᵀys‖`` or ``max_iter`` steps.
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(W (t, p), b (t,), n_iter (t,), converged (t,)) of CG on the normal equations.
+
+    CG runs until ``‖r‖ ≤ tol·‖Xsᵀys‖`` or ``max_iter`` steps.
 
     Started from 0, the iterates stay in the row space of Xs, so lam = 0 converges to the
     minimum-norm least-squares solution.
@@ -108,12 +110,12 @@ def cg_normal(
 
         z0 = m_inv * b
         init = (jnp.zeros_like(b), b, z0, b @ z0, jnp.zeros((), jnp.int32))
-        x, _, _, _, k = jax.lax.while_loop(cond, body, init)
-        return x, k
+        x, r, _, _, k = jax.lax.while_loop(cond, body, init)
+        return x, k, jnp.linalg.norm(r) <= target
 
-    W, n_iter = jax.vmap(solve, in_axes=(0, 1))(lam_t, ops.Ys)
+    W, n_iter, converged = jax.vmap(solve, in_axes=(0, 1))(lam_t, ops.Ys)
     b = ops.y_mean - W @ ops.x_mean if fit_intercept else jnp.zeros_like(ops.y_mean)
-    return W, b, n_iter
+    return W, b, n_iter, converged
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "max_iter", "polish"))
@@ -127,8 +129,10 @@ def positive_ridge(
     fit_intercept: bool,
     max_iter: int,
     polish: bool,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(W (t, p), b (t,), n_iter (t,)) of ridge with ``w ≥ 0`` (scikit-learn's ``positive``).
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(W (t, p), b (t,), n_iter (t,), converged (t,)) of ridge with ``w ≥ 0``.
+
+    scikit-learn's ``positive=True``.
 
     Minimizes ``‖ys − Xs w‖² + lam‖w‖²`` over ``w ≥ 0`` by FISTA with gradient restarts, step
     ``1/L`` with ``L = λ_max(XsᵀXs) + lam`` (power iteration), until the projected gradient's
@@ -175,7 +179,8 @@ def positive_ridge(
 
         w0 = jnp.zeros((p,), ys.dtype)
         init = (w0, w0, jnp.ones((), ys.dtype), jnp.zeros((), jnp.int32), pg_norm(w0, -b))
-        w, _, _, k, _ = jax.lax.while_loop(cond, body, init)
+        w, _, _, k, gnorm = jax.lax.while_loop(cond, body, init)
+        converged = gnorm <= target
         if polish:
             Xd = ops.sqrt_w[:, None] * (X - ops.x_mean[None, :])
             G = Xd.T @ Xd
@@ -187,11 +192,12 @@ def positive_ridge(
             ok = jnp.all(jnp.isfinite(exact)) & jnp.all(exact >= 0)
             ok = ok & jnp.all(jnp.where(free, True, g >= -target))
             w = jnp.where(ok, exact, w)
-        return w, k
+            converged = converged | ok
+        return w, k, converged
 
-    W, n_iter = jax.vmap(solve, in_axes=(0, 1))(lam_t, ops.Ys)
+    W, n_iter, converged = jax.vmap(solve, in_axes=(0, 1))(lam_t, ops.Ys)
     b = ops.y_mean - W @ ops.x_mean if fit_intercept else jnp.zeros_like(ops.y_mean)
-    return W, b, n_iter
+    return W, b, n_iter, converged
 
 
 def to_bcoo(X: Any, dtype: Any) -> jsparse.BCOO:

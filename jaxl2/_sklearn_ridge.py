@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgWarning
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import check_scalar
@@ -394,6 +395,16 @@ class Ridge(_RidgeBase):
                     "Please set the solver to 'auto' or 'lsqr', 'sparse_cg', 'sag', 'lbfgs' "
                     "or set `fit_intercept=False`"
                 )
+            if solver == "sag" and self.fit_intercept and self.max_iter is None and self.tol > 1e-4:
+                # scikit-learn's warning (jaxl2's CG does not need many iterations, but a
+                # user switching back and forth should see the same messages).
+                warnings.warn(
+                    '"sag" solver requires many iterations to fit an intercept with sparse '
+                    'inputs. Either set the solver to "auto" or "sparse_cg", or set a low '
+                    '"tol" and a high "max_iter" (especially if inputs are not standardized).',
+                    UserWarning,
+                    stacklevel=3,
+                )
             return "sparse_cg" if solver in ("auto", "svd", "cholesky", "eigh") else solver
         return "cholesky" if solver == "auto" else solver
 
@@ -433,7 +444,7 @@ class Ridge(_RidgeBase):
         tol = jnp.asarray(_iteration_tol(self.tol, dtype), dtype)
         if self.positive:
             polish = not sp.issparse(X) and X.shape[1] <= 4096
-            W, b, n_iter = it.positive_ridge(
+            W, b, n_iter, converged = it.positive_ridge(
                 Xj,
                 Yj,
                 swj,
@@ -444,9 +455,22 @@ class Ridge(_RidgeBase):
                 polish=polish,
             )
         else:
-            W, b, n_iter = it.cg_normal(
+            W, b, n_iter, converged = it.cg_normal(
                 Xj, Yj, swj, lam, tol, fit_intercept=self.fit_intercept, max_iter=max_iter
             )
+        if not bool(np.all(np.asarray(converged))):
+            if self.positive:
+                msg = (
+                    "The lbfgs solver did not converge. Try increasing max_iter or tol. "
+                    f"Currently: max_iter={max_iter} and tol={self.tol}"
+                )
+            else:
+                msg = (
+                    f"The {self.solver_} solver reached max_iter={max_iter} before its "
+                    f"relative residual reached tol={float(tol):g}; the coefficients did not "
+                    "converge. Increase max_iter."
+                )
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         return np.asarray(W, X.dtype), np.asarray(b, X.dtype), np.asarray(n_iter, np.int32)
 
 

@@ -173,10 +173,11 @@ def _warn_np(Xs: np.ndarray, lam: np.ndarray) -> None:
         )
 
 
-def _pcg(apply, precondition, B: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Column-wise preconditioned CG from the preconditioner's solution, to rounding level."""
+def _pcg(apply, precondition, B: np.ndarray, scale: np.ndarray, x0=None) -> np.ndarray:
+    """Column-wise preconditioned CG from ``x0`` (default: the preconditioner's solution), to
+    rounding level."""
     eps = np.finfo(np.float64).eps
-    Xk = precondition(B)
+    Xk = precondition(B) if x0 is None else x0
     R = B - apply(Xk)
     Z = precondition(R)
     P = Z.copy()
@@ -225,6 +226,39 @@ def _default_max_iter(p: int) -> int:
 def _iteration_tol(tol: float, dtype) -> float:
     """The CG tolerance: the user's, tightened to what the precision resolves well."""
     return float(min(tol, 1e-10 if dtype == np.float64 else 1e-5))
+
+
+def _refine_matrix_free(X, Y, sw, alpha, fit_intercept, W0):
+    """float64 coefficients (t, p) by Jacobi-preconditioned CG on the host from ``W0``.
+
+    For float64 data (dense or ``scipy.sparse``, never densified) solved in float32 by JAX
+    (x64 off): the centred, weighted normal equations applied by products with X only.
+    """
+    n, p = X.shape
+    w = np.ones(n) if sw is None else np.asarray(sw, np.float64)
+    root = np.sqrt(w)
+    total = w.sum()
+    x_mean = np.asarray(X.T @ w).ravel() / total if fit_intercept else np.zeros(p)
+    y_mean = (w @ Y) / total if fit_intercept else np.zeros(Y.shape[1])
+    sq = X.multiply(X) if sp.issparse(X) else np.square(X)
+    col_ss = np.asarray(sq.T @ w).ravel() - (total * x_mean**2 if fit_intercept else 0.0)
+    lam = np.broadcast_to(alpha, (Y.shape[1],)).astype(np.float64)
+
+    def design(V):
+        return root[:, None] * (np.asarray(X @ V) - x_mean @ V)
+
+    def design_t(U):
+        su = root[:, None] * U
+        return np.asarray(X.T @ su) - np.outer(x_mean, su.sum(axis=0))
+
+    def apply(V):
+        return design_t(design(V)) + lam * V
+
+    diag = np.maximum(col_ss, 0)[:, None] + lam[None, :]
+    diag = np.where(diag > 0, diag, 1.0)
+    B = design_t(root[:, None] * (Y - y_mean))
+    W = _pcg(apply, lambda R: R / diag, B, scale=float(col_ss.sum()) + lam, x0=W0.T)
+    return W.T, (y_mean - W.T @ x_mean) if fit_intercept else np.zeros(Y.shape[1])
 
 
 class _RidgeBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -458,6 +492,11 @@ class Ridge(_RidgeBase):
             W, b, n_iter, converged = it.cg_normal(
                 Xj, Yj, swj, lam, tol, fit_intercept=self.fit_intercept, max_iter=max_iter
             )
+        W, b, n_iter = np.asarray(W, np.float64), np.asarray(b, np.float64), np.asarray(n_iter)
+        if not self.positive and _needs_refinement(X):
+            # float64 data with x64 off: JAX's float32 CG result, refined in float64 on the host.
+            W, b = _refine_matrix_free(X, Y, sw, alpha, self.fit_intercept, W)
+            converged = True
         if not bool(np.all(np.asarray(converged))):
             if self.positive:
                 msg = (

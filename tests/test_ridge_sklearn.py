@@ -17,13 +17,20 @@ from tests._tolerance import assert_close_to_norm
 SLOW = os.environ.get("JAXL2_SLOW") == "1"
 
 
-@parametrize_with_checks([Ridge(), RidgeCV()])
+def _expected_failures(estimator):
+    # scikit-learn lists the same expected failure for its own Ridge (instance_generator.py).
+    if isinstance(estimator, Ridge):
+        return {"check_non_transformer_estimators_n_iter": "n_iter_ is None for direct solvers"}
+    return {}
+
+
+@parametrize_with_checks([Ridge(), RidgeCV()], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 @pytest.mark.slow
-@parametrize_with_checks([Ridge(), RidgeCV()])
+@parametrize_with_checks([Ridge(), RidgeCV()], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks_x64(estimator, check):
     with jax.enable_x64(True):
         check(estimator)

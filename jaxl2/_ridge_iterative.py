@@ -86,7 +86,9 @@ def cg_normal(
     def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
         b = _design_t(X, ops, ys)
         diag = ops.col_ss + lam_k
-        m_inv = jnp.where(diag > 0, 1 / jnp.where(diag > 0, diag, 1), 1)
+        # Jacobi preconditioning; none at lam = 0, where plain CG from 0 stays in the row
+        # space of Xs and so converges to the minimum-norm solution.
+        m_inv = jnp.where((diag > 0) & (lam_k > 0), 1 / jnp.where(diag > 0, diag, 1), 1)
         target = tol * jnp.linalg.norm(b)
 
         def apply(v: jax.Array) -> jax.Array:

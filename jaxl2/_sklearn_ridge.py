@@ -255,7 +255,7 @@ def _refine_matrix_free(X, Y, sw, alpha, fit_intercept, W0):
         return design_t(design(V)) + lam * V
 
     diag = np.maximum(col_ss, 0)[:, None] + lam[None, :]
-    diag = np.where(diag > 0, diag, 1.0)
+    diag = np.where((diag > 0) & (lam[None, :] > 0), diag, 1.0)  # none at lam = 0 (min norm)
     B = design_t(root[:, None] * (Y - y_mean))
     W = _pcg(apply, lambda R: R / diag, B, scale=float(col_ss.sum()) + lam, x0=W0.T)
     return W.T, (y_mean - W.T @ x_mean) if fit_intercept else np.zeros(Y.shape[1])

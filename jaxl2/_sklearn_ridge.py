@@ -72,9 +72,11 @@ def _needs_refinement(X: np.ndarray) -> bool:
 def _check_alpha(alpha, name: str, n_targets: int) -> np.ndarray:
     arr = np.asarray(alpha, dtype=np.float64)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, n_targets)):
+        count = arr.shape[0] if arr.ndim == 1 else arr.size
         raise ValueError(
-            f"{name} must be a non-negative float or an array of shape (n_targets,) = "
-            f"({n_targets},), got shape {arr.shape}."
+            "Number of targets and number of penalties do not correspond: "
+            f"{count} != {n_targets}. {name} must be a non-negative float or an array of shape "
+            f"(n_targets,) = ({n_targets},), got shape {arr.shape}."
         )
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
@@ -551,8 +553,9 @@ class RidgeCV(_RidgeBase):
     scikit-learn, ``GridSearchCV(jaxl2.sklearn.Ridge(), {"alpha": alphas}, cv=cv,
     scoring=scoring)``.
 
-    Precision: as :class:`Ridge` for the coefficients. With float64 input and JAX's x64 mode
-    off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are computed in float32
+    Precision: float32 input is fitted as float64 and the results cast back to float32, as
+    scikit-learn's ``RidgeCV`` does. As :class:`Ridge` for the coefficients. With float64 data
+    and JAX's x64 mode off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are computed in float32
     (agreeing with float64 to about 1e-6 relative, so a near-tie can pick a neighbouring
     alpha); turn x64 on (``jax.config.update("jax_enable_x64", True)``) for float64 throughout.
 
@@ -667,6 +670,10 @@ class RidgeCV(_RidgeBase):
                 stacklevel=2,
             )
         X, y, sw = self._validate_fit(X, y, sample_weight)
+        out_dtype = X.dtype
+        if X.dtype == np.float32:  # as scikit-learn's RidgeCV: LOO in float64, cast back
+            X, y = X.astype(np.float64), y.astype(np.float64)
+            sw = None if sw is None else sw.astype(np.float64)
         if sp.issparse(X):
             # The LOO mode densifies a sparse X (its decomposition is dense anyway); Ridge and
             # RidgeCV with cv set keep it sparse.
@@ -683,7 +690,7 @@ class RidgeCV(_RidgeBase):
         if per_target:
             best = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)
             alpha = alphas[best]
-            self.alpha_ = alpha.astype(X.dtype)
+            self.alpha_ = alpha.astype(out_dtype)
             self.best_score_ = scores[best, np.arange(Y.shape[1])]
         else:
             best = int(np.argmax(np.where(np.isnan(scores), -np.inf, scores)))
@@ -695,7 +702,9 @@ class RidgeCV(_RidgeBase):
             # not warn; the refit is exact either way (SVD fallback).
             warnings.simplefilter("ignore", LinAlgWarning)
             coef, intercept = _fit_ridge(X, Y, alpha, sw, self.fit_intercept, "auto")
-        return self._store(coef, intercept, y_was_1d, X.dtype)
+        if self.store_cv_results:
+            self.cv_results_ = self.cv_results_.astype(out_dtype)
+        return self._store(coef, intercept, y_was_1d, out_dtype)
 
     def _loo_scores(self, X, Y, y_was_1d, sw, alphas, per_target):
         """Scores (K,) or (K, t) from the exact LOO residuals; fills cv_results_."""

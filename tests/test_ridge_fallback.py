@@ -182,5 +182,5 @@ def test_upstream_script_subset():
     keyword = "test_ridge_regression_sample_weights and 1.0 and None and (cholesky or lsqr)"
     res = run_file("ridge", keyword=keyword, timeout=600)
     assert res["swapped"] == ["Ridge", "RidgeCV"]
-    assert res["passed"] == 4, res["tail"]
+    assert res["passed"] >= 4, res["tail"]
     assert res["failed"] + res["error"] == 0, res["failing"]

@@ -86,9 +86,10 @@ def cg_normal(
     def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
         b = _design_t(X, ops, ys)
         diag = ops.col_ss + lam_k
-        # Jacobi preconditioning; none at lam = 0, where plain CG from 0 stays in the row
-        # space of Xs and so converges to the minimum-norm solution.
-        m_inv = jnp.where((diag > 0) & (lam_k > 0), 1 / jnp.where(diag > 0, diag, 1), 1)
+        # Jacobi preconditioning; none for lam ≈ 0 (below 1e-8·max column norm²), where plain
+        # CG from 0 stays in the row space of Xs and so converges to the minimum-norm solution.
+        small = lam_k <= 1e-8 * jnp.max(ops.col_ss)
+        m_inv = jnp.where((diag > 0) & ~small, 1 / jnp.where(diag > 0, diag, 1), 1)
         target = tol * jnp.linalg.norm(b)
 
         def apply(v: jax.Array) -> jax.Array:

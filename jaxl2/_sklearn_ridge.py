@@ -227,7 +227,7 @@ def _default_max_iter(p: int) -> int:
 
 def _iteration_tol(tol: float, dtype) -> float:
     """The CG tolerance: the user's, tightened to what the precision resolves well."""
-    return float(min(tol, 1e-10 if dtype == np.float64 else 1e-5))
+    return float(min(tol, 1e-12 if dtype == np.float64 else 1e-5))
 
 
 def _refine_matrix_free(X, Y, sw, alpha, fit_intercept, W0):
@@ -257,7 +257,9 @@ def _refine_matrix_free(X, Y, sw, alpha, fit_intercept, W0):
         return design_t(design(V)) + lam * V
 
     diag = np.maximum(col_ss, 0)[:, None] + lam[None, :]
-    diag = np.where((diag > 0) & (lam[None, :] > 0), diag, 1.0)  # none at lam = 0 (min norm)
+    # No preconditioner for lam ≈ 0: plain CG keeps to the row space (minimum norm).
+    small = lam <= 1e-8 * float(np.max(col_ss, initial=0.0))
+    diag = np.where((diag > 0) & ~small[None, :], diag, 1.0)
     B = design_t(root[:, None] * (Y - y_mean))
     W = _pcg(apply, lambda R: R / diag, B, scale=float(col_ss.sum()) + lam, x0=W0.T)
     return W.T, (y_mean - W.T @ x_mean) if fit_intercept else np.zeros(Y.shape[1])
@@ -328,7 +330,7 @@ class Ridge(_RidgeBase):
     (exact at every alpha down to 0, a ``LinAlgWarning`` where scikit-learn's Cholesky warns);
     ``"svd"`` (and jaxl2's ``"eigh"``) the SVD/eigh solvers; ``"sparse_cg"``, ``"lsqr"``,
     ``"sag"``, ``"saga"`` (and ``"cg"``) Jacobi-preconditioned conjugate gradients on the
-    normal equations with matrix-vector products only (``tol`` tightened to 1e-10 in float64,
+    normal equations with matrix-vector products only (``tol`` tightened to 1e-12 in float64,
     1e-5 in float32, at most ``max_iter`` steps); ``"lbfgs"`` (with ``positive=True``) the
     projected solver: FISTA, then an exact solve on the support when it satisfies the KKT
     conditions. ``scipy.sparse`` input is never densified: it becomes a JAX ``BCOO`` and is
@@ -555,9 +557,10 @@ class RidgeCV(_RidgeBase):
 
     Precision: float32 input is fitted as float64 and the results cast back to float32, as
     scikit-learn's ``RidgeCV`` does. As :class:`Ridge` for the coefficients. With float64 data
-    and JAX's x64 mode off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are computed in float32
-    (agreeing with float64 to about 1e-6 relative, so a near-tie can pick a neighbouring
-    alpha); turn x64 on (``jax.config.update("jax_enable_x64", True)``) for float64 throughout.
+    and JAX's x64 mode off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are
+    computed in float32 (agreeing with float64 to about 1e-6 relative, so a near-tie can pick a
+    neighbouring alpha); turn x64 on (``jax.config.update("jax_enable_x64", True)``) for
+    float64 throughout.
 
     Args:
       alphas: candidate strengths ``> 0`` (``≥ 0`` with ``cv`` set).

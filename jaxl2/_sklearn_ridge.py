@@ -629,16 +629,18 @@ class RidgeCV(_RidgeBase):
         check = functools.partial(
             check_scalar, target_type=numbers.Real, min_val=0.0, include_boundaries=bound
         )
-        alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
+        raw = self.alphas
+        if isinstance(raw, (np.ndarray, list, tuple)) and np.ndim(raw) == 1 and len(raw) > 1:
+            # scikit-learn checks the elements as given (its messages show -1, not -1.0).
+            for index, a in enumerate(raw):
+                check(a, f"alphas[{index}]")
+        alphas = np.atleast_1d(np.asarray(raw, dtype=np.float64))
         if alphas.ndim != 1:
             raise ValueError(f"alphas must be a 1-D array-like, got shape {alphas.shape}.")
         if alphas.size == 0:
             raise ValueError("alphas must hold at least one value.")
         if alphas.size == 1:
             check(float(alphas[0]), "alphas")
-        else:
-            for index, a in enumerate(alphas):
-                check(float(a), f"alphas[{index}]")
         if not np.all(np.isfinite(alphas)):
             raise ValueError(f"alphas must be finite, got {self.alphas!r}.")
         return alphas

@@ -184,3 +184,14 @@ def test_upstream_script_subset():
     assert res["swapped"] == ["Ridge", "RidgeCV"]
     assert res["passed"] >= 4, res["tail"]
     assert res["failed"] + res["error"] == 0, res["failing"]
+
+
+@pytest.mark.slow
+def test_upstream_ridge_file_pass_rate():
+    """The whole of scikit-learn's test_ridge.py against jaxl2.sklearn: at least 90% pass."""
+    from benchmarks.sklearn_upstream import run_file
+
+    res = run_file("ridge", timeout=7200)
+    run = res["passed"] + res["failed"] + res["error"]
+    assert not res["timed_out"] and run > 500, res["tail"]
+    assert res["passed"] >= 0.9 * run, res["failing"]

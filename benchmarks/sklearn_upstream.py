@@ -99,6 +99,33 @@ def _parse_junit(path: Path) -> dict:
     return {**counts, "failing": failing, "passing": passing}
 
 
+_OUTCOMES = {"PASSED": "passed", "FAILED": "failed", "ERROR": "error", "SKIPPED": "skipped"}
+
+
+def _parse_verbose(text: str) -> dict:
+    """Counts from pytest -v lines ``file::test[id] OUTCOME [ nn%]`` (a run cut short)."""
+    counts = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
+    failing: list[str] = []
+    passing: list[str] = []
+    for line in text.splitlines():
+        parts = line.split(" ")
+        if "::" not in parts[0] or len(parts) < 2:
+            continue
+        outcome = next((_OUTCOMES[w] for w in parts[1:3] if w in _OUTCOMES), None)
+        if outcome is None:
+            if any(w in ("XFAIL", "XPASS") for w in parts[1:3]):
+                counts["skipped"] += 1
+            continue
+        module, name = parts[0].split("::", 1)
+        test_id = f"{Path(module).stem}::{name}"  # the junit form
+        counts[outcome] += 1
+        if outcome in ("failed", "error"):
+            failing.append(test_id)
+        elif outcome == "passed":
+            passing.append(test_id)
+    return {**counts, "failing": failing, "passing": passing}
+
+
 def run_file(
     name: str,
     *,
@@ -125,7 +152,7 @@ def run_file(
         (tmp / filename).write_text(source)
         (tmp / "pytest.ini").write_text(_PYTEST_INI)
         junit = tmp / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", filename, "-q", "-p", "no:randomly"]
+        cmd = [sys.executable, "-m", "pytest", filename, "-v", "-p", "no:randomly"]
         cmd += [f"--junitxml={junit}", "-o", "junit_family=xunit1"]
         if keyword:
             cmd += ["-k", keyword]
@@ -136,16 +163,22 @@ def run_file(
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         timed_out = False
-        try:
-            proc = subprocess.run(
-                cmd, cwd=tmp, env=env, timeout=timeout, capture_output=True, text=True
+        log = tmp / "pytest.log"
+        with open(log, "w") as out:
+            # -v streams one line per test to the log, so a run cut by the timeout still
+            # reports the tests it finished (the junit file is written only at the end).
+            proc = subprocess.Popen(
+                cmd, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
-            rc, tail = proc.returncode, proc.stdout[-4000:] + proc.stderr[-2000:]
-        except subprocess.TimeoutExpired as exc:
-            timed_out, rc = True, None
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            tail = out[-4000:]
-        result = _parse_junit(junit)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out, rc = True, None
+                os.killpg(proc.pid, 15)
+                proc.wait()
+        text = log.read_text(errors="replace")
+        tail = text[-6000:]
+        result = _parse_junit(junit) if junit.exists() else _parse_verbose(text)
         result.update(file=filename, swapped=swapped, returncode=rc, timed_out=timed_out)
         result["tail"] = tail
         return result

@@ -78,12 +78,17 @@ def _fit_one(
     alpha0 = 1 / (y_var + np.finfo(np.float64).eps) if alpha_init is None else alpha_init
     lambda0 = jnp.ones((), dtype) if lambda_init is None else lambda_init
     U, s, Vt = jnp.linalg.svd(Xs, full_matrices=False)
+    # Singular values below eps·max(n, p)·s_max are numerically null (collinear or
+    # rank-deficient X): exactly 0, so their rounding-noise uᵀy cannot be amplified by a small
+    # lam/alpha into wrong coefficients.
+    s = jnp.where(s > rd.eps_of(s.dtype) * max(Xs.shape) * jnp.max(s), s, 0)
     e = s * s
     uty = ch.tdot(U, ys)
     log_2pi = math.log(2 * math.pi)
 
     def coef_sse(alpha: jax.Array, lam: jax.Array) -> tuple[jax.Array, jax.Array]:
-        w = Vt.T @ (s * uty / (e + lam / alpha))
+        denom = e + lam / alpha
+        w = Vt.T @ jnp.where(s > 0, s * uty / jnp.where(s > 0, denom, 1), 0)
         return w, jnp.sum(jnp.square(ys - Xs @ w))
 
     def score(alpha: jax.Array, lam: jax.Array, w: jax.Array, sse: jax.Array) -> jax.Array:

@@ -7,6 +7,7 @@ only in how they solve ``(XsᵀXs + lam·I) w = Xsᵀys``.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import _ridge_chunks as ch
 from . import _ridge_data as rd
+from . import _ridge_iterative as _it
 from ._checks import check_choice, is_concrete
 
 SOLVERS = ("auto", "cholesky", "svd", "eigh", "cg")
@@ -67,16 +69,42 @@ def _lam_row(lam: jax.Array) -> jax.Array:
     return lam[None, :] if lam.ndim == 1 else lam
 
 
-def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> jax.Array:
-    """``(G + lam·I)⁻¹ rhs`` by Cholesky, one factorization per distinct target strength."""
+def _rcond(A: jax.Array, factor: jax.Array) -> jax.Array:
+    """Reciprocal condition estimate of SPD ``A`` from its lower Cholesky ``factor``.
+
+    ``1 / (‖A‖₁ · λ_max(A⁻¹))`` with λ_max(A⁻¹) from a few steps of inverse iteration (O(m²)
+    each), never above the ratio ``min Lᵢᵢ² / max Lᵢᵢ²``; 0 when the factorization broke down
+    (NaN or a non-positive pivot). A cheap version of LAPACK's ``xPOCON``, usable inside ``jit``.
+    """
+    m = A.shape[0]
+    d = jnp.square(jnp.diagonal(factor))
+    v = jax.random.normal(jax.random.PRNGKey(0), (m,), A.dtype) + 1
+
+    def step(_: Any, v: jax.Array) -> jax.Array:
+        v = jsl.cho_solve((factor, True), v)
+        return v / jnp.linalg.norm(v)
+
+    v = jax.lax.fori_loop(0, 8, step, v / jnp.linalg.norm(v))
+    inv_norm = jnp.linalg.norm(jsl.cho_solve((factor, True), v))
+    norm1 = jnp.max(jnp.sum(jnp.abs(A), axis=0))
+    est = jnp.minimum(1 / (norm1 * inv_norm), jnp.min(d) / jnp.max(d))
+    broke = ~jnp.all(jnp.isfinite(factor)) | ~jnp.all(d > 0) | ~jnp.isfinite(est)
+    return jnp.where(broke, jnp.zeros_like(est), est)
+
+
+def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(``(G + lam·I)⁻¹ rhs`` by Cholesky, the smallest reciprocal condition estimate)."""
     eye = jnp.eye(G.shape[0], dtype=G.dtype)
 
-    def solve(lam_k: jax.Array, b: jax.Array) -> jax.Array:
-        return jsl.cho_solve(jsl.cho_factor(G + lam_k * eye, lower=True), b)
+    def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        A = G + lam_k * eye
+        factor = jnp.linalg.cholesky(A)
+        return jsl.cho_solve((factor, True), b), _rcond(A, factor)
 
     if lam.ndim == 0:
         return solve(lam, rhs)
-    return jax.vmap(solve, in_axes=(0, 1), out_axes=1)(lam, rhs)
+    sol, rcond = jax.vmap(solve, in_axes=(0, 1), out_axes=(1, 0))(lam, rhs)
+    return sol, jnp.min(rcond)
 
 
 def _pinv_filter(
@@ -93,13 +121,27 @@ def _pinv_filter(
     return jnp.where(keep, numerator / denom, jnp.zeros_like(values))
 
 
+def svd_cutoff(s: jax.Array, n: int, p: int) -> jax.Array:
+    """Singular values of X at or below this are zero (numpy.linalg.lstsq's default rcond)."""
+    return rd.eps_of(s.dtype) * max(n, p) * jnp.max(s)
+
+
 def _solve_svd(Xs: jax.Array, Ys: jax.Array, lam: jax.Array) -> jax.Array:
+    """Ridge by the thin SVD of Xs, singular values below a relative cutoff treated as 0.
+
+    A direction with ``s ≤ eps·max(n, p)·s_max`` is numerically in the null space of X: its
+    computed ``uᵀy`` is rounding noise, which ``s/(s² + lam)`` would amplify for a tiny lam
+    (scikit-learn's ``svd`` solver does); it gets 0 at every lam, so every lam down to 0 gives
+    the exact ridge solution of the numerically rank-reduced X, and lam = 0 the minimum-norm
+    least-squares solution.
+    """
     n, p = Xs.shape
     U, s, Vt = jnp.linalg.svd(Xs, full_matrices=False)
-    # numpy.linalg.lstsq's default: singular values below eps·max(n, p)·s_max are zero.
-    cutoff = rd.eps_of(Xs.dtype) * max(n, p) * s[0]
     s_col = s[:, None]
-    filt = _pinv_filter(s_col * s_col, _lam_row(lam), cutoff * cutoff, s_col)
+    keep = s_col > svd_cutoff(s, n, p)
+    lam_row = _lam_row(lam)
+    denom = jnp.where(keep, s_col * s_col + lam_row, jnp.ones_like(s_col * lam_row))
+    filt = jnp.where(keep, s_col / denom, jnp.zeros_like(denom))
     return (Vt.T @ (filt * ch.tdot(U, Ys))).T
 
 
@@ -112,13 +154,30 @@ def eigh_cutoff(e: jax.Array, n: int, p: int) -> jax.Array:
     return rd.eps_of(e.dtype) * max(n, p) * jnp.max(e)
 
 
-def _solve_eigh(G: jax.Array, rhs: jax.Array, lam: jax.Array, n: int, p: int) -> jax.Array:
-    """``(G + lam·I)⁻¹ rhs`` (pseudo-inverse at lam = 0) from one eigendecomposition of G."""
+def _solve_eigh(
+    G: jax.Array, rhs: jax.Array, lam: jax.Array, n: int, p: int
+) -> tuple[jax.Array, jax.Array]:
+    """(``(G + lam·I)⁻¹ rhs`` from one eigendecomposition of G, its reciprocal condition).
+
+    The condition is ``(e_min + lam_min)/(e_max + lam_min)`` over the eigenvalues ``e`` of G.
+    """
     e, Q = jnp.linalg.eigh(G)
     e = jnp.maximum(e, 0)
     e_col = e[:, None]
     filt = _pinv_filter(e_col, _lam_row(lam), eigh_cutoff(e, n, p), jnp.ones_like(e_col))
-    return Q @ (filt * ch.tdot(Q, rhs))
+    lam_min = jnp.min(lam)
+    rcond = (e[0] + lam_min) / (e[-1] + lam_min)
+    return Q @ (filt * ch.tdot(Q, rhs)), jnp.where(jnp.isfinite(rcond), rcond, 0)
+
+
+def trusted_rcond(dtype: Any) -> float:
+    """Below this reciprocal condition the Gram-matrix solvers fall back to the SVD.
+
+    A solve through ``XᵀX + lam·I`` carries relative errors of about ``eps / rcond`` in the
+    coefficients, and the intercept ``ȳ − x̄ᵀw`` can multiply them by ``‖x̄‖``; the cut
+    ``eps^(1/3)`` (6e-6 in float64, 5e-3 in float32) keeps both well below ``sqrt(eps)``.
+    """
+    return float(rd.eps_of(dtype) ** (1 / 3))
 
 
 def _solve_cg(
@@ -168,32 +227,110 @@ def _ridge_core(
     solver: str,
     tol: float,
     max_iter: int | None,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W, b, rcond): rcond is the Gram solvers' reciprocal condition estimate (1 otherwise).
+
+    The Gram solvers (cholesky, eigh) check their factorization; below
+    :func:`trusted_rcond` (an ill-conditioned or singular ``XᵀX + lam·I``, e.g. a tiny lam on
+    collinear data, where Cholesky gives NaN or noise) ``lax.cond`` switches to the SVD solver
+    with its relative rank cutoff, so the result is the exact ridge solution either way.
+    """
     n, p = X.shape
     c = ch.centring(X, Y, sw, fit_intercept)
+    one = jnp.ones((), X.dtype)
     if solver == "cg":
         W = _solve_cg(X, Y, sw, c.x_mean, c.y_mean, lam, tol, max_iter)
-    elif solver == "svd":
+        return (*rd.finish(W, c.x_mean, c.y_mean, fit_intercept), one)
+
+    def by_svd() -> jax.Array:
         data = rd.prepare(X, Y, sw, fit_intercept)
-        W = _solve_svd(data.Xs, data.Ys, lam)
+        return _solve_svd(data.Xs, data.Ys, lam)
+
+    if solver == "svd":
+        return (*rd.finish(by_svd(), c.x_mean, c.y_mean, fit_intercept), one)
+    # Gram form: XᵀX (primal, n ≥ p) or XXᵀ (dual, then w = Xsᵀα), never forming Xs.
+    if n >= p:
+        G, rhs = ch.primal_gram(X, Y, c)
     else:
-        # Gram form: XᵀX (primal, n ≥ p) or XXᵀ (dual, then w = Xsᵀα), never forming Xs.
-        if n >= p:
-            G, rhs = ch.primal_gram(X, Y, c)
-        else:
-            G, rhs = ch.dual_gram(X, c), ch.targets(Y, c)
-        if solver == "cholesky":
-            sol = _solve_cholesky(G, rhs, lam)
-        else:
-            sol = _solve_eigh(G, rhs, lam, n, p)
-        W = (sol if n >= p else ch.design_t_dot(X, c, sol)).T
-    return rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+        G, rhs = ch.dual_gram(X, c), ch.targets(Y, c)
+    if solver == "cholesky":
+        sol, rcond = _solve_cholesky(G, rhs, lam)
+    else:
+        sol, rcond = _solve_eigh(G, rhs, lam, n, p)
+    W_fast = (sol if n >= p else ch.design_t_dot(X, c, sol)).T
+    trusted = rcond >= trusted_rcond(X.dtype)
+    W = jax.lax.cond(trusted, lambda: W_fast, by_svd)
+    return (*rd.finish(W, c.x_mean, c.y_mean, fit_intercept), rcond)
+
+
+def warn_ill_conditioned(rcond: Any, solver: str, dtype: Any) -> None:
+    """scipy's ``LinAlgWarning`` where scikit-learn's Cholesky solve warns (rcond < eps).
+
+    Called on the host after a solve whose Gram factorization reported ``rcond``; nothing
+    happens for a traced value. The result itself is exact (the SVD fallback ran).
+    """
+    if not is_concrete(rcond):
+        return
+    value = float(rcond)
+    if value < rd.eps_of(dtype):
+        from scipy.linalg import LinAlgWarning
+
+        warnings.warn(
+            f"Ill-conditioned matrix (rcond={value:.6g}): result may not be accurate with "
+            f"solver={solver!r}; jaxl2 solved by SVD with a relative rank cutoff instead.",
+            LinAlgWarning,
+            stacklevel=3,
+        )
 
 
 def _output(W: jax.Array, b: jax.Array, y_was_1d: bool, out_dtype: Any) -> RidgeResult:
     if y_was_1d:
         W, b = W[..., 0, :], b[..., 0]
     return RidgeResult(W.astype(out_dtype), b.astype(out_dtype))
+
+
+def _ridge_bcoo(
+    X: Any,
+    y: Any,
+    lam: Any,
+    fit_intercept: bool,
+    sample_weight: Any,
+    solver: str,
+    tol: float | None,
+    max_iter: int | None,
+) -> RidgeResult:
+    """:func:`ridge` for a sparse ``BCOO`` X: matrix-free CG, centring applied implicitly."""
+    if solver not in ("auto", "cg"):
+        raise ValueError(
+            f"a sparse (BCOO) X is solved matrix-free: solver must be 'auto' or 'cg', got "
+            f"solver={solver!r}."
+        )
+    X, Y, sw, y_was_1d, dtype = _it.check_bcoo(X, y, sample_weight)
+    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, dtype)
+    tol = _check_tol(tol, dtype)
+    max_iter = _check_max_iter(max_iter, X.shape[1])
+    W, b, _, _ = _it.cg_normal(
+        X, Y, sw, lam, jnp.asarray(tol, dtype), fit_intercept=fit_intercept, max_iter=max_iter
+    )
+    return _output(W, b, y_was_1d, dtype)
+
+
+def _check_tol(tol: Any, dtype: Any) -> float:
+    if tol is not None and (
+        isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0
+    ):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    if tol is None:
+        return 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-6
+    return float(tol)
+
+
+def _check_max_iter(max_iter: Any, p: int) -> int:
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1
+    ):
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
+    return 10 * p if max_iter is None else int(max_iter)
 
 
 def ridge(
@@ -218,22 +355,30 @@ def ridge(
     Solvers (all exact up to rounding, except ``"cg"`` which stops at ``tol``):
 
     - ``"cholesky"``: Cholesky of ``XᵀX + lam·I`` (primal, when n ≥ p) or of ``XXᵀ + lam·I``
-      (dual, when n < p, then ``w = Xᵀα``). The fastest; needs ``lam > 0`` unless ``X`` has full
-      rank on the solved side.
-    - ``"svd"``: thin SVD of ``X``; filter factors ``s/(s² + lam)``. The most accurate (works on
-      ``X``, not on its squared condition number), and the lam = 0 reference.
+      (dual, when n < p, then ``w = Xᵀα``). The fastest.
+    - ``"svd"``: thin SVD of ``X``; filter factors ``s/(s² + lam)``, singular values at or below
+      ``eps·max(n, p)·s_max`` treated as 0 at every lam (numerically null directions carry only
+      rounding noise). The most accurate (works on ``X``, not on its squared condition number),
+      and the lam = 0 reference.
     - ``"eigh"``: eigendecomposition of the smaller Gram matrix; one decomposition serves every
       per-target ``lam``.
+
+    ``"cholesky"`` and ``"eigh"`` check their factorization inside ``jit`` (a reciprocal
+    condition estimate of ``XᵀX + lam·I``); below ``eps^(1/3)`` (a tiny lam on collinear or
+    rank-deficient data) ``lax.cond`` switches to ``"svd"``, so every solver returns the exact
+    ridge solution at every lam down to 0, never NaN. Where scikit-learn's Cholesky solve warns
+    (rcond < eps), :func:`ridge` issues the same ``scipy.linalg.LinAlgWarning`` on the host.
     - ``"cg"``: conjugate gradients on the normal equations with matrix-vector products only
       (centring and weights applied implicitly; nothing of size p×p or n×n is formed).
     - ``"auto"``: ``"svd"`` when ``lam`` is known to contain a 0; else ``"cg"`` when the Gram
       matrix ``min(n, p)² × itemsize`` would exceed 2 GiB (so float64 switches at
       min(n, p) > 16384 and float32 at > 23170); else ``"eigh"`` for more than 8 distinct
-      per-target strengths; else ``"cholesky"``. Inside ``jit`` the value of ``lam`` is unknown,
-      so pass ``solver="svd"`` or ``"eigh"`` there if lam may be 0 with rank-deficient ``X``.
+      per-target strengths; else ``"cholesky"``.
 
     Args:
-      X: ``(n, p)`` design matrix. Its dtype is the compute and output dtype (float16/bfloat16
+      X: ``(n, p)`` design matrix, dense or a ``jax.experimental.sparse.BCOO`` (solved by
+        ``"cg"`` with matrix-vector products only, never densified). Its dtype is the compute
+        and output dtype (float16/bfloat16
         are solved in float32 and cast back; integer ``X`` uses ``y``'s or the default float).
       y: ``(n,)`` or ``(n, t)`` targets.
       lam: ``lam ≥ 0``: a scalar, or a ``(t,)`` array of per-target strengths.
@@ -269,6 +414,8 @@ def ridge(
       Hoerl & Kennard (1970), *Ridge regression: biased estimation for nonorthogonal
       problems*; scikit-learn ``sklearn.linear_model.Ridge``.
     """
+    if _it.is_bcoo(X):
+        return _ridge_bcoo(X, y, lam, fit_intercept, sample_weight, solver, tol, max_iter)
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
     n, p = X.shape
@@ -287,10 +434,13 @@ def ridge(
         raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
     if tol is None:
         tol = 1e-12 if X.dtype == jnp.float64 else 1e-6
-    W, b = _ridge_core(
+    W, b, rcond = _ridge_core(
         X, Y, sw, lam, fit_intercept=fit_intercept, solver=solver, tol=tol, max_iter=max_iter
     )
     W, b = rd.guard_finite((W, b), traced, "ridge")
+    if not traced and is_concrete(lam) and bool(np.all(np.asarray(lam) > 0)):
+        # lam = 0 asks for least squares: the pseudo-inverse is the answer, nothing to warn.
+        warn_ill_conditioned(rcond, solver, X.dtype)
     return _output(W, b, y_was_1d, out_dtype)
 
 
@@ -305,31 +455,50 @@ def _tikhonov_core(
     fit_intercept: bool,
     method: str,
 ) -> tuple[jax.Array, jax.Array]:
-    if method == "cholesky":
-        c = ch.centring(X, Y, sw, fit_intercept)
-        G, rhs = ch.primal_gram(X, Y, c)
-        P = gamma.T @ gamma
+    def by_lstsq() -> tuple[jax.Array, jax.Array]:
+        data = rd.prepare(X, Y, sw, fit_intercept)
+        Xs, Ys = data.Xs, data.Ys
+        n, p = Xs.shape
+        # In the right singular basis of Xs (w = V c), with singular values below the
+        # relative cutoff set to 0, so rounding noise along numerically null directions of X is
+        # never fitted: minimum-norm least squares on [S; √lam ΓV] c ≈ [Uᵀys; 0].
+        U, sv, Vt = jnp.linalg.svd(Xs, full_matrices=n < p)
+        m = sv.shape[0]
+        sv = jnp.where(sv > svd_cutoff(sv, n, p), sv, 0)
+        S = jnp.zeros((m, p), Xs.dtype).at[jnp.arange(m), jnp.arange(m)].set(sv)
+        Uy = ch.tdot(U[:, :m], Ys)
+        GV = gamma @ Vt.T
 
-        def solve(lam_k: jax.Array, b: jax.Array) -> jax.Array:
-            return jsl.cho_solve(jsl.cho_factor(G + lam_k * P, lower=True), b)
+        def solve_lstsq(lam_k: jax.Array, uy: jax.Array) -> jax.Array:
+            A = jnp.concatenate([S, jnp.sqrt(lam_k) * GV], axis=0)
+            rhs = jnp.concatenate([uy, jnp.zeros((gamma.shape[0],), uy.dtype)])
+            return Vt.T @ jnp.linalg.lstsq(A, rhs)[0]
 
-        if lam.ndim == 0:
-            W = solve(lam, rhs).T
-        else:
-            W = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
-        return rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
-    data = rd.prepare(X, Y, sw, fit_intercept)
-    Xs, Ys = data.Xs, data.Ys
+        lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
+        W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Uy)
+        return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
-    # Minimum-norm least squares on the stacked system [Xs; √lam Γ] w ≈ [ys; 0].
-    def solve_lstsq(lam_k: jax.Array, y: jax.Array) -> jax.Array:
-        A = jnp.concatenate([Xs, jnp.sqrt(lam_k) * gamma], axis=0)
-        rhs = jnp.concatenate([y, jnp.zeros((gamma.shape[0],), y.dtype)])
-        return jnp.linalg.lstsq(A, rhs)[0]
+    if method != "cholesky":
+        return by_lstsq()
+    c = ch.centring(X, Y, sw, fit_intercept)
+    G, rhs = ch.primal_gram(X, Y, c)
+    P = gamma.T @ gamma
 
-    lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
-    W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Ys)
-    return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+    def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        A = G + lam_k * P
+        factor = jnp.linalg.cholesky(A)
+        return jsl.cho_solve((factor, True), b), _rcond(A, factor)
+
+    if lam.ndim == 0:
+        W, rcond = solve(lam, rhs)
+        W = W.T
+    else:
+        W, rcond = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
+        rcond = jnp.min(rcond)
+    fast = rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
+    # An ill-conditioned XᵀX + lam·ΓᵀΓ (null spaces of X and Γ nearly meeting, or a tiny lam):
+    # the stacked least-squares solve instead, as for ridge's SVD fallback.
+    return jax.lax.cond(rcond >= trusted_rcond(X.dtype), lambda: fast, by_lstsq)
 
 
 def tikhonov(
@@ -348,10 +517,12 @@ def tikhonov(
     solves ``(XᵀSX + lam·ΓᵀΓ) w = XᵀSy`` on centred data. ``Γ = I`` is :func:`ridge`; a
     difference operator (rows ``e_{j+1} − e_j``) asks for smooth coefficients.
 
-    Solvers: ``"cholesky"`` factors ``XᵀX + lam·ΓᵀΓ`` (needs it positive definite: lam > 0 and
-    the null spaces of X and Γ meeting only at 0); ``"lstsq"`` solves the stacked least-squares
-    problem ``[X; √lam·Γ] w ≈ [y; 0]`` by SVD and returns its minimum-norm solution, so it never
-    fails; ``"auto"`` uses ``"lstsq"`` when ``lam`` is known to contain a 0 and ``"cholesky"``
+    Solvers: ``"cholesky"`` factors ``XᵀX + lam·ΓᵀΓ``, checks the factorization inside ``jit``
+    and falls back (``lax.cond``) to ``"lstsq"`` when it is ill-conditioned (a tiny lam, or the
+    null spaces of X and Γ nearly meeting); ``"lstsq"`` solves the stacked least-squares
+    problem ``[X; √lam·Γ] w ≈ [y; 0]`` by SVD and returns its minimum-norm solution (singular
+    values of X below ``eps·max(n, p)·s_max`` treated as 0, as for ridge), so it never fails;
+    ``"auto"`` uses ``"lstsq"`` when ``lam`` is known to contain a 0 and ``"cholesky"``
     otherwise.
 
     Args:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from . import _ridge_chunks as ch
 from . import _ridge_data as rd
 from ._checks import check_choice
-from ._ridge import eigh_cutoff
+from ._ridge import eigh_cutoff, svd_cutoff, trusted_rcond
 from ._ridge_chunks import gram_cols, gram_rows
 
 # Largest number of (sample, strength, target) residual entries materialized at once; more
@@ -130,7 +130,9 @@ def gcv_from_rss(
     difference, so it keeps its precision when the fit nearly interpolates. It is NaN where
     ``tr(A) = n`` (an interpolating fit at lam = 0).
     """
-    comp = jnp.where(filt.lam > 0, filt.lam * filt.inv, filt.null)
+    # lam/(e + lam) per direction; a direction with a zero filter (the lam = 0 pseudo-inverse,
+    # or dropped below the SVD cutoff) is not fitted at all: 1 when below the cutoff.
+    comp = jnp.where(filt.inv == 0, filt.null, filt.lam * filt.inv)
     dof = (n - e.shape[0]) + jnp.sum(comp, axis=0) - (1.0 if fit_intercept else 0.0)
     dof = dof[:, None]
     safe = jnp.where(dof > 0, dof, 1)
@@ -218,6 +220,39 @@ def intercept_column(X: jax.Array, sw: jax.Array | None) -> jax.Array:
     return jnp.ones((X.shape[0],), X.dtype) if sw is None else jnp.sqrt(sw)
 
 
+def _gram_or_svd(
+    gram: jax.Array, Xs_fn: Any, lams: jax.Array, n: int, p: int, skip: int
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """(e ascending, eigenvectors, cutoff, dropped) of the Gram matrix, or of the SVD of Xs.
+
+    The eigendecomposition of the Gram matrix is exact enough while ``(e_min + lam_min) /
+    (e_max + lam_min)`` (``e_min`` skipping the ``skip`` smallest values, i.e. the intercept's
+    known null direction in the dual) is at least :func:`jaxl2._ridge.trusted_rcond`; below,
+    (a tiny lam on collinear or rank-deficient data) ``lax.cond`` switches to the SVD of the
+    centred, scaled data ``Xs_fn()``, whose squared singular values below the relative
+    cutoff ``(eps·max(n, p)·s_max)²`` are set to exactly 0 and flagged in ``dropped``: those
+    directions are numerically null and take no part in the coefficients at any lam.
+    """
+    e, vecs = jnp.linalg.eigh(gram)
+    e = jnp.maximum(e, 0)
+    lam_min = jnp.min(lams)
+    rcond = (e[skip] + lam_min) / (e[-1] + lam_min)
+    trusted = jnp.isfinite(rcond) & (rcond >= trusted_rcond(e.dtype))
+
+    def by_gram() -> tuple[jax.Array, ...]:
+        return e, vecs, eigh_cutoff(e, n, p), jnp.zeros(e.shape, bool)
+
+    def by_svd() -> tuple[jax.Array, ...]:
+        U, s, Vt = jnp.linalg.svd(Xs_fn(), full_matrices=False)
+        cut = svd_cutoff(s, n, p)
+        dropped = s <= cut
+        e_svd = jnp.where(dropped, 0, s * s)
+        basis = Vt.T if n >= p else U
+        return e_svd[::-1], basis[:, ::-1], jnp.square(cut), dropped[::-1]
+
+    return jax.lax.cond(trusted, by_gram, by_svd)
+
+
 def _primal_path(
     X: jax.Array,
     Y: jax.Array,
@@ -241,9 +276,13 @@ def _primal_path(
         scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
         G = G / (scale[:, None] * scale[None, :])
         B = B / scale[:, None]
-    e, V = jnp.linalg.eigh(G)
-    e = jnp.maximum(e, 0)
-    filt = filters_from(e, eigh_cutoff(e, n, p), lams)
+
+    def scaled_design() -> jax.Array:
+        return ch.scale_rows(c, X, c.x_mean, c.sqrt_w, scale)
+
+    e, V, cutoff, dropped = _gram_or_svd(G, scaled_design, lams, n, p, skip=0)
+    filt = filters_from(e, cutoff, lams)
+    filt = filt._replace(inv=jnp.where(dropped[:, None], 0, filt.inv))
     C = V.T @ B  # = Uᵀ Ys
     if scale is not None:
         V = V / scale[:, None]  # Xs_std V = Xs (D⁻¹ V): pass 2 works on unscaled chunks
@@ -286,17 +325,24 @@ def _dual_path(
         scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
     gram = ch.dual_gram(X, c, scale)
     Ys = ch.targets(Y, c)
-    e, U = jnp.linalg.eigh(gram)
+
+    def scaled_design() -> jax.Array:
+        return ch.scale_rows(c, X, c.x_mean, c.sqrt_w, scale)
+
+    skip = 1 if c.fit_intercept else 0  # the intercept's null direction of the centred XsXsᵀ
+    e, U, cutoff, dropped = _gram_or_svd(gram, scaled_design, lams, n, p, skip=skip)
     Z = U * U
     if c.fit_intercept:
         root = jnp.ones((n,), X.dtype) if c.sqrt_w is None else c.sqrt_w
         q = root / jnp.linalg.norm(root)
         Z = U * (U - q[:, None] * (q @ U)[None, :])
-    e = jnp.maximum(e, 0)
-    dec = Decomposition(U, Z, e, ch.tdot(U, Ys), None, eigh_cutoff(e, n, p))
+    dec = Decomposition(U, Z, e, ch.tdot(U, Ys), None, cutoff)
     filt = filters(dec, lams)
     loo, gcv = criteria(dec, Ys, c.leverage, row_mask, filt, c.fit_intercept)
-    M = (filt.inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
+    # Numerically null directions (dropped) count in the LOO and GCV terms above, where their
+    # residual is real, but not in the coefficients, where Xsᵀu is rounding noise.
+    inv = jnp.where(dropped[:, None], 0, filt.inv)
+    M = (inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
     W = ch.design_t_dot(X, c, U @ M, scale)
     if scale is not None:
         W = W / scale[:, None]

@@ -12,17 +12,25 @@ from sklearn.datasets import load_diabetes
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from jaxl2.sklearn import Ridge, RidgeCV
+from tests._tolerance import assert_close_to_norm
 
 SLOW = os.environ.get("JAXL2_SLOW") == "1"
 
 
-@parametrize_with_checks([Ridge(), RidgeCV()])
+def _expected_failures(estimator):
+    # scikit-learn lists the same expected failure for its own Ridge (instance_generator.py).
+    if isinstance(estimator, Ridge):
+        return {"check_non_transformer_estimators_n_iter": "n_iter_ is None for direct solvers"}
+    return {}
+
+
+@parametrize_with_checks([Ridge(), RidgeCV()], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 @pytest.mark.slow
-@parametrize_with_checks([Ridge(), RidgeCV()])
+@parametrize_with_checks([Ridge(), RidgeCV()], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks_x64(estimator, check):
     with jax.enable_x64(True):
         check(estimator)
@@ -73,7 +81,7 @@ def test_ridge_float32_stays_float32():
     ours = Ridge(alpha=0.1).fit(X.astype(np.float32), y.astype(np.float32))
     ref = linear_model.Ridge(alpha=0.1).fit(X, y)
     assert ours.coef_.dtype == np.float32 and ours.predict(X.astype(np.float32)).dtype == np.float32
-    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-2)
+    assert_close_to_norm(ours.coef_, ref.coef_, 1e-4)
 
 
 @pytest.mark.parametrize("x64_on", [False, True])
@@ -114,19 +122,26 @@ def test_ridgecv_with_cv_folds_is_grid_search():
 
 
 def test_bad_parameters():
+    # scikit-learn's validation (_parameter_constraints) and wording.
     X, y = load_diabetes(return_X_y=True)
-    with pytest.raises(ValueError, match=r"alpha must be non-negative and finite.*"):
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of Ridge must be"):
         Ridge(alpha=-1.0).fit(X, y)
-    with pytest.raises(ValueError, match=r"alphas must be non-negative and finite.* at index 1"):
+    with pytest.raises(ValueError, match=r"alphas\[1\] == -2.0, must be > 0.0"):
         RidgeCV(alphas=[1.0, -2.0]).fit(X, y)
     with pytest.raises(ValueError, match=r"alpha must be a non-negative float or an array"):
         Ridge(alpha=[1.0, 2.0]).fit(X, y)
-    with pytest.raises(ValueError, match="scoring is only used with cv set"):
-        RidgeCV(scoring="r2").fit(X, y)
+    with pytest.raises(ValueError, match=r"The 'scoring' parameter of RidgeCV must be"):
+        RidgeCV(scoring="not-a-scorer").fit(X, y)
     with pytest.raises(ValueError, match="alpha_per_target=True are incompatible"):
         RidgeCV(cv=3, alpha_per_target=True).fit(X, y)
-    with pytest.raises(ValueError, match="solver must be one of"):
-        Ridge(solver="lsqr").fit(X, y)
+    with pytest.raises(ValueError, match="store_cv_results=True are incompatible"):
+        RidgeCV(cv=3, store_cv_results=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"The 'solver' parameter of Ridge must be a str among"):
+        Ridge(solver="newton").fit(X, y)
+    with pytest.raises(ValueError, match="'lbfgs' solver can be used only when positive=True"):
+        Ridge(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="solver='svd' does not support positive fitting"):
+        Ridge(solver="svd", positive=True).fit(X, y)
 
 
 def test_import_jaxl2_does_not_import_sklearn():

@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench lint format notebooks clean
+.PHONY: demo test test-all bench lint format notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(VENV)/.stamp-demo
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# Everything, slow-marked tests included (scikit-learn's estimator checks in x64, the upstream
+# test files' subsets, multi-process kill-and-resume, every benchmark at tiny size).
+test-all: $(VENV)/.stamp-test
+	JAXL2_SLOW=1 $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 bench: $(VENV)/.stamp-test
 	$(PY) -m benchmarks $(BENCH_ARGS)

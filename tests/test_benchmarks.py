@@ -11,7 +11,15 @@ from benchmarks.__main__ import available
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", available())
+# Two representative benchmarks run in the default suite; the rest (each a minute or more of
+# compilation on 2 cores) run with JAXL2_SLOW=1 / `make test-all`.
+_DEFAULT = {"transforms", "trainer"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n if n in _DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in available()],
+)
 def test_benchmark_runs_quick(name, tmp_path):
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(

@@ -371,9 +371,7 @@ def test_bad_inputs_raise_at_once_naming_the_argument():
     with pytest.raises(ValueError, match=r"patience=3.*need monitor="):
         jaxl2.SweepTrainer(lambda rngs: Net(rngs=rngs), nll, tx, np.array([0.1]), patience=3)
     with pytest.raises(ValueError, match=r"monitor='val_foo'.*mode='min'"):
-        jaxl2.SweepTrainer(
-            lambda rngs: Net(rngs=rngs), nll, tx, np.array([0.1]), monitor="val_foo"
-        )
+        jaxl2.SweepTrainer(lambda rngs: Net(rngs=rngs), nll, tx, np.array([0.1]), monitor="val_foo")
 
     base = dict(hparams=np.array([0.1], np.float32), optimizer=tx, steps=3)
     init = lambda key: {"w": jnp.zeros((5, 3))}  # noqa: E731

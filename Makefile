@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-all bench lint format notebooks clean
+.PHONY: demo test test-all bench lint format notebooks docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.stamp-demo: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(PY)
-	$(PIP) install -e ".[test,notebooks,bench]"
+	$(PIP) install -e ".[test,notebooks,bench,docs]"
 	touch $@
 
 demo: $(VENV)/.stamp-demo
@@ -35,17 +35,24 @@ bench: $(VENV)/.stamp-test
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks
-	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks
+	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks docs
+	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks docs
 
 format: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff format jaxl2 tests benchmarks
-	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks
+	$(VENV)/bin/ruff format jaxl2 tests benchmarks docs
+	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks docs
 
 # Runs every notebook at full size; executed copies go to notebooks/executed/ (not in git),
 # figures to notebooks/figures/.
 notebooks: $(VENV)/.stamp-test
 	$(PY) notebooks/run_notebooks.py --size full --output-dir notebooks/executed
 
+# The documentation site, into site/ (not in git): the README as the guide, the λ convention, the
+# notebooks with their committed figures (not executed), benchmarks/RESULTS.md and the API reference
+# from the docstrings. --strict turns every warning (a broken link, a docstring Griffe cannot parse)
+# into a failure; tests/test_docs.py runs the same build.
+docs: $(VENV)/.stamp-test
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache

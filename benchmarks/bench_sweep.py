@@ -99,7 +99,7 @@ def _worker_jax(case: str, quick: bool, cores: bool) -> dict:
     import jax
     import numpy as np
 
-    from jaxl2 import _sweep
+    from jaxl2._sweep import sweep as _sweep
 
     sizes, K, steps, _, _ = CASES[case]
     if quick:
@@ -371,7 +371,7 @@ def _worker_cold(case: str, strategy: str, quick: bool) -> dict:
     import numpy as np
 
     import jaxl2
-    from jaxl2 import _sweep
+    from jaxl2._sweep import sweep as _sweep
 
     sizes, K, steps = COLD_CASES[case]
     if quick:

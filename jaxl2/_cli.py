@@ -375,7 +375,7 @@ def _run_sweep(args, model, loss, metrics, data, lams, optimizer, name: str):
 
 
 def _how_it_ran() -> str:
-    from . import _sweep
+    from ._sweep import sweep as _sweep
 
     run = _sweep.last_run
     if not run:

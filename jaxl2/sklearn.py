@@ -4,10 +4,10 @@
 ``from jaxl2.sklearn import LogisticRegression, Ridge, RidgeCV``.
 """
 
-from ._sklearn_banded import BandedRidgeCV as BandedRidgeCV
-from ._sklearn_banded import KernelRidgeCV as KernelRidgeCV
-from ._sklearn_logistic import LogisticRegression as LogisticRegression
-from ._sklearn_ridge import Ridge as Ridge
-from ._sklearn_ridge import RidgeCV as RidgeCV
+from ._linear.sklearn_banded import BandedRidgeCV as BandedRidgeCV
+from ._linear.sklearn_banded import KernelRidgeCV as KernelRidgeCV
+from ._linear.sklearn_logistic import LogisticRegression as LogisticRegression
+from ._linear.sklearn_ridge import Ridge as Ridge
+from ._linear.sklearn_ridge import RidgeCV as RidgeCV
 
 __all__ = ["BandedRidgeCV", "KernelRidgeCV", "LogisticRegression", "Ridge", "RidgeCV"]

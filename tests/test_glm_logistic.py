@@ -11,7 +11,8 @@ from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 
 import jaxl2
-from jaxl2 import _glm, convert
+from jaxl2 import convert
+from jaxl2._linear import glm as _glm
 
 
 def _standardized(loader):

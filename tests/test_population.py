@@ -7,7 +7,7 @@ import optax
 import pytest
 
 import jaxl2
-from jaxl2._population import _exploit_fn
+from jaxl2._sweep.population import _exploit_fn
 
 LR = 0.1
 LAMS = np.array([0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4], np.float32)

@@ -180,7 +180,7 @@ def test_dtypes_preserved():
 
 @pytest.mark.parametrize("solver", ["auto", "cholesky"])
 def test_auto_solver_choices(solver):
-    from jaxl2._ridge import resolve_solver
+    from jaxl2._linear.ridge import resolve_solver
 
     one = jnp.asarray(1.0)
     assert resolve_solver("auto", 10, 3, jnp.float32, one) == "cholesky"

@@ -178,7 +178,7 @@ def test_gradients_of_loo_and_gcv_match_finite_differences(x64, shape):
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Chunks of a few rows/columns, so that loops, full chunks and remainders all run."""
-    from jaxl2 import _ridge_chunks
+    from jaxl2._linear import ridge_chunks as _ridge_chunks
 
     monkeypatch.setattr(_ridge_chunks, "CHUNK_ENTRIES", 60)
     monkeypatch.setattr(_ridge_chunks, "MIN_CHUNK", 4)

@@ -22,7 +22,8 @@ import optax
 import pytest
 
 import jaxl2
-from jaxl2 import _sweep
+from jaxl2._sweep import auto as _auto
+from jaxl2._sweep import sweep as _sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 25
@@ -216,7 +217,7 @@ def test_auto_decides_from_the_cost_analysis_with_one_compilation(compiles):
     hs = _f32(np.linspace(0.5, 1.0, 4))
     A, B = _f32(np.full((64, 1024), 0.5)), _f32(np.full((1024, 1024), 0.25))
     wide = jaxl2.sweep(_wide, hs, A, B)
-    assert _sweep.last_run["flops_per_member"] >= _sweep.LOOP_FLOPS
+    assert _sweep.last_run["flops_per_member"] >= _auto.LOOP_FLOPS
     assert _sweep.last_run["chosen"] == "loop" and compiles == ["jit(sweep_one__wide)"]
     np.testing.assert_allclose(np.asarray(wide), np.asarray(hs) * 64 * 1024 * 1024 / 8, rtol=1e-5)
 
@@ -224,8 +225,8 @@ def test_auto_decides_from_the_cost_analysis_with_one_compilation(compiles):
 @pytest.fixture
 def probe_always(monkeypatch):
     """Makes "auto" time the candidates whatever the cost analysis says."""
-    monkeypatch.setattr(_sweep, "VMAP_FLOPS", -1.0)
-    monkeypatch.setattr(_sweep, "LOOP_FLOPS", math.inf)
+    monkeypatch.setattr(_auto, "VMAP_FLOPS", -1.0)
+    monkeypatch.setattr(_auto, "LOOP_FLOPS", math.inf)
 
 
 def test_auto_probe_decides_once_then_reuses_the_compiled_program(compiles, probe_always):
@@ -240,7 +241,7 @@ def test_auto_probe_decides_once_then_reuses_the_compiled_program(compiles, prob
         return run_timed(self, runner, index)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_sweep, "PROBE_STOP", 0.0)  # probe every candidate, however small
+        mp.setattr(_auto, "PROBE_STOP", 0.0)  # probe every candidate, however small
         mp.setattr(_sweep._Sweep, "run_timed", counting)
         out = jaxl2.sweep(fn, _hparams(8), X, Y)
     first = dict(_sweep.last_run)
@@ -274,7 +275,7 @@ def test_auto_probe_compiles_each_candidate_once_and_keeps_every_member(monkeypa
         record(self, index, leaves)
 
     _fake_timings(monkeypatch, {"loop": 1.0, "vmap": 0.5})
-    monkeypatch.setattr(_sweep, "_timed_compile", counting_compile)
+    monkeypatch.setattr(_auto, "_timed_compile", counting_compile)
     monkeypatch.setattr(_sweep._Sweep, "record", counting)
 
     def fn(h, X, y):
@@ -302,8 +303,8 @@ def _fake_timings(monkeypatch, per_member, compile_seconds=1.0):
         return compile_seconds
 
     monkeypatch.setattr(_sweep._Sweep, "run_timed", fake)
-    monkeypatch.setattr(_sweep, "_timed_compile", fake_compile)
-    monkeypatch.setattr(_sweep, "OVERLAP", False)  # the schedule must not depend on timing
+    monkeypatch.setattr(_auto, "_timed_compile", fake_compile)
+    monkeypatch.setattr(_auto, "OVERLAP", False)  # the schedule must not depend on timing
 
 
 @pytest.mark.parametrize(
@@ -580,7 +581,7 @@ for strategy, devices, batch_size in cases:
                       batch_size=batch_size)
     _assert_close(out, expected)
     _assert_close(out, plain)
-    assert jaxl2._sweep.last_run["devices"] == (4 if devices in (4, None) or devices is mesh else 2)
+    assert jaxl2._sweep.sweep.last_run["devices"] == (4 if devices in (4, None) or devices is mesh else 2)
 try:
     jaxl2.sweep(train_logistic, hs, X, Y, devices=5)
 except ValueError as e:
@@ -730,7 +731,7 @@ def test_auto_on_accelerators_halves_the_chunk_until_it_fits(monkeypatch):
 @pytest.fixture
 def fresh_compilation_cache_check(monkeypatch):
     """Lets _devices.enable_compilation_cache run again; restores JAX's settings after."""
-    from jaxl2 import _devices
+    from jaxl2._sweep import devices as _devices
 
     before = (
         jax.config.jax_compilation_cache_dir,

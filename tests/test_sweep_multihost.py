@@ -42,7 +42,8 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 
 import jaxl2
-from jaxl2 import _sweep
+from jaxl2._sweep import auto as _auto
+from jaxl2._sweep import sweep as _sweep
 
 assert jax.process_count() == 2 and len(jax.devices()) == 2 and len(jax.local_devices()) == 1
 K, STEPS = int(os.environ["MH_K"]), int(os.environ["MH_STEPS"])
@@ -76,7 +77,7 @@ if mode == "checks":
 
 # "auto" timed on both processes, each skewed toward a different strategy: process 0 sees
 # "map" fastest, process 1 the loop. Both must run process 0's choice.
-_sweep.VMAP_FLOPS, _sweep.LOOP_FLOPS, _sweep.PROBE_STOP = -1.0, math.inf, 0.0
+_auto.VMAP_FLOPS, _auto.LOOP_FLOPS, _auto.PROBE_STOP = -1.0, math.inf, 0.0
 seconds = {0: {"loop": 1.0, "map": 0.1, "vmap": 0.5}, 1: {"loop": 0.1, "map": 1.0, "vmap": 0.5}}
 run_timed = _sweep._Sweep.run_timed
 

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jaxl2
-from jaxl2 import _sweep
+from jaxl2._sweep import sweep as _sweep
 
 
 def _data(n=90, d=6, classes=3, seed=0):

@@ -330,7 +330,7 @@ def test_train_sweep_from_an_epoch_generator_equals_the_array_run():
 
 
 def test_sweep_result_metric_direction_is_explicit():
-    from jaxl2._results import metric_mode
+    from jaxl2._sweep.results import metric_mode
 
     assert [metric_mode(n) for n in ("val_nll", "perplexity", "val_bce", "train_mse")] == [
         "min"

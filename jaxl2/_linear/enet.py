@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _glm
-from ._checks import check_in_range, is_concrete
+from .._checks import check_in_range, is_concrete
+from . import glm as _glm
 
 
 class ElasticNetPathResult(NamedTuple):

@@ -14,9 +14,9 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._checks import check_transformation
-from ._results import metric_mode
-from ._sweep import _host_hparams, _resolve_devices
+from .._checks import check_transformation
+from .results import metric_mode
+from .sweep import _host_hparams, _resolve_devices
 
 MSG_UNCALLED_OPTIMIZER = (
     "optimizer={name} was passed uncalled: the trainer calls optimizer(h) with each member's "

@@ -38,11 +38,11 @@ from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _ridge_data as rd
-from . import _ridge_iterative as it
-from ._ridge import ridge
-from ._ridge_chunks import gram_cols, gram_rows
-from ._ridge_path import (
+from . import ridge_data as rd
+from . import ridge_iterative as it
+from .ridge import ridge
+from .ridge_chunks import gram_cols, gram_rows
+from .ridge_path import (
     decompose,
     filters,
     intercept_column,

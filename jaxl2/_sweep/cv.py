@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checkpoint import _name
-from ._results import Best, _fmt, _json_value, hparam_columns
-from ._sweep import _cache_get, _host_hparams, sweep
+from .checkpoint import _name
+from .results import Best, _fmt, _json_value, hparam_columns
+from .sweep import _host_hparams, sweep
+from .util import cache_get as _cache_get
+from .util import new_cache
 
-_members: collections.OrderedDict = collections.OrderedDict()
+_members = new_cache()
 
 
 @dataclass(frozen=True, repr=False)

@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from ._checks import check_nonnegative
+from .._checks import check_nonnegative
+from . import ridge_chunks as ch
+from . import ridge_data as rd
 
 
 class BayesianRidgeResult(NamedTuple):

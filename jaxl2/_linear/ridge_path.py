@@ -26,11 +26,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from ._checks import check_choice
-from ._ridge import eigh_cutoff, svd_cutoff, trusted_rcond
-from ._ridge_chunks import gram_cols, gram_rows
+from .._checks import check_choice
+from . import ridge_chunks as ch
+from . import ridge_data as rd
+from .ridge import eigh_cutoff, svd_cutoff, trusted_rcond
+from .ridge_chunks import gram_cols, gram_rows
 
 # Largest number of (sample, strength, target) residual entries materialized at once; more
 # targets than fit are processed in chunks (lax.map), so memory stays near 2**25 entries.
@@ -471,7 +471,7 @@ def ridge_path(
         )
     lams = rd.validate_lams(lams, X.dtype)
     if keep == "best":
-        from ._ridge_many import ridge_path_best  # the many-targets mode lives there
+        from .ridge_many import ridge_path_best  # the many-targets mode lives there
 
         return ridge_path_best(
             X,

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from . import _ridge_iterative as _it
-from ._checks import check_choice, is_concrete
+from .._checks import check_choice, is_concrete
+from . import ridge_chunks as ch
+from . import ridge_data as rd
+from . import ridge_iterative as _it
 
 SOLVERS = ("auto", "cholesky", "svd", "eigh", "cg")
 # Above this many bytes for the Gram matrix, "auto" goes matrix-free (conjugate gradients).

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from . import _ridge_path as rp
+from . import ridge_chunks as ch
+from . import ridge_data as rd
+from . import ridge_path as rp
 
 # Default batch: about this many (sample, target) residual entries per strength step.
 _BATCH_ENTRIES = 2**23

@@ -31,7 +31,7 @@ import optax
 from jax import lax
 from jax.experimental import sparse as jsparse
 
-from ._checks import check_finite, check_nonnegative, is_concrete
+from .._checks import check_finite, check_nonnegative, is_concrete
 
 # Newton is chosen automatically up to this many coefficients (rows of the Hessian); above it a
 # Hessian costs more than the L-BFGS iterations it saves.

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _ridge_chunks as ch
-from ._checks import check_finite, check_nonnegative, check_real, is_concrete
+from .._checks import check_finite, check_nonnegative, check_real, is_concrete
+from . import ridge_chunks as ch
 
 # Half-precision inputs are solved in float32 (LAPACK has no half-precision kernels) and the
 # results cast back, so the caller's dtype is preserved.

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from .masks import path_to_str
+from ..masks import path_to_str
 
 _LOWER_IS_BETTER = (
     "loss",

@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._banded_ridge import check_groups, tune_banded_ridge
-from ._kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
+from .banded_ridge import check_groups, tune_banded_ridge
+from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
 
 
 def _precision(dtype) -> contextlib.AbstractContextManager:

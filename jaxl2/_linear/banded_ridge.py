@@ -18,10 +18,10 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
-from . import _ridge_data as rd
-from . import _ridge_many as rm
-from ._checks import check_choice
-from ._ridge import RidgeResult
+from .._checks import check_choice
+from . import ridge_data as rd
+from . import ridge_many as rm
+from .ridge import RidgeResult
 
 
 def check_groups(groups: Any, p: int, name: str = "groups") -> tuple[np.ndarray, int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from ._glm import Problem
+from .glm import Problem
 
 _MAX_SWEEPS = 100
 _MAX_LINESEARCH = 40

@@ -8,8 +8,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _glm, _glm_prox
-from ._checks import check_choice, check_in_range, is_concrete
+from .._checks import check_choice, check_in_range, is_concrete
+from . import glm as _glm
+from . import glm_prox as _glm_prox
 
 _L2_SOLVERS = ("auto", "newton", "newton_exact", "lbfgs")
 _SOLVERS = (*_L2_SOLVERS, "prox_newton", "fista")

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _glm
-from ._checks import check_choice
+from .._checks import check_choice
+from . import glm as _glm
 
 
 class SVMResult(NamedTuple):

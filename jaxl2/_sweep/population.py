@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checkpoint import _atomic_write, _name
-from ._trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
+from .checkpoint import _atomic_write, _name
+from .trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
 
 # ----------------------------------------------------------------------------- checks
 

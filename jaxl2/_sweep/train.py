@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -12,14 +11,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._checkpoint import _name
-from ._diagnostics import weight_norms
-from ._results import SweepResult, metric_mode
-from ._sweep import _cache_get, _host_hparams, sweep
-from ._trainer import SweepTrainer, _is_nnx_module, check_like, check_optimizer
+from .._diagnostics import weight_norms
+from .checkpoint import _name
+from .results import SweepResult, metric_mode
+from .sweep import _host_hparams, sweep
+from .trainer import SweepTrainer, _is_nnx_module, check_like, check_optimizer
+from .util import cache_get as _cache_get
+from .util import new_cache
 
 _SWEEP_OPTIONS = ("strategy", "devices", "progress", "checkpoint_dir", "chunk_size")
-_members: collections.OrderedDict = collections.OrderedDict()
+_members = new_cache()
 
 
 def _leading_length(data: Any, name: str) -> int:

@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from . import _ridge_many as rm
-from . import _ridge_path as rp
-from ._checks import check_choice
-from ._ridge import eigh_cutoff
+from .._checks import check_choice
+from . import ridge_chunks as ch
+from . import ridge_data as rd
+from . import ridge_many as rm
+from . import ridge_path as rp
+from .ridge import eigh_cutoff
 
 KERNELS = ("linear", "poly", "polynomial", "rbf")
 
@@ -233,7 +233,7 @@ def kernel_ridge_path(
     batch = rm.check_batch(targets_batch, n, t)
     coef = None
     if kernel == "linear" and n > p:
-        from ._ridge_path import ridge_path
+        from .ridge_path import ridge_path
 
         path = ridge_path(
             X, Y, lams, fit_intercept=False, keep="best", select=select, targets_batch=batch

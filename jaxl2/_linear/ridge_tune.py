@@ -8,10 +8,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _ridge_chunks as ch
-from . import _ridge_data as rd
-from . import _ridge_path as rp
-from ._checks import check_choice
+from .._checks import check_choice
+from . import ridge_chunks as ch
+from . import ridge_data as rd
+from . import ridge_path as rp
 
 CRITERIA = ("loo", "gcv", "val")
 # Default grid: the mean eigenvalue of the Gram matrix times 10^-6 ... 10^4.

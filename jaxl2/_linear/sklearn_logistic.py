@@ -24,8 +24,8 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._glm import NEWTON_MAX_PARAMS, ConvergenceWarning
-from ._logistic import logistic_regression
+from .glm import NEWTON_MAX_PARAMS, ConvergenceWarning
+from .logistic import logistic_regression
 
 # scikit-learn's solver names, each mapped to the jaxl2 solver that finds the same solution
 # (scikit-learn's are all exact minimizers of one objective, apart from liblinear, which

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse as jsparse
 
-from . import _ridge_data as rd
+from . import ridge_data as rd
 
 
 class Operators(NamedTuple):

@@ -9,6 +9,7 @@ installed. One build (about 20 s on 2 cores) serves every test here.
 import base64
 import html
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -124,3 +125,37 @@ def test_results_page_is_the_current_results_file(site):
     rows = [line for line in results.splitlines() if line.startswith("| ") and "---" not in line]
     for cell in rows[-1].strip("|").split("|"):
         assert _plain(cell) in page, (rows[-1], cell)
+
+
+def _grouped_args_extension():
+    spec = importlib.util.spec_from_file_location(
+        "griffe_grouped_args", ROOT / "docs" / "griffe_grouped_args.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grouped_args_are_split_per_name_and_still_checked_against_the_signature(caplog):
+    griffe = pytest.importorskip("griffe")
+    ext = _grouped_args_extension()
+    text = (
+        "Sum.\n\nArgs:\n    a, b: shared\n        more.\n    c: own.\n\nReturns:\n    x, y: kept."
+    )
+    assert ext.expand_grouped_args(text) == (
+        "Sum.\n\nArgs:\n    a: shared\n        more.\n    b: shared\n        more.\n"
+        "    c: own.\n\nReturns:\n    x, y: kept."
+    )
+    code = (
+        "def f(a, b, c):\n"
+        '    """Sum.\n\n    Args:\n        a, bb: shared (bb is misspelt).\n        c: own.\n    """\n'
+    )
+    extensions = griffe.load_extensions(ext.GroupedArgs())
+    with griffe.temporary_pypackage("grouped_pkg", {"__init__.py": code}) as package:
+        loaded = griffe.load("grouped_pkg", search_paths=[package.tmpdir], extensions=extensions)
+        with caplog.at_level("WARNING"):
+            sections = loaded["f"].docstring.parse("google", warn_missing_types=False)
+    params = [p.name for s in sections if s.kind.value == "parameters" for p in s.value]
+    assert params == ["a", "bb", "c"]
+    assert "Parameter 'bb' does not appear in the function signature" in caplog.text
+    assert "'a'" not in caplog.text and "'c'" not in caplog.text

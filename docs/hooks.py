@@ -13,7 +13,10 @@ Nothing here is a copy kept by hand. On every build this hook
   one saves with ``save(fig, "NAME.png")`` on a full-size run (``make notebooks``) are committed
   under ``notebooks/figures/``, and this hook attaches each as the ``image/png`` output of the cell
   that saves it;
-- replaces ``<!-- readme-section: TITLE -->`` in a page with the README's ``## TITLE`` section.
+- replaces ``<!-- readme-section: TITLE -->`` in a page with the README's ``## TITLE`` section;
+- in the pages read from the repository, turns a relative link to a repository file that is not
+  part of the site (a script under ``examples/``, a module) into its plain text. A link to a path
+  that exists nowhere still fails ``--strict``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import posixpath
 import re
 import shutil
 import tempfile
@@ -33,6 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBMODULES = ("masks", "prox", "convert", "sklearn")
 _SAVE = re.compile(r"""\bsave\(\s*\w+\s*,\s*["']([^"']+\.png)["']\s*\)""")
 _SECTION = re.compile(r"<!--\s*readme-section:\s*(.+?)\s*-->")
+_LINK = re.compile(r"(?<![!\]])\[([^\]]+)\]\(([^)\s]+)\)")
+# Pages served from repository files: site path -> repository path.
+_FROM_REPO = {
+    "index.md": "README.md",
+    "CHANGELOG.md": "CHANGELOG.md",
+    "benchmarks/RESULTS.md": "benchmarks/RESULTS.md",
+}
 
 _tmpdir: Path | None = None
 
@@ -156,9 +167,8 @@ def on_files(files: Files, config) -> Files:
         else:
             files.append(File.generated(config, uri, content=content))
 
-    add("index.md", ROOT / "README.md")
-    add("CHANGELOG.md", ROOT / "CHANGELOG.md")
-    add("benchmarks/RESULTS.md", ROOT / "benchmarks" / "RESULTS.md")
+    for uri, repo_path in _FROM_REPO.items():
+        add(uri, ROOT / repo_path)
     for png in sorted((ROOT / "notebooks" / "figures").glob("*.png")):
         add(f"notebooks/figures/{png.name}", png)
     # A real source directory (not File.generated) for the notebooks: mkdocs-jupyter's wrapper
@@ -187,7 +197,27 @@ def _readme_section(title: str) -> str:
     return match.group(1).strip() + "\n"
 
 
+def _unlink_repo_files(markdown: str, src_uri: str, files: Files) -> str:
+    """Replaces ``[text](target)`` by ``text`` where target is a repository file off the site."""
+    repo_dir = posixpath.dirname(_FROM_REPO[src_uri])
+
+    def replace(match: re.Match) -> str:
+        target = match.group(2).split("#", 1)[0]
+        if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+            return match.group(0)
+        site_path = posixpath.normpath(posixpath.join(posixpath.dirname(src_uri), target))
+        if files.get_file_from_path(site_path) is not None:
+            return match.group(0)
+        if (ROOT / posixpath.normpath(posixpath.join(repo_dir, target))).exists():
+            return match.group(1)
+        return match.group(0)
+
+    return _LINK.sub(replace, markdown)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    if page.file.src_uri in _FROM_REPO:
+        markdown = _unlink_repo_files(markdown, page.file.src_uri, files)
     return _SECTION.sub(lambda m: _readme_section(m.group(1)), markdown)
 
 

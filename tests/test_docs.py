@@ -127,9 +127,9 @@ def test_results_page_is_the_current_results_file(site):
         assert _plain(cell) in page, (rows[-1], cell)
 
 
-def _grouped_args_extension():
+def _docstrings_extension():
     spec = importlib.util.spec_from_file_location(
-        "griffe_grouped_args", ROOT / "docs" / "griffe_grouped_args.py"
+        "griffe_docstrings", ROOT / "docs" / "griffe_docstrings.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -138,7 +138,7 @@ def _grouped_args_extension():
 
 def test_grouped_args_are_split_per_name_and_still_checked_against_the_signature(caplog):
     griffe = pytest.importorskip("griffe")
-    ext = _grouped_args_extension()
+    ext = _docstrings_extension()
     text = (
         "Sum.\n\nArgs:\n    a, b: shared\n        more.\n    c: own.\n\nReturns:\n    x, y: kept."
     )
@@ -150,7 +150,7 @@ def test_grouped_args_are_split_per_name_and_still_checked_against_the_signature
         "def f(a, b, c):\n"
         '    """Sum.\n\n    Args:\n        a, bb: shared (bb is misspelt).\n        c: own.\n    """\n'
     )
-    extensions = griffe.load_extensions(ext.GroupedArgs())
+    extensions = griffe.load_extensions(ext.Docstrings())
     with griffe.temporary_pypackage("grouped_pkg", {"__init__.py": code}) as package:
         loaded = griffe.load("grouped_pkg", search_paths=[package.tmpdir], extensions=extensions)
         with caplog.at_level("WARNING"):
@@ -159,3 +159,16 @@ def test_grouped_args_are_split_per_name_and_still_checked_against_the_signature
     assert params == ["a", "bb", "c"]
     assert "Parameter 'bb' does not appear in the function signature" in caplog.text
     assert "'a'" not in caplog.text and "'c'" not in caplog.text
+
+
+def test_rst_math_roles_and_literal_markers_become_markdown():
+    pytest.importorskip("griffe")
+    ext = _docstrings_extension()
+    text = (
+        "Minimizes\n\n.. math:: F(w) = \\sum_i x_i\n    + \\lambda w\n\nwith :func:`jaxl2.ridge`."
+        "\nIn a script::\n\n    x = 1"
+    )
+    assert ext.convert_rst(text) == (
+        "Minimizes\n\n$$\nF(w) = \\sum_i x_i\n+ \\lambda w\n$$\n\nwith `jaxl2.ridge`."
+        "\nIn a script:\n\n    x = 1"
+    )

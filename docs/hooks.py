@@ -100,7 +100,8 @@ def _api_pages() -> list[tuple[str, str, str]]:
         "[λ convention](../convention.md): `data term + λ · penalty`.\n",
     ]
     for title, names in public_groups():
-        if title == "modules":
+        names = [name for name in names if name not in SUBMODULES]  # they have their own pages
+        if not names:
             continue
         heading = title[:1].upper() + title[1:]
         body = [f"# {heading}\n", *(f"::: jaxl2.{name}\n" for name in names)]

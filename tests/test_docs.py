@@ -3,7 +3,7 @@ it is for: every public name in the API reference, the notebooks with their comm
 README as the guide, and the current ``benchmarks/RESULTS.md``.
 
 Skipped when the ``docs`` extra (mkdocs-material, mkdocstrings[python], mkdocs-jupyter) is not
-installed. One build (about 20 s on 2 cores) serves every test here.
+installed. One build (about 25 s of CPU) serves every test here.
 """
 
 import base64
@@ -108,6 +108,9 @@ def test_guide_and_convention_pages_come_from_the_readme(site):
     home = _text(site / "index.html")
     for heading in re.findall(r"^## (.+)$", readme, re.M):
         assert _plain(heading) in home, heading
+    # The README's links to notebooks lead to their rendered pages.
+    for stem in re.findall(r"\]\(notebooks/(\w+)\.ipynb\)", readme):
+        assert f'href="notebooks/{stem}/"' in (site / "index.html").read_text(encoding="utf-8")
     convention = _text(site / "convention" / "index.html")
     section = re.search(r"^## One λ convention\n(.*?)^## ", readme, re.M | re.S).group(1)
     first_row = next(line for line in section.splitlines() if line.startswith("| `l2("))
@@ -123,6 +126,7 @@ def test_results_page_is_the_current_results_file(site):
     for heading in headings:
         assert _plain(heading) in page, heading
     rows = [line for line in results.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows
     for cell in rows[-1].strip("|").split("|"):
         assert _plain(cell) in page, (rows[-1], cell)
 

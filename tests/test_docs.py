@@ -65,7 +65,7 @@ def _plain(markdown: str) -> str:
 
 
 def test_api_reference_documents_every_public_name(site):
-    pages = sorted((site / "api").glob("*/index.html"))
+    pages = sorted((site / "api").glob("*.html"))
     assert pages, "no API pages were written"
     api_html = "".join(p.read_text(encoding="utf-8") for p in pages)
     anchors = set(re.findall(r'id="(jaxl2\.\w+)"', api_html))
@@ -73,12 +73,12 @@ def test_api_reference_documents_every_public_name(site):
     assert not missing, f"names in jaxl2.__all__ without an API entry: {missing}"
     # Each public submodule has its own page documenting every name of its __all__.
     for module in ("masks", "prox", "convert", "sklearn"):
-        page = (site / "api" / module / "index.html").read_text(encoding="utf-8")
+        page = (site / "api" / f"{module}.html").read_text(encoding="utf-8")
         names = importlib.import_module(f"jaxl2.{module}").__all__
         missing = [name for name in names if f'id="jaxl2.{module}.{name}"' not in page]
         assert not missing, f"jaxl2.{module}: names without an API entry: {missing}"
     # Docstrings render as sections (a parsed Args table), not as raw text.
-    l2_page = _text(site / "api" / "penalties" / "index.html")
+    l2_page = _text(site / "api" / "penalties.html")
     assert "Parameters:" in l2_page and "Returns:" in l2_page
 
 
@@ -86,7 +86,7 @@ def test_notebooks_render_with_their_committed_figures(site):
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     with_figures = 0
     for path in notebooks:
-        page = site / "notebooks" / path.stem / "index.html"
+        page = site / "notebooks" / f"{path.stem}.html"
         assert page.is_file(), f"{path.name} has no page"
         body = page.read_text(encoding="utf-8")
         source = "".join(
@@ -110,8 +110,8 @@ def test_guide_and_convention_pages_come_from_the_readme(site):
         assert _plain(heading) in home, heading
     # The README's links to notebooks lead to their rendered pages.
     for stem in re.findall(r"\]\(notebooks/(\w+)\.ipynb\)", readme):
-        assert f'href="notebooks/{stem}/"' in (site / "index.html").read_text(encoding="utf-8")
-    convention = _text(site / "convention" / "index.html")
+        assert f'href="notebooks/{stem}.html"' in (site / "index.html").read_text(encoding="utf-8")
+    convention = _text(site / "convention.html")
     section = re.search(r"^## One λ convention\n(.*?)^## ", readme, re.M | re.S).group(1)
     first_row = next(line for line in section.splitlines() if line.startswith("| `l2("))
     for cell in first_row.strip("|").split("|"):
@@ -120,7 +120,7 @@ def test_guide_and_convention_pages_come_from_the_readme(site):
 
 def test_results_page_is_the_current_results_file(site):
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
-    page = _text(site / "benchmarks" / "RESULTS" / "index.html")
+    page = _text(site / "benchmarks" / "RESULTS.html")
     headings = re.findall(r"^##+ (.+)$", results, re.M)
     assert headings
     for heading in headings:

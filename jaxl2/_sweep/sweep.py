@@ -131,7 +131,8 @@ class SweepError(RuntimeError):
     Raised by :func:`jaxl2.sweep` when ``fn`` fails (or a device errors) after some members
     finished. ``.partial`` is a :class:`PartialSweep` with the finished results and a ``done``
     mask; with ``checkpoint_dir`` they are on disk too, and rerunning the same call resumes.
-    The original exception is the ``__cause__``.
+    The original exception is the ``__cause__``. A Ctrl-C raises :class:`SweepInterrupted`
+    instead (a ``KeyboardInterrupt``, with the same ``.partial``).
     """
 
     def __init__(self, message: str, partial: PartialSweep) -> None:
@@ -147,7 +148,7 @@ class SweepInterrupted(KeyboardInterrupt):
     script, a notebook cell or an ``except Exception`` loop as usual; catch it to keep the
     finished members. ``.partial`` is a :class:`PartialSweep` (results and ``done`` mask); with
     ``checkpoint_dir`` they are on disk too, and rerunning the same call resumes. The original
-    ``KeyboardInterrupt`` is the ``__cause__``. Other ``BaseException`` s (``SystemExit``, ...)
+    ``KeyboardInterrupt`` is the ``__cause__``. Other base exceptions (``SystemExit``, ...)
     pass through unchanged; finished chunks are in ``checkpoint_dir`` when one was given.
 
     Examples:
@@ -678,8 +679,13 @@ def sweep(
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
     An explicit strategy compiles one program for the whole sweep; calling again with new
-    hparam values of the same shapes does not compile at all. Members are independent: a
-    member that diverges to NaN leaves the others unchanged.
+    hparam values of the same shapes does not compile at all (the compiled programs and
+    "auto"'s decisions are kept per ``fn`` object until :func:`jaxl2.clear_caches`). Members
+    are independent: a member that diverges to NaN leaves the others unchanged.
+
+    How a call ran is returned, never kept in module state: with ``return_info=True`` the
+    result is ``(outputs, info)``, ``info`` a :class:`jaxl2.SweepInfo` (the strategy chosen and
+    why, the chunk width, the devices, the members loaded from ``checkpoint_dir``).
 
     Args:
       fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``

@@ -268,8 +268,8 @@ def train_sweep(
 
     Returns:
       A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
-      ``.finite``, ``.best_step``, ``.stopped``, ``.best()``, ``.table()``, ``.plot()``,
-      ``.to_dict()``).
+      ``.finite``, ``.best_step``, ``.stopped``, ``.info`` (how the sweep ran, a
+      :class:`jaxl2.SweepInfo`), ``.best()``, ``.table()``, ``.plot()``, ``.to_dict()``).
 
     Raises:
       ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``

@@ -122,6 +122,7 @@ def _worker_jax(case: str, quick: bool, cores: bool) -> dict:
     jax.block_until_ready(result)
     out["auto_first"] = time.perf_counter() - start
     out["probe"] = info.probe_seconds_per_member
+    out["decided_by"] = info.decided_by
     out["auto"] = timeit(lambda: jaxl2.sweep(train, lams, X, y), repeat=repeat, warmup=1)
     out["chosen"] = info.chosen  # the reruns reuse this decision (same fn object)
     out["width"] = info.width
@@ -280,8 +281,10 @@ def run(quick: bool = False) -> list[Section]:
                 # the speed counts only when auto returned the loop's numbers
                 passed=loop / ours >= target and cores["max_abs_diff"] <= 1e-4,
                 note=(
-                    f"auto chose {cores['chosen']} over {cores['devices']} CPU devices, "
-                    f"{cores['width']} members per call (probe, ms per member: {probe_text}); "
+                    f"auto chose {cores['chosen']} (by {cores['decided_by']}) over "
+                    f"{cores['devices']} CPU devices, {cores['width']} members per call"
+                    + (f" (probe, ms per member: {probe_text})" if probe_text else "")
+                    + "; "
                     f"first call with probe and compilations {cores['auto_first']:.2f} s vs the "
                     f"loop's first call {min(cores['loop_first'], plain['loop_first']):.2f} s; "
                     + (f"plain vmap on 1 device {plain['vmap']:.2f} s; " if "vmap" in plain else "")

@@ -99,8 +99,6 @@ def _worker_jax(case: str, quick: bool, cores: bool) -> dict:
     import jax
     import numpy as np
 
-    from jaxl2._sweep import sweep as _sweep
-
     sizes, K, steps, _, _ = CASES[case]
     if quick:
         K, steps = QUICK[case], 20
@@ -120,12 +118,14 @@ def _worker_jax(case: str, quick: bool, cores: bool) -> dict:
     out["loop_first"] = time.perf_counter() - start
     out["loop"] = timeit(loop, repeat=repeat, warmup=0)
     start = time.perf_counter()
-    result = jax.block_until_ready(jaxl2.sweep(train, lams, X, y))
+    result, info = jaxl2.sweep(train, lams, X, y, return_info=True)
+    jax.block_until_ready(result)
     out["auto_first"] = time.perf_counter() - start
-    out["probe"] = _sweep.last_run.get("probe_seconds_per_member")
+    out["probe"] = info.probe_seconds_per_member
+    out["decided_by"] = info.decided_by
     out["auto"] = timeit(lambda: jaxl2.sweep(train, lams, X, y), repeat=repeat, warmup=1)
-    out["chosen"] = _sweep.last_run.get("chosen")
-    out["width"] = _sweep.last_run.get("width")
+    out["chosen"] = info.chosen  # the reruns reuse this decision (same fn object)
+    out["width"] = info.width
     expected = np.array(loop())
     out["max_abs_diff"] = float(np.max(np.abs(np.asarray(result) - expected)))
     if not cores and "mlp256" not in case:  # plain vmap on one device, for comparison
@@ -281,8 +281,10 @@ def run(quick: bool = False) -> list[Section]:
                 # the speed counts only when auto returned the loop's numbers
                 passed=loop / ours >= target and cores["max_abs_diff"] <= 1e-4,
                 note=(
-                    f"auto chose {cores['chosen']} over {cores['devices']} CPU devices, "
-                    f"{cores['width']} members per call (probe, ms per member: {probe_text}); "
+                    f"auto chose {cores['chosen']} (by {cores['decided_by']}) over "
+                    f"{cores['devices']} CPU devices, {cores['width']} members per call"
+                    + (f" (probe, ms per member: {probe_text})" if probe_text else "")
+                    + "; "
                     f"first call with probe and compilations {cores['auto_first']:.2f} s vs the "
                     f"loop's first call {min(cores['loop_first'], plain['loop_first']):.2f} s; "
                     + (f"plain vmap on 1 device {plain['vmap']:.2f} s; " if "vmap" in plain else "")
@@ -371,7 +373,6 @@ def _worker_cold(case: str, strategy: str, quick: bool) -> dict:
     import numpy as np
 
     import jaxl2
-    from jaxl2._sweep import sweep as _sweep
 
     sizes, K, steps = COLD_CASES[case]
     if quick:
@@ -381,15 +382,15 @@ def _worker_cold(case: str, strategy: str, quick: bool) -> dict:
     train = _train_fn(sizes, steps)
     lams = np.logspace(*WD_RANGE, K).astype(np.float32)
     start, cpu = time.perf_counter(), time.process_time()
-    jax.block_until_ready(jaxl2.sweep(train, lams, X, y, strategy=strategy))
+    out, info = jaxl2.sweep(train, lams, X, y, strategy=strategy, return_info=True)
+    jax.block_until_ready(out)
     seconds = time.perf_counter() - start
-    run = _sweep.last_run
     return {
         "seconds": seconds,
         "cpu_seconds": time.process_time() - cpu,  # all threads: steadier on a busy machine
-        "chosen": run.get("chosen"),
-        "decided_by": run.get("decided_by"),
-        "flops": run.get("flops_per_member"),
+        "chosen": info.chosen,
+        "decided_by": info.decided_by,
+        "flops": info.flops_per_member,
         "cache": jax.config.jax_compilation_cache_dir,
     }
 

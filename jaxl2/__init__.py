@@ -65,11 +65,14 @@ from ._sweep.results import Best as Best
 from ._sweep.results import SweepResult as SweepResult
 from ._sweep.sweep import PartialSweep as PartialSweep
 from ._sweep.sweep import SweepError as SweepError
+from ._sweep.sweep import SweepInfo as SweepInfo
+from ._sweep.sweep import SweepInterrupted as SweepInterrupted
 from ._sweep.sweep import grid as grid
 from ._sweep.sweep import sweep as sweep
 from ._sweep.train import train_sweep as train_sweep
 from ._sweep.trainer import SweepTrainer as SweepTrainer
 from ._sweep.trainer import TrainerState as TrainerState
+from ._sweep.util import clear_caches as clear_caches
 from ._transforms import DecoupledState as DecoupledState
 from ._transforms import WeightDecayState as WeightDecayState
 from ._transforms import adam_l2 as adam_l2
@@ -152,8 +155,11 @@ __all__ = [
     # sweeps
     "sweep",
     "grid",
+    "SweepInfo",
     "SweepError",
+    "SweepInterrupted",
     "PartialSweep",
+    "clear_caches",
     "train_sweep",
     "SweepTrainer",
     "successive_halving",

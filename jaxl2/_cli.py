@@ -374,17 +374,13 @@ def _run_sweep(args, model, loss, metrics, data, lams, optimizer, name: str):
     return result, time.perf_counter() - start
 
 
-def _how_it_ran() -> str:
-    from ._sweep import sweep as _sweep
-
-    run = _sweep.last_run
-    if not run:
+def _how_it_ran(info: Any) -> str:
+    if info.chosen is None:
         return "loaded from the checkpoint"
-    chosen = run.get("chosen", run.get("strategy"))
-    how = f" (by {run['decided_by']})" if run.get("decided_by") else ""
+    how = f" (by {info.decided_by})" if info.decided_by else ""
     return (
-        f"strategy {run.get('strategy')} → {chosen}{how}, {run.get('devices')} device(s), "
-        f"{run.get('width')} members per compiled call"
+        f"strategy {info.strategy} → {info.chosen}{how}, {info.devices} device(s), "
+        f"{info.width} members per compiled call"
     )
 
 
@@ -400,7 +396,7 @@ def _report(args, result, elapsed, metric: str, lam_name: str) -> Any:
     columns = [f"train_{metric}", f"val_{metric}", f"gap_{metric}", "val_loss", "weight_norm"]
     print(result.table(columns, labels=labels))
     print(
-        f"\n{len(result)} members in {elapsed:.1f} s ({_how_it_ran()}); "
+        f"\n{len(result)} members in {elapsed:.1f} s ({_how_it_ran(result.info)}); "
         f"'*' marks the lowest validation loss, gap = train − val {metric}."
     )
     diverged = int((~result.finite).sum())

@@ -1,6 +1,7 @@
 """jaxl2.sweep: every strategy equals the plain loop, compiles once, isolates NaN members,
 shards over devices, resumes from checkpoints and rejects bad input with clear errors."""
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -205,20 +206,21 @@ def test_auto_decides_from_the_cost_analysis_with_one_compilation(compiles):
     def fn(h, X, y):  # 25 steps of 5-feature softmax regression: far below VMAP_FLOPS
         return train_logistic(h, X, y)
 
-    out = jaxl2.sweep(fn, _hparams(8), X, Y)
-    assert _sweep.last_run["chosen"] == "vmap"
-    assert _sweep.last_run["decided_by"] == "cost analysis"
-    assert _sweep.last_run["width"] == 8  # all members at once, like strategy="vmap"
-    assert "probe_seconds_per_member" not in _sweep.last_run
+    out, info = jaxl2.sweep(fn, _hparams(8), X, Y, return_info=True)
+    assert info.chosen == "vmap"
+    assert info.decided_by == "cost analysis"
+    assert info.width == 8  # all members at once, like strategy="vmap"
+    assert info.probe_seconds_per_member is None
+    assert info.flops_per_member <= _auto.VMAP_FLOPS
     assert compiles == ["jit(sweep_vmap_fn)"]  # nothing compiled to decide
     _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
 
     compiles.clear()
     hs = _f32(np.linspace(0.5, 1.0, 4))
     A, B = _f32(np.full((64, 1024), 0.5)), _f32(np.full((1024, 1024), 0.25))
-    wide = jaxl2.sweep(_wide, hs, A, B)
-    assert _sweep.last_run["flops_per_member"] >= _auto.LOOP_FLOPS
-    assert _sweep.last_run["chosen"] == "loop" and compiles == ["jit(sweep_one__wide)"]
+    wide, info = jaxl2.sweep(_wide, hs, A, B, return_info=True)
+    assert info.flops_per_member >= _auto.LOOP_FLOPS
+    assert info.chosen == "loop" and compiles == ["jit(sweep_one__wide)"]
     np.testing.assert_allclose(np.asarray(wide), np.asarray(hs) * 64 * 1024 * 1024 / 8, rtol=1e-5)
 
 
@@ -243,20 +245,19 @@ def test_auto_probe_decides_once_then_reuses_the_compiled_program(compiles, prob
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_auto, "PROBE_STOP", 0.0)  # probe every candidate, however small
         mp.setattr(_sweep._Sweep, "run_timed", counting)
-        out = jaxl2.sweep(fn, _hparams(8), X, Y)
-    first = dict(_sweep.last_run)
-    assert first["chosen"] in ("vmap", "loop") and first["decided_by"] == "probe"
+        out, first = jaxl2.sweep(fn, _hparams(8), X, Y, return_info=True)
+    assert first.chosen in ("vmap", "loop") and first.decided_by == "probe"
     # the loop runs members while vmap compiles (in a thread), so vmap may never be needed
-    assert "loop" in first["probe_seconds_per_member"]
-    assert set(first["probe_seconds_per_member"]) <= {"vmap", "loop"}
+    assert "loop" in first.probe_seconds_per_member
+    assert set(first.probe_seconds_per_member) <= {"vmap", "loop"}
     assert len(calls) == len(set(calls))  # every probed member is kept, none run twice
     _assert_close(out, _reference(train_logistic, _hparams(8), X, Y))
     compiles.clear()
     new = {"lam": _f32(np.linspace(0.1, 0.9, 8)), "lr": _f32(np.linspace(0.2, 0.3, 8))}
-    out = jaxl2.sweep(fn, new, X, Y)
+    out, info = jaxl2.sweep(fn, new, X, Y, return_info=True)
     assert compiles == []
-    assert "probe_seconds_per_member" not in _sweep.last_run
-    assert _sweep.last_run["chosen"] == first["chosen"]
+    assert info.probe_seconds_per_member is None and info.decided_by == "remembered"
+    assert info.chosen == first.chosen
     _assert_close(out, _reference(train_logistic, new, X, Y))
 
 
@@ -281,10 +282,10 @@ def test_auto_probe_compiles_each_candidate_once_and_keeps_every_member(monkeypa
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    out = jaxl2.sweep(fn, _hparams(12), X, Y)
+    out, info = jaxl2.sweep(fn, _hparams(12), X, Y, return_info=True)
     assert len(lowered) == 2  # loop and vmap, each once
-    assert set(_sweep.last_run["probe_seconds_per_member"]) == {"loop", "vmap"}
-    assert _sweep.last_run["chosen"] == "vmap"
+    assert set(info.probe_seconds_per_member) == {"loop", "vmap"}
+    assert info.chosen == "vmap"
     assert sorted(calls) == list(range(12))  # probed members kept, none computed twice
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
@@ -321,9 +322,9 @@ def test_auto_picks_the_fastest_candidate(times, chosen, monkeypatch, probe_alwa
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    out = jaxl2.sweep(fn, _hparams(12), X, Y)
-    assert _sweep.last_run["chosen"] == chosen
-    assert _sweep.last_run["probe_seconds_per_member"] == pytest.approx(times)
+    out, info = jaxl2.sweep(fn, _hparams(12), X, Y, return_info=True)
+    assert info.chosen == chosen
+    assert info.probe_seconds_per_member == pytest.approx(times)
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 
@@ -334,9 +335,9 @@ def test_auto_stops_probing_when_the_rest_is_shorter_than_a_compilation(monkeypa
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    out = jaxl2.sweep(fn, _hparams(12), X, Y)
-    assert _sweep.last_run["probe_seconds_per_member"] == {"loop": 0.1}
-    assert _sweep.last_run["chosen"] == "loop"
+    out, info = jaxl2.sweep(fn, _hparams(12), X, Y, return_info=True)
+    assert info.probe_seconds_per_member == {"loop": 0.1}
+    assert info.chosen == "loop"
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
 
@@ -351,24 +352,24 @@ def test_auto_remembers_a_probed_decision_on_disk(tmp_path, monkeypatch, probe_a
 
         return fn
 
-    jaxl2.sweep(make(), _hparams(12), X, Y)
-    assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["decided_by"] == "probe"
+    _, info = jaxl2.sweep(make(), _hparams(12), X, Y, return_info=True)
+    assert info.chosen == "vmap" and info.decided_by == "probe"
     (memory,) = (tmp_path / "auto").glob("*.json")
     assert [e["strategy"] for e in json.loads(memory.read_text()).values()] == ["vmap"]
 
     compiles.clear()
-    out = jaxl2.sweep(make(), _hparams(12), X, Y)  # as in a new process
-    assert _sweep.last_run["decided_by"] == "remembered on disk"
-    assert _sweep.last_run["chosen"] == "vmap"
-    assert "probe_seconds_per_member" not in _sweep.last_run
+    out, info = jaxl2.sweep(make(), _hparams(12), X, Y, return_info=True)  # as in a new process
+    assert info.decided_by == "remembered on disk"
+    assert info.chosen == "vmap"
+    assert info.probe_seconds_per_member is None
     assert compiles == ["jit(sweep_vmap_fn)"]  # only the chosen program compiles
     _assert_close(out, _reference(train_logistic, _hparams(12), X, Y))
 
     monkeypatch.setenv("JAXL2_AUTO_CACHE", "0")  # opted out: probes, remembers nothing
 
     memory.unlink()
-    jaxl2.sweep(make(), _hparams(12), X, Y)
-    assert _sweep.last_run["decided_by"] == "probe"
+    _, info = jaxl2.sweep(make(), _hparams(12), X, Y, return_info=True)
+    assert info.decided_by == "probe"
     assert not memory.exists()
 
 
@@ -420,15 +421,21 @@ def test_failure_keeps_finished_chunks_and_resume_computes_only_the_rest(
     assert len(list(tmp_path.glob("chunk-*.npz"))) == 2
 
     fail_at(None)
-    out = jaxl2.sweep(guarded, hs, x, strategy="chunked", batch_size=2, checkpoint_dir=tmp_path)
+    out, info = jaxl2.sweep(
+        guarded, hs, x, strategy="chunked", batch_size=2, checkpoint_dir=tmp_path, return_info=True
+    )
     assert sorted(FAIL["calls"]) == [4.0, 5.0]  # the finished members were not recomputed
     np.testing.assert_allclose(out["y"], np.arange(6)[:, None] * np.ones(3))
+    assert info == jaxl2.SweepInfo("chunked", "vmap", 2, devices=1, members=6, loaded=4)
 
     compiles.clear()
     FAIL["calls"].clear()
-    again = jaxl2.sweep(guarded, hs, x, strategy="vmap", checkpoint_dir=tmp_path)
+    again, info = jaxl2.sweep(
+        guarded, hs, x, strategy="vmap", checkpoint_dir=tmp_path, return_info=True
+    )
     assert FAIL["calls"] == [] and compiles == []  # a finished sweep only loads
     _assert_close(again, out)
+    assert info.chosen is None and info.width is None and info.loaded == 6
 
 
 def test_failure_without_checkpoint_keeps_partial(fail_at):
@@ -456,9 +463,104 @@ def test_keyboard_interrupt_keeps_partial(monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(_sweep._Sweep, "record", interrupting)
-    with pytest.raises(KeyboardInterrupt) as info:
+    with pytest.raises(jaxl2.SweepInterrupted, match="4 of 6 members finished") as info:
         jaxl2.sweep(lambda h: h * 2, jnp.arange(6.0), strategy="chunked", batch_size=2)
-    np.testing.assert_array_equal(info.value.sweep_partial.done, [True] * 4 + [False] * 2)
+    assert isinstance(info.value, KeyboardInterrupt)  # Ctrl-C still stops a script
+    assert not isinstance(info.value, Exception)  # ... and passes `except Exception`
+    assert type(info.value.__cause__) is KeyboardInterrupt
+    assert not hasattr(info.value.__cause__, "sweep_partial")  # Python's exception untouched
+    np.testing.assert_array_equal(info.value.partial.done, [True] * 4 + [False] * 2)
+    np.testing.assert_allclose(info.value.partial.results[:4], [0.0, 2.0, 4.0, 6.0])
+
+
+def test_other_base_exceptions_pass_unchanged_and_the_checkpoint_keeps_the_chunks(
+    tmp_path, monkeypatch
+):
+    record = _sweep._Sweep.record
+    calls = []
+
+    def exiting(self, index, leaves):
+        record(self, index, leaves)
+        calls.append(index)
+        if len(calls) == 2:
+            raise SystemExit(3)
+
+    hs = jnp.arange(6.0)
+    with monkeypatch.context() as m:
+        m.setattr(_sweep._Sweep, "record", exiting)
+        with pytest.raises(SystemExit) as info:
+            jaxl2.sweep(lambda h: h * 2, hs, strategy="loop", batch_size=2, checkpoint_dir=tmp_path)
+    assert type(info.value) is SystemExit and info.value.code == 3
+    assert info.value.__cause__ is None and not hasattr(info.value, "__notes__")
+    out, run = jaxl2.sweep(
+        lambda h: h * 2,
+        hs,
+        strategy="loop",
+        batch_size=2,
+        checkpoint_dir=tmp_path,
+        return_info=True,
+    )
+    assert run.loaded == 4 and run.chosen == "loop"
+    np.testing.assert_allclose(out, 2 * np.arange(6.0))
+
+
+def test_keyboard_interrupt_before_any_member_finished_is_untouched(monkeypatch):
+    def interrupting(self, index, leaves):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sweep._Sweep, "record", interrupting)
+    with pytest.raises(KeyboardInterrupt) as info:
+        jaxl2.sweep(lambda h: h * 2, jnp.arange(4.0), strategy="chunked", batch_size=2)
+    assert type(info.value) is KeyboardInterrupt
+
+
+# ----------------------------------------------------------------------------- sweep info
+
+
+def test_sweep_info_describes_the_call_and_is_frozen():
+    out, info = jaxl2.sweep(
+        lambda h: h + 1.0, jnp.arange(5.0), strategy="map", batch_size=2, return_info=True
+    )
+    np.testing.assert_allclose(out, np.arange(5.0) + 1.0)
+    assert info == jaxl2.SweepInfo("map", "map", 2, devices=1, members=5)
+    assert info.decided_by is None and info.flops_per_member is None and info.loaded == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.chosen = "vmap"
+    assert hash(info) == hash(jaxl2.SweepInfo("map", "map", 2, devices=1, members=5))
+    _, loop = jaxl2.sweep(lambda h: h + 1.0, jnp.arange(5.0), strategy="loop", return_info=True)
+    assert (loop.chosen, loop.width) == ("loop", 1)
+    assert not hasattr(_sweep, "last_run")  # no module state: each call returns its own
+
+
+def test_clear_caches_empties_every_cache_and_the_next_sweep_traces_again():
+    from jaxl2._sweep import cv as _cv
+    from jaxl2._sweep import train as _train
+    from jaxl2._sweep import util as _util
+
+    traces = []
+
+    def fn(h, x):
+        traces.append(1)  # runs when JAX traces fn
+        return h * x
+
+    hs, x = jnp.arange(4.0), jnp.ones(3)
+    jaxl2.sweep(fn, hs, x)  # "auto": decides by cost analysis, runs vmap
+    first = len(traces)
+    assert first >= 1
+    jaxl2.sweep(fn, hs, x)
+    assert len(traces) == first  # cached: nothing traced again
+    for cache in (_sweep._programs, _auto._decisions):
+        assert any(fn in key for key in cache)
+    assert {id(c) for c in (_sweep._programs, _auto._decisions, _cv._members, _train._members)} <= {
+        id(c) for c in _util.CACHES
+    }
+
+    jaxl2.clear_caches()
+    assert all(len(cache) == 0 for cache in _util.CACHES)
+    out, info = jaxl2.sweep(fn, hs, x, return_info=True)
+    assert len(traces) == 2 * first  # traced (and compiled) again, as the first time
+    assert info.decided_by == "cost analysis"  # decided afresh, not "remembered"
+    np.testing.assert_allclose(out, np.arange(4.0)[:, None] * np.ones(3))
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -577,11 +679,12 @@ mesh = Mesh(np.array(jax.devices()).reshape(2, 2), ("a", "b"))
 cases = [("vmap", 4, None), ("chunked", 4, 4), ("map", 2, None), ("map", mesh, None),
          ("vmap", jax.devices()[1:4:2], None), ("auto", None, None), ("auto", 4, 4)]
 for strategy, devices, batch_size in cases:
-    out = jaxl2.sweep(train_logistic, hs, X, Y, strategy=strategy, devices=devices,
-                      batch_size=batch_size)
+    out, info = jaxl2.sweep(train_logistic, hs, X, Y, strategy=strategy, devices=devices,
+                            batch_size=batch_size, return_info=True)
     _assert_close(out, expected)
     _assert_close(out, plain)
-    assert jaxl2._sweep.sweep.last_run["devices"] == (4 if devices in (4, None) or devices is mesh else 2)
+    assert info.devices == (4 if devices in (4, None) or devices is mesh else 2)
+    assert info.width % info.devices == 0 and info.members == 7
 try:
     jaxl2.sweep(train_logistic, hs, X, Y, devices=5)
 except ValueError as e:
@@ -719,9 +822,9 @@ def test_auto_on_accelerators_halves_the_chunk_until_it_fits(monkeypatch):
     def fn(h, X, y):
         return train_logistic(h, X, y)
 
-    out = jaxl2.sweep(fn, _hparams(13), X, Y)
+    out, info = jaxl2.sweep(fn, _hparams(13), X, Y, return_info=True)
     assert widths == [13, 6, 3]  # 2.6 GB, 1.2 GB, then 0.6 GB <= 70% of 1 GB
-    assert _sweep.last_run["chosen"] == "vmap" and _sweep.last_run["width"] == 3
+    assert info.chosen == "vmap" and info.width == 3 and info.decided_by == "accelerator"
     _assert_close(out, _reference(train_logistic, _hparams(13), X, Y))
 
 

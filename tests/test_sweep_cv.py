@@ -1,5 +1,7 @@
 """jaxl2.cross_validate against scikit-learn's cross_val_score on the same folds."""
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -71,3 +73,39 @@ def test_cross_validate_bad_inputs():
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y, lams, folds=2.5)
     with pytest.raises(ValueError, match=r"X and y must have the same number of rows"):
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y[:5], lams)
+
+
+def test_info_and_checkpoint_fingerprint_from_the_settings(tmp_path):
+    from jaxl2._sweep import cv as _cv
+
+    X = np.linspace(0, 1, 12, dtype=np.float32)[:, None]
+    y = (3 * X[:, 0]).astype(np.float32)
+
+    def fit(lam, X, y):  # argmin_w Σ (y − w·x)² + lam·w²
+        return jnp.sum(X[:, 0] * y) / (jnp.sum(X[:, 0] ** 2) + lam)
+
+    def mse(w, X, y):
+        return jnp.mean((X[:, 0] * w - y) ** 2)
+
+    def mae(w, X, y):
+        return jnp.mean(jnp.abs(X[:, 0] * w - y))
+
+    lams = np.array([0.0, 1.0, 10.0], np.float32)
+    options = dict(folds=3, strategy="chunked", batch_size=2, checkpoint_dir=tmp_path)
+    cv = jaxl2.cross_validate(fit, mse, X, y, lams, **options)
+    assert (cv.info.chosen, cv.info.width, cv.info.members, cv.info.loaded) == ("vmap", 2, 3, 0)
+    again = jaxl2.cross_validate(fit, mse, X, y, lams, **options)
+    assert again.info.chosen is None and again.info.loaded == 3  # loaded, nothing ran
+    np.testing.assert_array_equal(again.scores, cv.scores)
+    np.testing.assert_allclose(cv.scores[0], 0.0, atol=1e-10)  # λ = 0 fits y = 3x exactly
+    # the fingerprint names fit_fn and score_fn, without renaming any function
+    manifest = json.loads((tmp_path / "sweep.json").read_text())
+    assert manifest["signature"]["fn"] == (
+        f"jaxl2.cross_validate[fit_fn={__name__}.{fit.__qualname__}, "
+        f"score_fn={__name__}.{mse.__qualname__}]"
+    )
+    assert _cv._member_fn(fit, mse).__qualname__.endswith("_member_fn.<locals>.member")
+    with pytest.raises(ValueError, match=r"holds a different sweep.*fn's name or settings"):
+        jaxl2.cross_validate(fit, mae, X, y, lams, **options)
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['return_info'\]"):
+        jaxl2.cross_validate(fit, mse, X, y, lams, return_info=True)

@@ -97,10 +97,10 @@ if mode == "killable":
     _sweep._Sweep.record = (lambda record: lambda self, index, leaves: (
         record(self, index, leaves), time.sleep(float(os.environ.get("MH_PAUSE", "0")))
     ))(_sweep._Sweep.record)
-result = jaxl2.sweep(member, hs, x, **options)
-report["chosen"] = _sweep.last_run.get("chosen")
-report["decided_by"] = _sweep.last_run.get("decided_by")
-report["probe"] = _sweep.last_run.get("probe_seconds_per_member")
+result, info = jaxl2.sweep(member, hs, x, return_info=True, **options)
+report["chosen"] = info.chosen
+report["decided_by"] = info.decided_by
+report["probe"] = info.probe_seconds_per_member
 np.save(out + ".w.npy", np.asarray(result["w"]))
 with open(out + ".json", "w") as f:
     json.dump(report, f)

@@ -9,7 +9,6 @@ import optax
 import pytest
 
 import jaxl2
-from jaxl2._sweep import sweep as _sweep
 
 
 def _data(n=90, d=6, classes=3, seed=0):
@@ -292,9 +291,14 @@ def test_checkpointed_train_sweep_resumes_by_loading(tmp_path):
     )
     first = jaxl2.train_sweep(init, loss, (XTR, YTR), **kwargs)
     again = jaxl2.train_sweep(init, loss, (XTR, YTR), **kwargs)
-    assert _sweep.last_run == {}  # nothing ran: loaded from the checkpoint
+    assert first.info.chosen is not None and first.info.loaded == 0
+    assert again.info.chosen is None and again.info.loaded == 2  # nothing ran: all loaded
     assert first.params is None
     np.testing.assert_array_equal(first.metrics["train_loss"], again.metrics["train_loss"])
+    # the fingerprint is what defines the training, and no function was renamed for it
+    identity = json.loads((tmp_path / "sweep.json").read_text())["signature"]["fn"]
+    assert identity.startswith(f"jaxl2.train_sweep[init_fn={__name__}.init, loss_fn=")
+    assert "steps=5," in identity and "keep_params=False" in identity
     with pytest.raises(ValueError, match="holds a different sweep.*fn's name"):
         jaxl2.train_sweep(init, loss, (XTR, YTR), **{**kwargs, "steps": 6})
 

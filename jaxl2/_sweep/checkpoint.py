@@ -2,8 +2,9 @@
 
 Each file is written under a temporary name in the same directory, flushed to disk and then
 renamed (``os.replace``, atomic on POSIX and Windows), so a sweep killed at any moment leaves
-only whole chunk files. ``sweep.json`` records a hash of what defines the sweep (fn's name, the
-hparams values, the shapes and dtypes of the arguments and outputs, and a digest of array
+only whole chunk files. ``sweep.json`` records a hash of what defines the sweep (fn's name, or
+the settings that define train_sweep's and cross_validate's member function; the hparams values,
+the shapes and dtypes of the arguments and outputs, and a digest of array
 arguments); a directory holding a different sweep is refused, never overwritten. Only process 0
 creates, validates and writes; the other processes look only once it has finished (no process can
 see its temporary files), so the directory must be on a file system all hosts share.
@@ -64,7 +65,7 @@ def _array_entry(x: Any, *, values: bool) -> list:
 
 
 def signature(
-    fn: Any,
+    identity: str,
     hparams: Any,
     args_tree: Any,
     dynamic: list,
@@ -72,13 +73,14 @@ def signature(
     out_avals: Any,
     num_members: int,
 ) -> dict:
-    """What defines a sweep: fn's name, hparams values, argument and output shapes."""
+    """What defines a sweep: ``identity`` (what is swept: fn's module and qualified name, or
+    the settings train_sweep / cross_validate pass), hparams values, argument and output shapes."""
     h_leaves, h_tree = jax.tree.flatten(hparams)
     o_leaves, o_tree = jax.tree.flatten(out_avals)
     static_entries = [_name(s) if callable(s) else repr(s) for s in static_leaves]
     return {
         "format": FORMAT,
-        "fn": _name(fn),
+        "fn": identity,
         "members": num_members,
         "hparams": [str(h_tree), [_array_entry(x, values=True) for x in h_leaves]],
         "args": [
@@ -92,7 +94,7 @@ def signature(
 
 def _differences(ours: dict, theirs: dict) -> str:
     labels = {
-        "fn": "fn's name",
+        "fn": "fn's name or settings",
         "members": "the number of members K",
         "hparams": "the hparams",
         "args": "the arguments (shapes, dtypes or values)",

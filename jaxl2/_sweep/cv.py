@@ -12,10 +12,12 @@ import numpy as np
 
 from .checkpoint import _name
 from .results import Best, _fmt, _json_value, hparam_columns
-from .sweep import _host_hparams, sweep
+from .sweep import SweepInfo, _host_hparams, run_sweep
 from .util import cache_get as _cache_get
 from .util import new_cache
 
+_SWEEP_OPTIONS = ("strategy", "batch_size", "devices", "progress", "checkpoint_dir")
+# (fit_fn, score_fn) -> the member function, so that a rerun reuses its compiled program.
 _members = new_cache()
 
 
@@ -30,6 +32,8 @@ class CVResult:
         scikit-learn's ``mean_test_score`` / ``std_test_score``.
       test_index: ``(folds, n_test)``: the held-out rows of each fold.
       greater_is_better: whether higher scores are better.
+      info: how the sweep over the settings ran (a :class:`jaxl2.SweepInfo`: strategy, chunk
+        width, devices, members loaded from ``checkpoint_dir``).
     """
 
     hparams: Any
@@ -38,6 +42,7 @@ class CVResult:
     std: np.ndarray
     test_index: np.ndarray
     greater_is_better: bool = True
+    info: SweepInfo | None = None
 
     def __repr__(self) -> str:
         b = self.best()
@@ -105,9 +110,14 @@ def _member_fn(fit_fn: Callable, score_fn: Callable) -> Callable:
 
         return jax.vmap(one_fold)(train_index, test_index)
 
-    member.__qualname__ = f"cross_validate[fit_fn={_name(fit_fn)}, score_fn={_name(score_fn)}]"
-    member.__name__ = "cross_validate"
+    member.__name__ = "cross_validate"  # names its compiled programs and progress bar
     return member
+
+
+def _identity(fit_fn: Callable, score_fn: Callable) -> str:
+    """What defines cross_validate's member function, for the checkpoint fingerprint (the
+    folds, X and y are its arguments, fingerprinted with them)."""
+    return f"jaxl2.cross_validate[fit_fn={_name(fit_fn)}, score_fn={_name(score_fn)}]"
 
 
 def cross_validate(
@@ -146,10 +156,12 @@ def cross_validate(
 
     Returns:
       A :class:`CVResult` with ``scores (K, folds)``, ``mean``, ``std``, ``best()``,
-      ``test_index`` and ``table()``.
+      ``test_index``, ``table()`` and ``info`` (how the sweep ran, a :class:`jaxl2.SweepInfo`).
 
     Raises:
       ValueError: ``folds`` out of range, or X and y of different lengths.
+      TypeError: an unknown keyword in ``sweep_options`` (``return_info`` too: the result
+        carries ``.info``).
 
     Examples:
       >>> import jax.numpy as jnp, jaxl2
@@ -162,6 +174,12 @@ def cross_validate(
       >>> cv.best().index, cv.scores.shape
       (0, (2, 5))
     """
+    unknown = sorted(set(sweep_options) - set(_SWEEP_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"cross_validate got unknown keyword argument(s) {unknown}; the sweep options are "
+            f"{list(_SWEEP_OPTIONS)} (how the sweep ran is in the result's .info)."
+        )
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)):
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}.")
     n = int(np.shape(X)[0]) if np.ndim(X) else 0
@@ -174,7 +192,14 @@ def cross_validate(
     h_host, _ = _host_hparams(hparams)
     train_index, test_index = _folds(n, int(folds), seed)
     member = _cache_get(_members, ("cv", fit_fn, score_fn), lambda: _member_fn(fit_fn, score_fn))
-    scores = np.asarray(sweep(member, h_host, X, y, train_index, test_index, **sweep_options))
+    scores, info = run_sweep(
+        member,
+        h_host,
+        (X, y, train_index, test_index),
+        name=_identity(fit_fn, score_fn),
+        **sweep_options,
+    )
+    scores = np.asarray(scores)
     with np.errstate(invalid="ignore"):
         mean, std = scores.mean(axis=1), scores.std(axis=1)
-    return CVResult(h_host, scores, mean, std, test_index, bool(greater_is_better))
+    return CVResult(h_host, scores, mean, std, test_index, bool(greater_is_better), info)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
 
 from ..masks import path_to_str
+
+if TYPE_CHECKING:
+    from .sweep import SweepInfo
 
 _LOWER_IS_BETTER = (
     "loss",
@@ -148,6 +151,9 @@ class SweepResult:
         None without ``monitor``.
       monitor: the monitored metric (None without early stopping); :meth:`best` on it reads
         each member's best record rather than its last.
+      info: how the sweep ran (a :class:`jaxl2.SweepInfo`: strategy, chunk width, devices,
+        members loaded from ``checkpoint_dir``); None for streamed ``train_data`` (no compiled
+        sweep runs) and for results built by hand.
     """
 
     hparams: Any
@@ -159,6 +165,7 @@ class SweepResult:
     stopped: np.ndarray | None = None
     monitor: str | None = None
     monitor_mode: str | None = None
+    info: SweepInfo | None = None
 
     def __len__(self) -> int:
         return int(self.finite.shape[0])

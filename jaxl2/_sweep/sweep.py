@@ -17,11 +17,12 @@ so every chunk runs the same compiled program; finished chunks go to host memory
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import operator
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -62,9 +63,58 @@ MSG_HPARAMS_LIST = (
 
 # (fn, static args, inner, mesh) -> jitted program; bounded so that sweeps over throw-away
 # lambdas cannot grow it without limit. Reusing the same fn object reuses its compilation.
+# jaxl2.clear_caches() empties it.
 _programs = new_cache()
-# How the latest sweep ran (strategy, width, devices, probe timings): read by the benchmarks.
-last_run: dict[str, Any] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepInfo:
+    """How one sweep ran: the strategy asked for, the program that ran and why.
+
+    ``jaxl2.sweep(..., return_info=True)`` returns ``(outputs, info)``; the results of
+    :func:`jaxl2.train_sweep` and :func:`jaxl2.cross_validate` carry it as ``.info``. It
+    describes that one call only (nothing is kept between calls).
+
+    Attributes:
+      strategy: the strategy asked for: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or
+        ``"loop"``.
+      chosen: the program that ran: ``"vmap"`` (also for ``"chunked"``), ``"map"`` or
+        ``"loop"``; None when every member was loaded from ``checkpoint_dir`` and nothing ran.
+      width: members per chunk (per compiled call; for ``"loop"``, per chunk of single-member
+        calls): what ``progress`` counts and ``checkpoint_dir`` saves. None when nothing ran.
+      devices: the number of devices the members were sharded over (1 when not sharded).
+      members: K, the number of hyperparameter settings.
+      loaded: members loaded from ``checkpoint_dir`` instead of computed (0 without one).
+      decided_by: for ``strategy="auto"``, how it chose: ``"accelerator"`` (GPU/TPU: vmap),
+        ``"cost analysis"``, ``"remembered"`` (an earlier sweep of the same ``fn`` object in
+        this process), ``"remembered on disk"`` or ``"probe"``; None for an explicit strategy
+        or when nothing ran.
+      flops_per_member: ``"auto"`` on CPU: XLA's count of one member's floating-point
+        operations (loops counted once), when it was read; else None.
+      probe_seconds_per_member: ``"auto"`` on CPU after a timed probe: ``{candidate: measured
+        seconds per member}``; else None.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxl2
+      >>> out, info = jaxl2.sweep(lambda lam: 2.0 / (1.0 + lam), jnp.array([0.0, 1.0, 3.0]),
+      ...                         strategy="chunked", batch_size=2, return_info=True)
+      >>> out
+      Array([2. , 1. , 0.5], dtype=float32)
+      >>> info.chosen, info.width, info.devices, info.members
+      ('vmap', 2, 1, 3)
+    """
+
+    strategy: str
+    chosen: str | None
+    width: int | None
+    devices: int
+    members: int
+    loaded: int = 0
+    decided_by: str | None = None
+    flops_per_member: float | None = None
+    probe_seconds_per_member: Mapping[str, float] | None = dataclasses.field(
+        default=None, hash=False
+    )
 
 
 class PartialSweep(NamedTuple):
@@ -81,7 +131,39 @@ class SweepError(RuntimeError):
     Raised by :func:`jaxl2.sweep` when ``fn`` fails (or a device errors) after some members
     finished. ``.partial`` is a :class:`PartialSweep` with the finished results and a ``done``
     mask; with ``checkpoint_dir`` they are on disk too, and rerunning the same call resumes.
-    The original exception is the ``__cause__``.
+    The original exception is the ``__cause__``. A Ctrl-C raises :class:`SweepInterrupted`
+    instead (a ``KeyboardInterrupt``, with the same ``.partial``).
+    """
+
+    def __init__(self, message: str, partial: PartialSweep) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C (``KeyboardInterrupt``); its finished members are in ``.partial``.
+
+    Raised by :func:`jaxl2.sweep` from the ``KeyboardInterrupt`` when some members had
+    finished. It is a ``KeyboardInterrupt`` (not an ``Exception``), so Ctrl-C still stops a
+    script, a notebook cell or an ``except Exception`` loop as usual; catch it to keep the
+    finished members. ``.partial`` is a :class:`PartialSweep` (results and ``done`` mask); with
+    ``checkpoint_dir`` they are on disk too, and rerunning the same call resumes. The original
+    ``KeyboardInterrupt`` is the ``__cause__``. Other base exceptions (``SystemExit``, ...)
+    pass through unchanged; finished chunks are in ``checkpoint_dir`` when one was given.
+
+    Examples:
+      >>> import jaxl2
+      >>> issubclass(jaxl2.SweepInterrupted, KeyboardInterrupt)
+      True
+      >>> issubclass(jaxl2.SweepInterrupted, Exception)  # not swallowed by `except Exception`
+      False
+
+      To keep what a long sweep finished before Ctrl-C::
+
+        try:
+            out = jaxl2.sweep(train, lams, X, y)
+        except jaxl2.SweepInterrupted as stopped:
+            out, done = stopped.partial  # unfinished: done[k] False, NaN in float leaves
     """
 
     def __init__(self, message: str, partial: PartialSweep) -> None:
@@ -510,12 +592,14 @@ def _plan(strategy: str, K: int, batch_size: int | None, mesh: Mesh | None) -> t
     return kind, width
 
 
-def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | None) -> None:
+def _execute(
+    state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | None, info: dict[str, Any]
+) -> None:
+    """Runs the members not yet done; records how into ``info`` (the fields of SweepInfo)."""
     pending = np.flatnonzero(~state.done)
     if len(pending) == 0:
         return
     kind, width = _plan(strategy, state.K, batch_size, mesh)
-    last_run.update(strategy=strategy, width=width, devices=_mesh_size(mesh))
     if kind == "auto":
         if _backend() != "cpu":
             # vmap wins big on accelerators; the width only has to fit in memory.
@@ -523,9 +607,10 @@ def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | 
             if batch_size is None:
                 width = _fit_width(state, kind, _round_up(state.K, _mesh_size(mesh)), mesh)
             width = _from_process_0([width])[0]  # memory may differ between hosts
+            info["decided_by"] = "accelerator"
         else:
-            kind, width, pending = _auto_cpu(state, pending, width, mesh, batch_size, last_run)
-    last_run.update(chosen=kind, width=width)
+            kind, width, pending = _auto_cpu(state, pending, width, mesh, batch_size, info)
+    info.update(chosen=kind, width=width)
     if len(pending):
         state.run_all(state.runner(kind, width, mesh), pending)
 
@@ -542,6 +627,7 @@ def sweep(
     devices: int | Sequence[jax.Device] | Mesh | None = None,
     progress: bool = False,
     checkpoint_dir: str | None = None,
+    return_info: bool = False,
 ) -> Any:
     """Runs ``fn(h, *args)`` for each of K hyperparameter settings ``h``, in one compiled program.
 
@@ -593,8 +679,13 @@ def sweep(
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
     An explicit strategy compiles one program for the whole sweep; calling again with new
-    hparam values of the same shapes does not compile at all. Members are independent: a
-    member that diverges to NaN leaves the others unchanged.
+    hparam values of the same shapes does not compile at all (the compiled programs and
+    "auto"'s decisions are kept per ``fn`` object until :func:`jaxl2.clear_caches`). Members
+    are independent: a member that diverges to NaN leaves the others unchanged.
+
+    How a call ran is returned, never kept in module state: with ``return_info=True`` the
+    result is ``(outputs, info)``, ``info`` a :class:`jaxl2.SweepInfo` (the strategy chosen and
+    why, the chunk width, the devices, the members loaded from ``checkpoint_dir``).
 
     Args:
       fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``
@@ -619,9 +710,13 @@ def sweep(
         finished sweep is only loaded. A directory holding a different sweep (by a hash of
         fn's name, the hparams values, the shapes of arguments and outputs, and the values of
         array arguments) raises and is left untouched. It must be visible to all hosts.
+      return_info: also return a :class:`jaxl2.SweepInfo` saying how this call ran (the
+        strategy chosen and why, the chunk width, the devices, members loaded from
+        ``checkpoint_dir``, "auto"'s cost analysis and probe timings).
 
     Returns:
-      The pytree ``fn`` returns, each leaf stacked on a leading axis of length K.
+      The pytree ``fn`` returns, each leaf stacked on a leading axis of length K; with
+      ``return_info=True``, the pair ``(outputs, info)``.
 
     Raises:
       ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
@@ -632,6 +727,8 @@ def sweep(
         arrays; ``strategy="loop"`` with ``devices``.
       SweepError: ``fn`` or the device failed after some members had finished; the finished
         members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
+      SweepInterrupted: Ctrl-C (``KeyboardInterrupt``) after some members had finished; a
+        ``KeyboardInterrupt`` carrying them in ``.partial`` (and in ``checkpoint_dir``).
 
     Warns:
       UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
@@ -644,6 +741,9 @@ def sweep(
       >>> x, y = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 4.0, 6.0])
       >>> jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, strategy="vmap")
       Array([2., 1.], dtype=float32)
+      >>> w, info = jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, return_info=True)
+      >>> info.strategy, info.chosen, info.decided_by  # on CPU: a tiny member, so vmap
+      ('auto', 'vmap', 'cost analysis')
 
     References:
       The per-strategy timings quoted are from this project's benchmarks on a 2-core XLA:CPU
@@ -651,6 +751,35 @@ def sweep(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}.")
+    out, info = run_sweep(
+        fn,
+        hparams,
+        args,
+        name=None,
+        strategy=strategy,
+        batch_size=batch_size,
+        devices=devices,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+    )
+    return (out, info) if return_info else out
+
+
+def run_sweep(
+    fn: Callable[..., Any],
+    hparams: Any,
+    args: tuple,
+    *,
+    name: str | None,
+    strategy: str = "auto",
+    batch_size: int | None = None,
+    devices: int | Sequence[jax.Device] | Mesh | None = None,
+    progress: bool = False,
+    checkpoint_dir: str | None = None,
+) -> tuple[Any, SweepInfo]:
+    """:func:`sweep`, returning ``(outputs, SweepInfo)``. ``name`` is what identifies ``fn`` in
+    the checkpoint fingerprint (default: fn's module and qualified name); train_sweep and
+    cross_validate pass the settings that define their member function."""
     check_choice(strategy, "strategy", STRATEGIES)
     batch_size = _check_batch_size(batch_size)
     h, K = _host_hparams(hparams)
@@ -678,14 +807,22 @@ def sweep(
     store = None
     if checkpoint_dir is not None:
         static_leaves = [x for x in static.leaves if x is not _DYNAMIC]
-        sig = signature(fn, h, static.treedef, dynamic, static_leaves, out_avals, K)
+        identity = _name(fn) if name is None else name
+        sig = signature(identity, h, static.treedef, dynamic, static_leaves, out_avals, K)
         store = SweepStore(checkpoint_dir, sig)
     state = _Sweep(fn, h, K, dynamic, static, out_tree, out_leaves, store, None)
     state.traced = traced
     if store is not None:
         store.load(state.buffers, state.done)
         _agree_across_hosts(state.done, checkpoint_dir)
-    last_run.clear()
+    info: dict[str, Any] = dict(
+        strategy=strategy,
+        chosen=None,
+        width=None,
+        devices=_mesh_size(mesh),
+        members=K,
+        loaded=int(state.done.sum()),
+    )
     try:
         if progress and jax.process_index() == 0 and not state.done.all():
             from tqdm.auto import tqdm
@@ -696,14 +833,15 @@ def sweep(
                 unit="member",
                 desc=f"sweep {getattr(fn, '__name__', 'fn')}",
             )
-        _execute(state, strategy, batch_size, mesh)
+        _execute(state, strategy, batch_size, mesh, info)
     except BaseException as exc:
         _stopped(exc, state, checkpoint_dir)
         raise
     finally:
         if state.bar is not None:
             state.bar.close()
-    return jax.tree.unflatten(out_tree, [jax.device_put(b) for b in state.buffers])
+    out = jax.tree.unflatten(out_tree, [jax.device_put(b) for b in state.buffers])
+    return out, SweepInfo(**info)
 
 
 def _agree_across_hosts(done: np.ndarray, checkpoint_dir: Any) -> None:
@@ -722,9 +860,11 @@ def _agree_across_hosts(done: np.ndarray, checkpoint_dir: Any) -> None:
 
 
 def _stopped(exc: BaseException, state: _Sweep, checkpoint_dir: Any) -> None:
-    """Keeps what finished: raises SweepError from ``exc``, or annotates it (e.g. Ctrl-C)."""
+    """Keeps what finished: raises SweepError (from an Exception) or SweepInterrupted (from a
+    KeyboardInterrupt) carrying the finished members; returns, to re-raise ``exc`` unchanged,
+    when none had finished or for other BaseExceptions (SystemExit, ...)."""
     finished = int(state.done.sum())
-    if finished == 0:
+    if finished == 0 or not isinstance(exc, (Exception, KeyboardInterrupt)):
         return
     partial = PartialSweep(state.results(), state.done.copy())
     where = (
@@ -739,8 +879,7 @@ def _stopped(exc: BaseException, state: _Sweep, checkpoint_dir: Any) -> None:
     )
     if isinstance(exc, Exception):
         raise SweepError(message, partial) from exc
-    exc.add_note(message)
-    exc.sweep_partial = partial  # type: ignore[attr-defined]
+    raise SweepInterrupted(message, partial) from exc
 
 
 def grid(**axes: Any) -> dict[str, jax.Array]:

@@ -14,7 +14,7 @@ import optax
 from .._diagnostics import weight_norms
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
-from .sweep import _host_hparams, sweep
+from .sweep import SweepInfo, _host_hparams, run_sweep
 from .trainer import SweepTrainer, _is_nnx_module, check_like, check_optimizer
 from .util import cache_get as _cache_get
 from .util import new_cache
@@ -149,22 +149,26 @@ def _member_fn(
             out["params"] = trainer.form.public_params(params, model_state)
         return out
 
-    # The checkpoint fingerprint names fn: name what defines this training, not just "member".
-    member.__qualname__ = (
-        f"train_sweep[init_fn={_name(init_fn)}, loss_fn={_name(loss_fn)}, "
-        f"optimizer={_name(optimizer)}, steps={steps}, batch_size={batch_size}, "
-        f"eval_every={eval_every}, metrics={[n for n, _ in metrics]}, eval={has_eval}, "
-        f"norm_mask={norm_mask!r}, keep_params={keep_params}"
-        + (
-            ""
-            if monitor is None
-            else f", monitor={monitor}, mode={trainer.mode}, patience={trainer.patience}, "
+    member.__name__ = "train_sweep"  # names its compiled programs and progress bar
+    return member
+
+
+def _identity(trainer, init_fn, loss_fn, optimizer, config: dict) -> str:
+    """What defines train_sweep's member function, for the checkpoint fingerprint (the data,
+    the seed and the hyperparameters are the sweep's arguments, fingerprinted with them)."""
+    settings = (
+        f"init_fn={_name(init_fn)}, loss_fn={_name(loss_fn)}, optimizer={_name(optimizer)}, "
+        f"steps={config['steps']}, batch_size={config['batch_size']}, "
+        f"eval_every={config['eval_every']}, metrics={[n for n, _ in config['metrics']]}, "
+        f"eval={config['has_eval']}, norm_mask={config['norm_mask']!r}, "
+        f"keep_params={config['keep_params']}"
+    )
+    if config["monitor"] is not None:
+        settings += (
+            f", monitor={config['monitor']}, mode={trainer.mode}, patience={trainer.patience}, "
             f"restore_best={trainer.restore_best}"
         )
-        + "]"
-    )
-    member.__name__ = "train_sweep"
-    return member
+    return f"jaxl2.train_sweep[{settings}]"
 
 
 def train_sweep(
@@ -264,8 +268,8 @@ def train_sweep(
 
     Returns:
       A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
-      ``.finite``, ``.best_step``, ``.stopped``, ``.best()``, ``.table()``, ``.plot()``,
-      ``.to_dict()``).
+      ``.finite``, ``.best_step``, ``.stopped``, ``.info`` (how the sweep ran, a
+      :class:`jaxl2.SweepInfo`), ``.best()``, ``.table()``, ``.plot()``, ``.to_dict()``).
 
     Raises:
       ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
@@ -385,21 +389,26 @@ def train_sweep(
     options = dict(sweep_options)
     chunk = options.pop("chunk_size", None)
     members = {"hparams": h_host, "index": np.arange(K, dtype=np.int32)}
-    out = sweep(
+    out, info = run_sweep(
         member,
         members,
-        train_data,
-        eval_data,
-        np.asarray(seed, np.int32),
-        trainer.start_data(),  # sweep takes numeric arrays: PRNG keys as their raw data
+        (
+            train_data,
+            eval_data,
+            np.asarray(seed, np.int32),
+            trainer.start_data(),  # sweep takes numeric arrays: PRNG keys as their raw data
+        ),
+        name=_identity(trainer, init_fn, loss_fn, optimizer, config),
         batch_size=chunk,
         **options,
     )
     history = {k: np.asarray(v) for k, v in out["history"].items()}
-    return _result(trainer, h_host, history, _record_steps(steps, eval_every), out)
+    return _result(trainer, h_host, history, _record_steps(steps, eval_every), out, info)
 
 
-def _result(trainer, h_host, history, record_steps, out) -> SweepResult:
+def _result(
+    trainer, h_host, history, record_steps, out, info: SweepInfo | None = None
+) -> SweepResult:
     monitor = trainer.monitor
     if monitor is not None:
         history["active"] = history["active"].astype(bool)
@@ -413,6 +422,7 @@ def _result(trainer, h_host, history, record_steps, out) -> SweepResult:
         stopped=None if monitor is None else np.asarray(out["stopped"]),
         monitor=monitor,
         monitor_mode=trainer.mode,
+        info=info,
     )
 
 

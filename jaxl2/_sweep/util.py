@@ -22,6 +22,40 @@ def new_cache() -> collections.OrderedDict:
     return cache
 
 
+def clear_caches() -> None:
+    """Empties jaxl2's in-memory caches of compiled programs, and JAX's (``jax.clear_caches()``).
+
+    :func:`jaxl2.sweep`, :func:`jaxl2.train_sweep` and :func:`jaxl2.cross_validate` keep, keyed
+    by the function object swept, the compiled programs, the member functions they build, and
+    ``strategy="auto"``'s decisions (each cache bounded to 128 entries), so a rerun with the same
+    function compiles and probes nothing. ``clear_caches`` drops them all, as
+    ``equinox.clear_caches`` does: to free the memory these programs and the functions they
+    close over (often arrays) hold, or to measure a first run again. The next sweep traces,
+    compiles and, under ``"auto"``, decides afresh. On-disk caches are left alone: JAX's
+    persistent compilation cache and "auto"'s remembered decisions (``JAXL2_CACHE_DIR``; see
+    :func:`jaxl2.sweep` to turn them off).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxl2
+      >>> traces = []
+      >>> def half(lam):
+      ...     traces.append(lam)  # runs when JAX traces, not when a compiled program runs
+      ...     return 1.0 / (2.0 + lam)
+      >>> jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+      Array([0.5 , 0.25], dtype=float32)
+      >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+      >>> len(traces) - n  # compiled programs reused: no tracing
+      0
+      >>> jaxl2.clear_caches()
+      >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+      >>> len(traces) - n > 0  # traced (and compiled) again
+      True
+    """
+    for cache in CACHES:
+        cache.clear()
+    jax.clear_caches()
+
+
 def cache_get(cache: collections.OrderedDict, key: Any, build: Callable[[], Any]) -> Any:
     try:
         hash(key)

@@ -33,6 +33,8 @@ from ._checks import (
     widest_float,
 )
 
+_HIGHEST = jax.lax.Precision.HIGHEST  # f32 products in f32 on TPU/GPU (not bf16 or TF32)
+
 _NO_PARAMS = (
     "params: this weight decay needs the current parameters; call update(updates, state, params)."
 )
@@ -130,10 +132,61 @@ def _f32(dtype: Any) -> Any:
     return at_least_float32(jnp.dtype(dtype))
 
 
-def _sq_norm(w: jax.Array) -> jax.Array:
-    w = jnp.asarray(w)
-    w = w.astype(_f32(w.dtype))
-    return jnp.sum(w * w)
+def _sq_norm(x: Any, dt: Any = None) -> jax.Array:
+    """``‖x‖²`` (Frobenius) as a scalar of dtype ``dt`` (default: at least float32), in one pass.
+
+    The one place where CPR, weight norm control and spectral decay reduce a leaf. A product
+    ``x · x`` fused into one reduction reads ``x`` once; XLA fuses it with the elementwise op
+    that makes ``x`` (``W + u``, say) when that op has no other user.
+    """
+    x = jnp.asarray(x)
+    x = x.astype(_f32(x.dtype) if dt is None else dt)
+    return jnp.sum(x * x)
+
+
+def _norm(x: Any, dt: Any = None) -> jax.Array:
+    return jnp.sqrt(_sq_norm(x, dt))
+
+
+def _safe_div(x: Any, d: jax.Array) -> jax.Array:
+    """``x / d`` where ``d > 0``, ``x`` unchanged where ``d == 0`` (no NaN, no division by 0)."""
+    return x / jnp.where(d > 0, d, jnp.ones_like(d))
+
+
+def _subtract(u: Any, step: jax.Array, dt: Any) -> jax.Array:
+    """``u − step`` computed in ``dt``, returned in ``u``'s dtype (each rule's last op)."""
+    return (jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u))
+
+
+def _factor(coef: Any, rate: Any, dt: Any) -> jax.Array:
+    """``c_t · rate_t`` as a scalar of dtype ``dt``."""
+    return jnp.asarray(coef, dt) * jnp.asarray(rate, dt)
+
+
+def _map_flagged(
+    fn: Callable[..., tuple[Any, ...]], flags: list[bool], updates: Any, params: Any, *trees: Any
+) -> list[Any]:
+    """Applies ``fn(u, w, *state_leaves) -> (u_new, *state_leaves_new)`` leaf by leaf.
+
+    Leaves whose flag is False pass through unchanged (update and state alike). Returns one
+    tree per output of ``fn``, each with the structure of ``updates``. The rules here are per
+    leaf (a norm, a bound or singular vectors per matrix), so each leaf's update is written as
+    one function: XLA fuses its elementwise ops with the leaf's reduction.
+    """
+    u_leaves, treedef = jax.tree.flatten(updates)
+    columns = [treedef.flatten_up_to(t) for t in (params, *trees)]
+    rows = []
+    for u, w, *state, on in zip(u_leaves, *columns, flags, strict=True):
+        rows.append(fn(u, w, *state) if on else (u, *state))
+    return [jax.tree.unflatten(treedef, list(col)) for col in zip(*rows, strict=True)]
+
+
+def _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov) -> Any:  # noqa: ANN001
+    """``optax.adam`` with optax.adamw's parameters (the first half of adamcpr and adamwn)."""
+    return optax.adam(
+        learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+        nesterov=nesterov,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- CPR
@@ -306,30 +359,11 @@ def cpr(
         flags = _leaf_flags(mask, params, "cpr")
         t = optax.safe_increment(state.count)
         coef = coef_at(state.count)
-        u_leaves, treedef = jax.tree.flatten(updates)
-        fields = [
-            treedef.flatten_up_to(x)
-            for x in (
-                params,
-                state.kappa,
-                state.kappa_set,
-                state.lagmul,
-                state.ema,
-                state.prev_reg,
-                state.prev_grad,
-            )
-        ]
-        out = {k: [] for k in ("u", "kappa", "set", "lagmul", "ema", "prev_reg", "prev_grad")}
-        for u, w, k, is_set, lam, ema, prev_reg, prev_grad, on in zip(
-            u_leaves, *fields, flags, strict=True
-        ):
-            if not on:
-                for name, v in zip(out, (u, k, is_set, lam, ema, prev_reg, prev_grad), strict=True):
-                    out[name].append(v)
-                continue
+
+        def leaf(u, w, k, is_set, lam, ema, prev_reg, prev_grad):  # noqa: ANN001, ANN202
             dt = _f32(jnp.result_type(w))
             w_new = jnp.asarray(w).astype(dt) + jnp.asarray(u).astype(dt)
-            reg = jnp.sum(w_new * w_new)
+            reg = _sq_norm(w_new)
             if kappa_init == "inflection_point":
                 delta = jnp.asarray(reg_step_size, jnp.int32)
                 decay = jnp.asarray(reg_ema_decay, dt)
@@ -353,24 +387,21 @@ def cpr(
                 active = jnp.asarray(True)
             mu_n = jnp.asarray(mu, dt) / float(np.prod(jnp.shape(w)))
             lam_new = jnp.where(active, jnp.maximum(lam + mu_n * (reg - k), 0.0), lam)
-            step = (2.0 * jnp.asarray(coef, dt) * lam_new) * w_new
-            step = jnp.where(active, step, jnp.zeros((), dt))
-            u_new = (jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u))
-            for name, v in zip(
-                out, (u_new, k_new, is_set, lam_new, ema, prev_reg, prev_grad), strict=True
-            ):
-                out[name].append(v)
-        unflat = lambda xs: jax.tree.unflatten(treedef, xs)  # noqa: E731
-        new_state = CPRState(
-            count=t,
-            kappa=unflat(out["kappa"]),
-            kappa_set=unflat(out["set"]),
-            lagmul=unflat(out["lagmul"]),
-            ema=unflat(out["ema"]),
-            prev_reg=unflat(out["prev_reg"]),
-            prev_grad=unflat(out["prev_grad"]),
-        )
-        return unflat(out["u"]), new_state
+            # 0 while inactive (λ is 0 before the bound is set, and the step with it)
+            scale = jnp.where(active, 2.0 * jnp.asarray(coef, dt) * lam_new, jnp.zeros((), dt))
+            # u − scale·W' written as (W' − W) − scale·W': the last op then reads W' and W only,
+            # so XLA fuses the inner optimizer's step u into W' instead of writing u to memory
+            # too (a 10M-parameter adamcpr step: 3.4× AdamW's before, about 2.3× after). W' − W
+            # is u up to the rounding of W + u, so W + update is W'·(1 − scale), the authors'
+            # in-place arithmetic. W' itself must be in memory: ‖W'‖² is needed before the step.
+            u_new = ((w_new - jnp.asarray(w).astype(dt)) - scale * w_new).astype(jnp.result_type(u))
+            return u_new, k_new, is_set, lam_new, ema, prev_reg, prev_grad
+
+        u, *fields = _map_flagged(
+            leaf, flags, updates, params, state.kappa, state.kappa_set, state.lagmul,
+            state.ema, state.prev_reg, state.prev_grad,
+        )  # fmt: skip
+        return u, CPRState(t, *fields)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -421,12 +452,8 @@ def adamcpr(
     References:
         Franke et al., arXiv 2311.09058 (AdamCPR); github.com/automl/CPR.
     """
-    inner = optax.adam(
-        learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-        nesterov=nesterov,
-    )  # fmt: skip
     return optax.chain(
-        inner,
+        _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
         cpr(
             kappa_init,
             kappa,
@@ -510,53 +537,42 @@ def weight_norm_control(
 
     def init_fn(params: Any) -> WeightNormControlState:
         check_floating(params, "params")
-        norms = jax.tree.map(lambda w: jnp.sqrt(_sq_norm(w)), params)
-        if not relative:
-            norms = jax.tree.map(jnp.zeros_like, norms)
+        norms = jax.tree.map(
+            lambda w: _norm(w) if relative else jnp.zeros([], _f32(w.dtype)), params
+        )
         return WeightNormControlState(count=jnp.zeros([], jnp.int32), initial_norm=norms)
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         _check_updates(updates, params)
         flags = _leaf_flags(mask, params, "weight_norm_control")
-        u_leaves, treedef = jax.tree.flatten(updates)
-        w_leaves = treedef.flatten_up_to(params)
-        n0_leaves = treedef.flatten_up_to(state.initial_norm)
         coef, rate_t, target = coef_at(state.count), rate_at(state.count), target_at(state.count)
+        g_norm = g_n0 = None
         if per == "global":
-            on_w = [w for w, f in zip(w_leaves, flags, strict=True) if f]
+            on_w = [w for w, f in zip(jax.tree.leaves(params), flags, strict=True) if f]
+            on_n0 = [
+                n for n, f in zip(jax.tree.leaves(state.initial_norm), flags, strict=True) if f
+            ]
             gdt = widest_float([_f32(jnp.result_type(w)) for w in on_w] or [jnp.float32])
-            g_norm = jnp.sqrt(sum((_sq_norm(w).astype(gdt) for w in on_w), jnp.zeros([], gdt)))
-            g_n0 = jnp.sqrt(
-                sum(
-                    (
-                        jnp.square(n0).astype(gdt)
-                        for n0, f in zip(n0_leaves, flags, strict=True)
-                        if f
-                    ),
-                    jnp.zeros([], gdt),
-                )
-            )
-        out = []
-        for u, w, n0, on in zip(u_leaves, w_leaves, n0_leaves, flags, strict=True):
-            if not on:
-                out.append(u)
-                continue
-            dt = _f32(jnp.result_type(w))
+            g_norm = jnp.sqrt(sum((_sq_norm(w, gdt) for w in on_w), jnp.zeros([], gdt)))
+            g_n0 = jnp.sqrt(sum((jnp.square(n.astype(gdt)) for n in on_n0), jnp.zeros([], gdt)))
+
+        def leaf(u, w, n0):  # noqa: ANN001, ANN202
+            n0_in, dt = n0, _f32(jnp.result_type(w))
             wf = jnp.asarray(w).astype(dt)
             if per == "global":
                 norm, n0 = g_norm.astype(dt), g_n0.astype(dt)
             else:
-                norm = jnp.sqrt(jnp.sum(wf * wf))
+                norm = _norm(wf)
             r = jnp.asarray(target, dt) * n0 if relative else jnp.asarray(target, dt)
-            ratio = jnp.where(norm > 0, r / jnp.where(norm > 0, norm, 1), 0)
-            factor = jnp.asarray(coef, dt) * jnp.asarray(rate_t, dt)
-            step = (factor * (1 - ratio)) * wf
-            out.append((jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u)))
+            ratio = jnp.where(norm > 0, _safe_div(r, norm), 0)
+            return _subtract(u, (_factor(coef, rate_t, dt) * (1 - ratio)) * wf, dt), n0_in
+
+        out, _ = _map_flagged(leaf, flags, updates, params, state.initial_norm)
         new_state = WeightNormControlState(
             count=optax.safe_increment(state.count), initial_norm=state.initial_norm
         )
-        return jax.tree.unflatten(treedef, out), new_state
+        return out, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -605,12 +621,8 @@ def adamwn(
     References:
         Loshchilov, "Weight Norm Control", arXiv 2311.11446 (2023).
     """
-    inner = optax.adam(
-        learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-        nesterov=nesterov,
-    )  # fmt: skip
     return optax.chain(
-        inner,
+        _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
         weight_norm_control(
             weight_decay,
             target_norm,
@@ -718,38 +730,27 @@ def spectral_decay(
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         _check_updates(updates, params)
-        on = _spectral_leaves(params, mask)
-        u_leaves, treedef = jax.tree.flatten(updates)
-        w_leaves = treedef.flatten_up_to(params)
-        v_leaves = treedef.flatten_up_to(state.v)
-        s_leaves = treedef.flatten_up_to(state.sigma)
         coef, rate_t = coef_at(state.count), rate_at(state.count)
-        out, vs, sigmas = [], [], []
-        for u, w, v, s, f in zip(u_leaves, w_leaves, v_leaves, s_leaves, on, strict=True):
-            if not f:
-                out.append(u)
-                vs.append(v)
-                sigmas.append(s)
-                continue
+
+        def leaf(u, w, v, s):  # noqa: ANN001, ANN202
+            del s
             dt = _f32(jnp.result_type(w))
             m = _as_matrix(jnp.asarray(w).astype(dt))
-            x = m @ v
-            xn = jnp.sqrt(jnp.sum(x * x))
-            u1 = x / jnp.where(xn > 0, xn, 1)
-            y = m.T @ u1
-            sigma = jnp.sqrt(jnp.sum(y * y))
-            v_new = jnp.where(sigma > 0, y / jnp.where(sigma > 0, sigma, 1), v)
-            grad = jnp.outer(u1, y).reshape(jnp.shape(w))
-            step = (jnp.asarray(coef, dt) * jnp.asarray(rate_t, dt)) * grad
-            out.append((jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u)))
-            vs.append(v_new)
-            sigmas.append(sigma)
-        new_state = SpectralDecayState(
-            count=optax.safe_increment(state.count),
-            v=jax.tree.unflatten(treedef, vs),
-            sigma=jax.tree.unflatten(treedef, sigmas),
+            # one power iteration from the carried v: x = W v, u₁ = x/‖x‖, y = Wᵀ u₁ = u₁ᵀ W
+            # (written as a vector-matrix product, which XLA:CPU runs as a BLAS call instead
+            # of a strided reduction over the transpose), σ₁ = ‖y‖
+            x = jnp.dot(m, v, precision=_HIGHEST)
+            u1 = _safe_div(x, _norm(x))
+            y = jnp.dot(u1, m, precision=_HIGHEST)
+            sigma = _norm(y)
+            v_new = jnp.where(sigma > 0, _safe_div(y, sigma), v)
+            grad = jnp.outer(u1, y).reshape(jnp.shape(w))  # σ₁ u₁ v₁ᵀ
+            return _subtract(u, _factor(coef, rate_t, dt) * grad, dt), v_new, sigma
+
+        out, vs, sigmas = _map_flagged(
+            leaf, _spectral_leaves(params, mask), updates, params, state.v, state.sigma
         )
-        return jax.tree.unflatten(treedef, out), new_state
+        return out, SpectralDecayState(optax.safe_increment(state.count), vs, sigmas)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -6,9 +6,9 @@ A thin shell over jaxl2's public API: :mod:`.app` parses and checks the options 
 sweeps train; :mod:`.report` prints and writes the results.
 """
 
-from .data import CLIError as CLIError
-from .data import read_csv as read_csv
 from .app import build_parser as build_parser
 from .app import main as main
+from .data import CLIError as CLIError
+from .data import read_csv as read_csv
 
 __all__ = ["CLIError", "build_parser", "main", "read_csv"]

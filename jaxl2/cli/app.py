@@ -162,6 +162,12 @@ def _check_plot_format(path: str) -> None:
         raise CLIError(f"--out {path}: unknown image format {extension!r}; one of {sorted(known)}.")
 
 
+def _interrupted(args: argparse.Namespace) -> int:
+    again = " (rerun the same command to resume)" if getattr(args, "checkpoint_dir", None) else ""
+    print(f"jaxl2 {args.command}: interrupted{again}.", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs ``jaxl2 <command> [options]``; returns the exit status (2: bad input).
 
@@ -182,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     except KeyboardInterrupt:
-        print(f"jaxl2 {args.command}: interrupted.", file=sys.stderr)
-        return 130
+        return _interrupted(args)
+    except jaxl2.SweepError as err:
+        if not isinstance(err.__cause__, KeyboardInterrupt):
+            raise
+        return _interrupted(args)
     return 2

@@ -167,14 +167,15 @@ def as_classes(y: np.ndarray, target: str, why: str) -> tuple[np.ndarray, list[s
     classes, labels = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise CLIError(f"the target {target!r} has a single class; nothing to classify.")
-    return labels.astype(np.int32), [str(c) for c in classes]
+    names = [f"{c:g}" for c in classes] if classes.dtype.kind in "fiu" else list(map(str, classes))
+    return labels.astype(np.int32), names
 
 
 def numeric_target(y: np.ndarray, target: str, why: str) -> np.ndarray:
     """The target as float32, or an error naming the first cell that is not a number."""
     if y.dtype.kind in "fiu":
         return y.astype(np.float32)
-    first = next(v for v in y if not _is_number(v))
+    first = next(str(v) for v in y if not _is_number(v))
     raise CLIError(f"the target {target!r} is not numeric ({first!r}); {why}.")
 
 
@@ -186,8 +187,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bool):
-    """Train/validation split (stratified for classes), features standardized on the train rows.
+def split(
+    X: np.ndarray, y: np.ndarray, fraction: float, seed: int, classes: list[str] | None = None
+):
+    """Train/validation split, stratified when ``y`` holds the indices of ``classes``; the
+    features standardized with the training rows' mean and standard deviation.
 
     Returns:
       ``(X_train, y_train, X_val, y_val)``, features as float32.
@@ -205,8 +209,8 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bo
             f"--val-fraction {fraction:g} of {n} rows leaves {n - n_val} training and {n_val} "
             "validation rows; both need at least one."
         )
-    if stratify:
-        classes, counts = np.unique(y, return_counts=True)
+    if classes is not None:
+        counts = np.bincount(y, minlength=len(classes))
         if counts.min() < 2:
             raise CLIError(
                 f"class {classes[counts.argmin()]!r} has a single row; a stratified "
@@ -218,7 +222,7 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify: bo
                 f"keeps {n - n_val} training rows, fewer than the {len(classes)} classes."
             )
     Xtr, Xva, ytr, yva = train_test_split(
-        X, y, test_size=fraction, random_state=seed, stratify=y if stratify else None
+        X, y, test_size=fraction, random_state=seed, stratify=None if classes is None else y
     )
     mean, std = Xtr.mean(0), Xtr.std(0)
     std = np.where(std > 0, std, 1.0)

@@ -10,7 +10,7 @@ import numpy as np
 import jaxl2
 
 from .data import bundled, split
-from .models import MLP, Loss, losses
+from .models import MLP, Loss, decay_range, losses
 from .report import report, run_sweep
 
 HELP = """\
@@ -21,17 +21,19 @@ weight matrices only (jaxl2.masks.weights), all K members in one compiled sweep.
 loss), writes the plot, then compares no decay, Adam + L2 (jaxl2.adam_l2: Adam on g + λ·w) and
 AdamW (jaxl2.adamw) at the best λ.
 """
-LAM_RANGE = (-2.0, 2.0)  # log10 λ; lr·λ ≤ 0.3 at the default lr, every member stays finite
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the demo with the parsed options; returns the exit status."""
     digits = bundled("digits")
-    Xtr, ytr, Xva, yva = split(digits.X / 16.0, digits.y.astype(np.int32), 0.3, args.seed, True)
+    labels = digits.y.astype(np.int32)
+    classes = [str(c) for c in range(10)]
+    Xtr, ytr, Xva, yva = split(digits.X / 16.0, labels, 0.3, args.seed, classes)
     model = MLP(64, args.hidden, 10, classify=True)
     loss, metrics = losses(model)
-    lo = LAM_RANGE[0] if args.lam_min is None else args.lam_min
-    hi = LAM_RANGE[1] if args.lam_max is None else args.lam_max
+    lo, hi = decay_range(args.lr)
+    lo = lo if args.lam_min is None else args.lam_min
+    hi = hi if args.lam_max is None else args.lam_max
     lams = np.logspace(lo, hi, args.k).astype(np.float32)
     lr = args.lr
 

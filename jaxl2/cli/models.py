@@ -6,6 +6,7 @@ Parameters are plain dicts (``{"hidden": {"kernel", "bias"}, "out": ...}``), so 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,20 @@ class Linear:
     def predict(self, p: dict[str, Any], x: jax.Array) -> jax.Array:
         out = x @ p["linear"]["kernel"] + p["linear"]["bias"][None, :]
         return out if self.classify else out[:, 0]
+
+
+# The largest lr·λ of the default decoupled-decay range. Each AdamW step multiplies the weights
+# by 1 − lr·λ; on the bundled data sets (digits, diabetes, wine, breast cancer; MLP 128, lr 0.03,
+# 500 steps) every member stayed finite up to lr·λ ≈ 0.95 and all diverged at lr·λ = 3, while
+# accuracy/r2 fell off beyond lr·λ ≈ 0.3.
+DECAY_LIMIT = 0.3
+
+
+def decay_range(lr: float) -> tuple[float, float]:
+    """Default log10 λ range of a decoupled-decay sweep: from 10⁻² up to lr·λ = DECAY_LIMIT
+    (at most λ = 10²), four decades when the top is below 10²."""
+    hi = min(2.0, math.log10(DECAY_LIMIT / lr))
+    return min(-2.0, hi - 4.0), hi
 
 
 Loss = Callable[[Any, Any], jax.Array]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 import jaxl2
@@ -29,6 +30,12 @@ def run_sweep(
 ) -> tuple[jaxl2.SweepResult, float]:
     """jaxl2.train_sweep with the command line's options; returns the result and the seconds."""
     (Xtr, ytr), (Xva, yva) = data
+    have = len(jax.devices())
+    if args.devices is not None and args.devices > have:
+        raise CLIError(
+            f"--devices {args.devices}: JAX sees {have} device(s); on CPU, --cores "
+            f"{args.devices} creates that many."
+        )
     start = time.perf_counter()
     try:
         result = jaxl2.train_sweep(
@@ -49,8 +56,11 @@ def run_sweep(
             checkpoint_dir=args.checkpoint_dir,
             chunk_size=args.chunk_size,
         )
-    except OSError as err:  # the checkpoint directory cannot be written
-        raise CLIError(f"--checkpoint-dir {args.checkpoint_dir}: {err.strerror or err}.") from None
+    except (OSError, ValueError) as err:
+        if args.checkpoint_dir is None:
+            raise
+        # not a directory, not writable, or holding another sweep's checkpoints
+        raise CLIError(f"--checkpoint-dir {args.checkpoint_dir}: {err}") from None
     return result, time.perf_counter() - start
 
 

@@ -11,7 +11,7 @@ import optax
 import jaxl2
 
 from .data import Data, as_classes, bundled, looks_categorical, numeric_target, read_csv, split
-from .models import MLP, Linear, losses
+from .models import MLP, Linear, decay_range, losses
 from .report import report, run_sweep
 
 HELP = """\
@@ -36,15 +36,8 @@ Models (all trained by jaxl2.train_sweep with full-batch Adam, every λ in one c
 Prints the table and the best λ, writes the plot (--out) and, with --json, every record.
 Example:  python -m jaxl2 sweep --csv data.csv --target price --model ridge --k 24
 """
-# Default log10 λ ranges. The MLP's top is min(2, log10(MLP_DECAY_LIMIT / lr)): see mlp_range.
-RIDGE_RANGE, LOGISTIC_RANGE, MLP_RANGE = (-3.0, 4.0), (-3.0, 3.0), (-2.0, 2.0)
-MLP_DECAY_LIMIT = 0.3
-
-
-def mlp_range(lr: float) -> tuple[float, float]:
-    """log10 λ from 10⁻² up to where lr·λ reaches MLP_DECAY_LIMIT (at most 10²)."""
-    hi = min(MLP_RANGE[1], float(np.log10(MLP_DECAY_LIMIT / lr)))
-    return min(MLP_RANGE[0], hi - 2.0), hi
+# Default log10 λ ranges of the linear models; the MLP's is models.decay_range(lr).
+RIDGE_RANGE, LOGISTIC_RANGE = (-3.0, 4.0), (-3.0, 3.0)
 
 
 def load(args: argparse.Namespace) -> Data:
@@ -54,8 +47,9 @@ def load(args: argparse.Namespace) -> Data:
     return bundled(args.dataset or ("diabetes" if args.model == "ridge" else "digits"))
 
 
-def targets(args: argparse.Namespace, data: Data) -> tuple[np.ndarray, bool]:
-    """The target as class labels (int32) or as numbers (float32), and whether it is classes."""
+def targets(args: argparse.Namespace, data: Data) -> tuple[np.ndarray, list[str] | None]:
+    """The target as class indices (int32) and the class names, or as numbers (float32) and
+    None."""
     classify = {"ridge": False, "logistic": True}.get(args.model)
     if classify is None:
         if args.task == "auto":
@@ -64,26 +58,27 @@ def targets(args: argparse.Namespace, data: Data) -> tuple[np.ndarray, bool]:
             classify = args.task == "classification"
     if classify:
         why = "--model logistic" if args.model == "logistic" else "--task classification"
-        return as_classes(data.y, data.target, why)[0], True
+        return as_classes(data.y, data.target, why)
     why = "use --model logistic or mlp" if args.model == "ridge" else "use --task classification"
-    return numeric_target(data.y, data.target, why), False
+    return numeric_target(data.y, data.target, why), None
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the CSV sweep with the parsed options; returns the exit status."""
     data = load(args)
-    y, classify = targets(args, data)
-    Xtr, ytr, Xva, yva = split(data.X, y, args.val_fraction, args.seed, stratify=classify)
+    y, classes = targets(args, data)
+    classify = classes is not None
+    Xtr, ytr, Xva, yva = split(data.X, y, args.val_fraction, args.seed, classes)
     if not classify:
         # Standardizing y leaves λ's meaning unchanged: Σ(y − Xw − b)² + λ‖w‖² is σ² times the
         # same objective in y/σ and w/σ. Losses below are then in units of Var(y).
         mean, std = float(ytr.mean()), float(ytr.std()) or 1.0
         ytr, yva = ((ytr - mean) / std).astype(np.float32), ((yva - mean) / std).astype(np.float32)
     n, d = Xtr.shape
-    n_out = int(y.max()) + 1 if classify else 1
+    n_out = len(classes) if classes is not None else 1
     model: Any
     if args.model == "mlp":
-        model, (lo, hi) = MLP(d, args.hidden, n_out, classify), mlp_range(args.lr)
+        model, (lo, hi) = MLP(d, args.hidden, n_out, classify), decay_range(args.lr)
     else:
         model = Linear(d, n_out, classify)
         lo, hi = RIDGE_RANGE if args.model == "ridge" else LOGISTIC_RANGE

@@ -281,11 +281,11 @@ def test_wrong_option_values_are_argparse_errors(capsys):
 
 @pytest.mark.standard_promotion
 def test_members_that_all_diverge_end_in_one_line(tmp_path, capsys):
-    """lr·λ = 100: every decoupled-decay step multiplies the weights by −99."""
+    """lr·λ ≥ 316: every decoupled-decay step multiplies the weights by 1 − lr·λ ≤ −315."""
     code, out, err = cli(
         capsys,
         *("sweep", "--model", "mlp", "--dataset", "wine", "--hidden", "4", "--k", "2"),
-        *("--lr", "1", "--lam-min", "2", "--lam-max", "2.5", "--steps", "40"),
+        *("--lr", "1", "--lam-min", "2.5", "--lam-max", "3", "--steps", "20"),
         *("--strategy", "vmap", "--out", ""),
     )
     assert code == 2 and "diverged" in out
@@ -302,12 +302,12 @@ def test_default_mlp_range_keeps_every_member_finite(tmp_path, capsys):
     json_path = tmp_path / "r.json"
     code, out, _ = cli(
         capsys,
-        *("sweep", "--model", "mlp", "--dataset", "wine", "--k", "5", "--steps", "150"),
+        *("sweep", "--model", "mlp", "--dataset", "wine", "--k", "3", "--steps", "100"),
         *("--strategy", "vmap", "--out", "", "--json", str(json_path)),
     )
     assert code == 0 and "diverged" not in out
     record = json.loads(json_path.read_text())
-    np.testing.assert_allclose(record["hparams"]["lam"], np.logspace(-3, 1, 5), rtol=1e-6)
+    np.testing.assert_allclose(record["hparams"]["lam"], np.logspace(-3, 1, 3), rtol=1e-6)
     assert all(record["finite"])
 
 

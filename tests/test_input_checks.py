@@ -189,4 +189,3 @@ def test_ridge_path_and_tune_ridge_checks(regression):
         jaxl2.ridge_path(X[:1], y[:1], jnp.array([1.0]))
     with pytest.raises(ValueError, match="steps must be a non-negative int, got -1"):
         jaxl2.tune_ridge(X, y, steps=-1)
-

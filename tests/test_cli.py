@@ -375,3 +375,37 @@ def test_parser_defaults():
     args = build_parser().parse_args(["sweep"])
     assert (args.model, args.k, args.steps, args.val_fraction) == ("logistic", 24, 500, 0.25)
     assert (args.lam_min, args.lam_max, args.out) == (None, None, "lambda_sweep.png")
+
+
+@pytest.mark.standard_promotion
+def test_run_time_option_errors_are_one_line(tmp_path, capsys):
+    """Options checked once JAX is up: --devices against the devices, --checkpoint-dir by the
+    sweep engine (a file is not a checkpoint folder)."""
+    have = len(jax.devices())
+    code, _, err = cli(capsys, "sweep", "--model", "ridge", "--devices", str(have + 1))
+    assert code == 2 and err == (
+        f"jaxl2 sweep: error: --devices {have + 1}: JAX sees {have} device(s); on CPU, "
+        f"--cores {have + 1} creates that many.\n"
+    )
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    code, out, err = cli(
+        capsys,
+        *("sweep", "--model", "ridge", "--k", "2", "--steps", "2", "--strategy", "vmap"),
+        *("--out", "", "--checkpoint-dir", str(not_a_folder)),
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"jaxl2 sweep: error: --checkpoint-dir {not_a_folder}: ")
+    assert "exists and is not a directory" in err
+
+
+def test_the_command_line_uses_only_the_public_api():
+    """jaxl2/cli imports jaxl2's public names; the one private read is the marked shim."""
+    private = []
+    for path in sorted((ROOT / "jaxl2" / "cli").glob("*.py")):
+        for line in path.read_text().splitlines():
+            if re.search(r"\bjaxl2\._|from \.\.|import \.\.", line):
+                private.append(f"{path.name}: {line.strip()}")
+    assert private == [
+        "report.py: from jaxl2._sweep.sweep import last_run  # the CLI's only private import"
+    ]

@@ -57,21 +57,21 @@ def run_sweep(
             chunk_size=args.chunk_size,
         )
     except (OSError, ValueError) as err:
-        if args.checkpoint_dir is None:
+        # not a folder, not writable, or holding another sweep's checkpoints
+        if args.checkpoint_dir is None or not (
+            isinstance(err, OSError) or "checkpoint" in str(err)
+        ):
             raise
-        # not a directory, not writable, or holding another sweep's checkpoints
         raise CLIError(f"--checkpoint-dir {args.checkpoint_dir}: {err}") from None
     return result, time.perf_counter() - start
 
 
 def _run_info(result: jaxl2.SweepResult) -> Any:
-    # MERGE SHIM: becomes `return result.info` (jaxl2.SweepInfo) when SweepResult.info lands.
-    from jaxl2._sweep.sweep import last_run as run  # the CLI's only private import
+    """How the sweep ran. MERGE SHIM (3 lines): the body becomes ``return result.info``."""
+    from jaxl2._sweep.sweep import last_run  # the CLI's only private import
 
-    return types.SimpleNamespace(**{k: run.get(k) for k in _INFO_FIELDS}) if run else None
-
-
-_INFO_FIELDS = ("strategy", "chosen", "width", "devices", "decided_by")
+    keys = "strategy", "chosen", "width", "devices", "decided_by"
+    return types.SimpleNamespace(**{k: last_run.get(k) for k in keys}) if last_run else None
 
 
 def describe_run(result: jaxl2.SweepResult) -> str:

@@ -236,6 +236,13 @@ BAD_INPUTS = {
         r"--out no/such/folder/p.png: the folder 'no/such/folder' does not exist",
     ),
     "out format": (None, ["--out", "plot.xyz"], r"--out plot.xyz: unknown image format 'xyz'"),
+    "seed -1": (None, ["--seed", "-1"], r"--seed must be between 0 and 2\*\*32 - 1, got -1"),
+    "csv and dataset": (
+        "a,b,y\n" + ROWS,
+        ["--dataset", "wine"],
+        r"--dataset wine is for runs without --csv",
+    ),
+    "out is a folder": (None, ["--out", "."], r"--out \.: is a folder; give a file name"),
     "json folder": (
         None,
         ["--json", "nowhere/r.json"],

@@ -138,6 +138,11 @@ def check(args: argparse.Namespace) -> None:
             raise CLIError(f"--{name.replace('_', '-')} must be a finite number, got {value}.")
     if getattr(args, "lr", 1.0) <= 0:
         raise CLIError(f"--lr must be positive, got {args.lr:g}.")
+    seed = getattr(args, "seed", 0)
+    if not 0 <= seed < 2**32:
+        raise CLIError(f"--seed must be between 0 and 2**32 - 1, got {seed}.")
+    if getattr(args, "dataset", None) and args.csv:
+        raise CLIError(f"--dataset {args.dataset} is for runs without --csv; give one of them.")
     fraction = getattr(args, "val_fraction", 0.5)
     if not 0 < fraction < 1:  # False for NaN too
         raise CLIError(f"--val-fraction must be between 0 and 1 (exclusive), got {fraction:g}.")
@@ -145,6 +150,8 @@ def check(args: argparse.Namespace) -> None:
         folder = os.path.dirname(path or "") or "."
         if path and not os.path.isdir(folder):
             raise CLIError(f"{option} {path}: the folder {folder!r} does not exist.")
+        if path and os.path.isdir(path):
+            raise CLIError(f"{option} {path}: is a folder; give a file name.")
     if args.out:
         _check_plot_format(args.out)
 

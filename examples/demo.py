@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 import jaxl2
 
 TINY = os.environ.get("JAXL2_EXAMPLE_SIZE") == "tiny"
-K, STEPS, HIDDEN, LR = (4, 60, 16, 3e-3) if TINY else (16, 300, 128, 3e-3)
+K, STEPS, HIDDEN, LR = (4, 30, 16, 3e-3) if TINY else (16, 300, 128, 3e-3)
 
 jaxl2.use_cpu_cores()  # one JAX device per core, before any JAX computation
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,10 @@ def test_demo_example(tmp_path):
     best = min(range(4), key=lambda k: table[k][3])
     assert "*" in next(line for line in lines if line.split()[:1] == [f"{table[best][0]:g}"])
     assert re.search(rf"best weight decay λ = {table[best][0]:.4g} ", "\n".join(lines))
-    assert (tmp_path / "plot.png").stat().st_size > 0 and "wrote plot.png" in lines
+    assert "wrote plot.png" in lines
+    image = matplotlib.image.imread(tmp_path / "plot.png")
+    assert image.shape[:2] == (480, 1248)  # two panels (loss, accuracy) of 5.2 × 4 in, 120 dpi
+    assert (image[..., :3].mean(-1) < 0.5).mean() > 0.005  # lines and text, not a blank image
     # the comparison's AdamW row is the sweep's best member trained again
     adamw = next(line for line in lines if line.startswith("AdamW"))
     train_acc, val_acc = (float(v) for v in re.findall(r"acc ([\d.]+)", adamw))

@@ -194,10 +194,6 @@ def main(argv: list[str] | None = None) -> int:
             "pip install 'jaxl2[demo]'.",
             file=sys.stderr,
         )
-    except KeyboardInterrupt:
-        return _interrupted(args)
-    except jaxl2.SweepError as err:
-        if not isinstance(err.__cause__, KeyboardInterrupt):
-            raise
+    except KeyboardInterrupt:  # finished chunks are on disk with --checkpoint-dir
         return _interrupted(args)
     return 2

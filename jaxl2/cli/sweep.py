@@ -29,9 +29,9 @@ Models (all trained by jaxl2.train_sweep with full-batch Adam, every λ in one c
             LogisticRegression C = 1/(2λ)). Gradient-trained here, so approximate.
   mlp       MLP with one hidden layer, AdamW with decoupled weight decay λ on the weight
             matrices (jaxl2.adamw, the torch.optim.AdamW convention). Classification when the
-            target is text or has few integer values, else regression (--task to force). The
-            default λ range ends at 0.3/lr: a decay step multiplies the weights by 1 − lr·λ,
-            and members beyond that point shrink to nothing or diverge.
+            target is text or has few integer values, else regression (--task to force).
+            Its default λ range ends at min(100, 0.3/lr): each step multiplies the weights
+            by 1 − lr·λ, and members far beyond that shrink to nothing or diverge.
 
 Prints the table and the best λ, writes the plot (--out) and, with --json, every record.
 Example:  python -m jaxl2 sweep --csv data.csv --target price --model ridge --k 24

@@ -35,12 +35,12 @@ bench: $(VENV)/.stamp-test
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 lint: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks docs
-	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks docs
+	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks examples docs
+	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks docs examples
 
 format: $(VENV)/.stamp-test
-	$(VENV)/bin/ruff format jaxl2 tests benchmarks docs
-	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks docs
+	$(VENV)/bin/ruff format jaxl2 tests benchmarks docs examples
+	$(VENV)/bin/ruff check --fix jaxl2 tests benchmarks docs examples
 
 # Runs every notebook at full size; executed copies go to notebooks/executed/ (not in git),
 # figures to notebooks/figures/.

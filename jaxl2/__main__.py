@@ -1,4 +1,4 @@
-"""Command line: ``python -m jaxl2 demo`` and ``python -m jaxl2 sweep`` (see ``--help``)."""
+"""Command line: ``python -m jaxl2 demo``, ``... sweep`` and ``... ridge`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the ``jaxl2`` command line (the ``jaxl2`` console script)."""
-    from ._cli import main as cli_main
+    """Runs the ``jaxl2`` command line (the ``jaxl2`` console script); see :mod:`jaxl2.cli`."""
+    from .cli import main as cli_main
 
     return cli_main(argv)
 

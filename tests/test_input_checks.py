@@ -189,11 +189,3 @@ def test_ridge_path_and_tune_ridge_checks(regression):
         jaxl2.ridge_path(X[:1], y[:1], jnp.array([1.0]))
     with pytest.raises(ValueError, match="steps must be a non-negative int, got -1"):
         jaxl2.tune_ridge(X, y, steps=-1)
-
-
-def test_cli_missing_csv_is_one_line(tmp_path):
-    from jaxl2._cli import read_csv
-
-    missing = tmp_path / "nope.csv"
-    with pytest.raises(SystemExit, match="nope.csv: cannot read it"):
-        read_csv(str(missing), None, None)

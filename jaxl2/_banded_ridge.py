@@ -21,6 +21,7 @@ import numpy as np
 from . import _ridge_data as rd
 from . import _ridge_many as rm
 from ._checks import check_choice
+from ._lapack_map import map_unbatched
 from ._ridge import RidgeResult
 
 
@@ -125,10 +126,7 @@ def _banded_core(
             alpha = jsl.cho_solve(jsl.cho_factor(K, lower=True), ys)
             return jnp.tensordot(alpha, Xd, axes=(0, 0))  # (t, p) or (p,)
 
-        if d.ndim == 1:
-            W = solve(d, Ys)
-        else:
-            W = jax.vmap(solve, in_axes=(0, 1))(d, Ys)
+        W = solve(d, Ys) if d.ndim == 1 else map_unbatched(solve, d, Ys.T)
     else:
         G = Xs.T @ Xs
         B = Xs.T @ Ys
@@ -136,7 +134,7 @@ def _banded_core(
         def solve(dk: jax.Array, b: jax.Array) -> jax.Array:
             return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), b)
 
-        W = solve(d, B).T if d.ndim == 1 else jax.vmap(solve, in_axes=(0, 1))(d, B)
+        W = solve(d, B).T if d.ndim == 1 else map_unbatched(solve, d, B.T)
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
 
@@ -331,7 +329,8 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
         th, fv, _, _ = jax.lax.fori_loop(0, steps, body, init)
         return th, fv
 
-    theta, val = jax.vmap(one, in_axes=(0, 1))(theta0, Ys)
+    # one target at a time on CPU: see _lapack_map (batched LAPACK calls deadlock jaxlib 0.10)
+    theta, val = map_unbatched(one, theta0, Ys.T)
     d = jnp.exp(theta)[:, labels]
 
     def coef(dk: jax.Array, ys: jax.Array) -> jax.Array:
@@ -343,7 +342,7 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
             )
         return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)
 
-    W = jax.vmap(coef, in_axes=(0, 1))(d, Ys)
+    W = map_unbatched(coef, d, Ys.T)
     W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
     return jnp.exp(theta), W, b, val
 

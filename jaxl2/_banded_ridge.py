@@ -18,10 +18,11 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from jaxl2._lapack_map import map_unbatched  # absolute: the module moves to _linear/
+
 from . import _ridge_data as rd
 from . import _ridge_many as rm
 from ._checks import check_choice
-from ._lapack_map import map_unbatched
 from ._ridge import RidgeResult
 
 
@@ -266,49 +267,99 @@ def _random_search(
     return best_lams, W, b, best_val
 
 
-def _loo_one(Xs, G, leverage, row_mask, criterion, fit_intercept, dual):
-    """criterion(theta, ys) for one target: exact LOO MSE or GCV at λ_g = exp(θ_g)."""
+def _value_and_grad(Xs, G, leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual):
+    """(f, ∂f/∂θ) for one target: the exact LOO MSE or GCV at λ_g = exp(θ_g), in closed form.
+
+    Primal (n ≥ p), ``A = XsᵀXs + D``, ``B = Xs A⁻¹``, ``w = A⁻¹Xsᵀy``, ``r = y − Xs w``:
+    ``∂r/∂d_j = B_{:j} w_j``, ``∂h_ii/∂d_j = −B_ij²`` (``h_ii = Σ_j B_ij Xs_ij``),
+    ``∂tr H/∂d_j = −(A⁻¹GA⁻¹)_jj``. Dual (n < p), ``M = (Xs D⁻¹Xsᵀ + I)⁻¹ = I − H``,
+    ``V = M Xs``: ``∂M/∂d_j = V_{:j}V_{:j}ᵀ/d_j²``. Then ``∂f/∂θ_g = Σ_{j∈g} d_j ∂f/∂d_j``.
+    One Cholesky, one inverse and one (n × p)·(p × p) product per call: no autodiff through the
+    factorization (which would add several more triangular solves of size p × n).
+    """
     n, p = Xs.shape
+    dtype = Xs.dtype
+    fi = 1.0 if fit_intercept else 0.0
 
-    def value(d: jax.Array, ys: jax.Array) -> jax.Array:
-        if dual:
-            Xd = Xs / d[None, :]
-            M = jsl.cho_solve(
-                jsl.cho_factor(Xd @ Xs.T + jnp.eye(n, dtype=Xs.dtype)), jnp.eye(n, dtype=Xs.dtype)
-            )
-            resid = M @ ys
-            den = jnp.diagonal(M) - leverage
-            trace = n - jnp.trace(M)
-        else:
-            cf = jsl.cho_factor(G + jnp.diag(d), lower=True)
-            w = jsl.cho_solve(cf, Xs.T @ ys)
-            resid = ys - Xs @ w
-            if criterion == "loo":
-                half = jsl.solve_triangular(cf[0], Xs.T, lower=True)  # L⁻¹Xsᵀ
-                den = 1 - jnp.sum(jnp.square(half), axis=0) - leverage
-            else:
-                trace = jnp.trace(jsl.cho_solve(cf, G))
+    def crit(r, den, rss_grad, den_grad, dof, dof_grad):
+        # f and ∂f/∂d from the residuals and the LOO denominators (LOO) or dof (GCV)
         if criterion == "loo":
-            looe = resid / den
+            e = r / den
             if row_mask is not None:
-                looe = jnp.where(row_mask, looe, 0)
-            return jnp.mean(jnp.square(looe))
-        dof = n - trace - (1.0 if fit_intercept else 0.0)
-        return (jnp.sum(jnp.square(resid)) / n) / jnp.square(dof / n)
+                e = jnp.where(row_mask, e, 0)
+            c = 2 * e / (n * den)
+            return jnp.mean(jnp.square(e)), rss_grad(c) - den_grad(c * e)
+        rss = jnp.sum(jnp.square(r))
+        return n * rss / jnp.square(dof), n * (
+            rss_grad(2 * r) / jnp.square(dof) - 2 * rss * dof_grad / dof**3
+        )
 
-    return value
+    def vg(theta: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
+        d = jnp.exp(theta)[labels]
+        if dual:
+            eye = jnp.eye(n, dtype=dtype)
+            K = (Xs / d[None, :]) @ Xs.T + eye
+            M = jsl.cho_solve(jsl.cho_factor(K, lower=True), eye)
+            M = (M + M.T) / 2
+            r = M @ ys
+            V = M @ Xs  # (n, p)
+            Vy = Xs.T @ r  # Vᵀy (M symmetric)
+            inv_d2 = 1 / jnp.square(d)
+            V2 = jnp.square(V)
+            dof = jnp.trace(M) - fi
+            f, grad_d = crit(
+                r,
+                jnp.diagonal(M) - leverage,
+                lambda c: (V.T @ c) * Vy * inv_d2,  # cᵀ ∂r/∂d_j
+                lambda c: (V2.T @ c) * inv_d2,  # cᵀ ∂den/∂d_j
+                dof,
+                jnp.sum(V2, axis=0) * inv_d2 if criterion == "gcv" else None,
+            )
+        else:
+            eye = jnp.eye(p, dtype=dtype)
+            Ainv = jsl.cho_solve(jsl.cho_factor(G + jnp.diag(d), lower=True), eye)
+            Ainv = (Ainv + Ainv.T) / 2
+            w = Ainv @ (Xs.T @ ys)
+            r = ys - Xs @ w
+            if criterion == "loo":
+                B = Xs @ Ainv  # (n, p)
+                B2 = jnp.square(B)
+                f, grad_d = crit(
+                    r,
+                    1 - jnp.sum(B * Xs, axis=1) - leverage,
+                    lambda c: (B.T @ c) * w,
+                    lambda c: B2.T @ c,  # ∂den_i/∂d_j = −∂h_ii/∂d_j = B_ij²
+                    None,
+                    None,
+                )
+            else:
+                AG = Ainv @ G
+                f, grad_d = crit(
+                    r,
+                    None,
+                    lambda c: (Ainv @ (Xs.T @ c)) * w,
+                    None,
+                    n - jnp.trace(AG) - fi,
+                    jnp.sum(AG * Ainv, axis=1),  # (A⁻¹GA⁻¹)_jj = ∂dof/∂d_j
+                )
+        grad = jax.ops.segment_sum(grad_d * d, labels, num_segments=n_groups)
+        return f, grad
+
+    return vg
 
 
-@functools.partial(jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps"))
-def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual, steps):
+@functools.partial(
+    jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps", "n_groups")
+)
+def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual, steps, n_groups):
     """Per-target trust-region descent on θ = log λ (G,), from theta0 (b, G)."""
     data = rd.prepare(X, Y, sw, fit_intercept)
     Xs, Ys = data.Xs, data.Ys
     G = None if dual else Xs.T @ Xs
     row_mask = None if sw is None else sw > 0
-    value = _loo_one(Xs, G, data.leverage, row_mask, criterion, fit_intercept, dual)
-    f = lambda theta, ys: value(jnp.exp(theta)[labels], ys)
-    vg = jax.value_and_grad(f)
+    vg = _value_and_grad(
+        Xs, G, data.leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual
+    )
 
     def one(theta: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
         def body(_: int, state: tuple) -> tuple:
@@ -316,7 +367,7 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
             norm = jnp.sqrt(jnp.sum(jnp.square(g)))
             cand = th - radius * g / jnp.where(norm > 0, norm, 1)
             fc, gc = vg(cand, ys)
-            ok = fc < fv
+            ok = fc < fv  # a NaN candidate (a failed factorization) is rejected
             return (
                 jnp.where(ok, cand, th),
                 jnp.where(ok, fc, fv),
@@ -467,6 +518,7 @@ def tune_banded_ridge(
                 fit_intercept=fit_intercept,
                 dual=n < p,
                 steps=int(steps),
+                n_groups=n_groups,
             )
             outs.append(tuple(a[: gbatch - pad] for a in out))
         lams, W, b, val = (jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))

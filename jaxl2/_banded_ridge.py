@@ -429,10 +429,14 @@ def tune_banded_ridge(
     - ``method="gradient"``: starts from each target's best point of a short random search
       (``n_iter`` candidates, default 5, the first being equal weights, i.e. plain ridge over
       ``alphas``) and takes ``steps`` steps on ``log λ``
-      down the hypergradient of the criterion (exact, by autodiff through a Cholesky solve),
-      each step of trust radius r in the gradient's direction, kept only if the criterion
-      falls (then r grows 1.5×, else it halves). Per target and step it costs one solve of
-      size min(n, p) (``O(n·p²)`` for LOO when n ≥ p), vmapped over a batch of targets.
+      down the hypergradient of the criterion (exact and in closed form: with
+      ``A = XᵀX + diag(λ)`` and ``B = X A⁻¹``, ``∂r/∂λ_j = B_{:j} w_j`` and
+      ``∂hᵢᵢ/∂λ_j = −B_ij²``), each step of trust radius r in the gradient's direction, kept
+      only if the criterion falls (then r grows 1.5×, else it halves). Per target and step it
+      costs one Cholesky and inverse of size min(n, p) and, for LOO, one product of size
+      n × min(n, p) × p (``O(n·p²)`` when n ≥ p; GCV needs ``O(p³ + n·p)``). Targets are
+      vmapped on GPU/TPU and taken one at a time on CPU (each solve then threads through
+      LAPACK; batched LAPACK calls can deadlock XLA:CPU's thread pool in jaxlib 0.10).
 
     Args:
       X: ``(n, p)`` design; y: ``(n,)`` or ``(n, t)`` targets.

@@ -18,8 +18,6 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
-from jaxl2._lapack_map import map_unbatched  # absolute: the module moves to _linear/
-
 from . import _ridge_data as rd
 from . import _ridge_many as rm
 from ._checks import check_choice
@@ -127,7 +125,7 @@ def _banded_core(
             alpha = jsl.cho_solve(jsl.cho_factor(K, lower=True), ys)
             return jnp.tensordot(alpha, Xd, axes=(0, 0))  # (t, p) or (p,)
 
-        W = solve(d, Ys) if d.ndim == 1 else map_unbatched(solve, d, Ys.T)
+        W = solve(d, Ys) if d.ndim == 1 else rd.map_unbatched(solve, d, Ys.T)
     else:
         G = Xs.T @ Xs
         B = Xs.T @ Ys
@@ -135,7 +133,7 @@ def _banded_core(
         def solve(dk: jax.Array, b: jax.Array) -> jax.Array:
             return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), b)
 
-        W = solve(d, B).T if d.ndim == 1 else map_unbatched(solve, d, B.T)
+        W = solve(d, B).T if d.ndim == 1 else rd.map_unbatched(solve, d, B.T)
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
 
@@ -380,8 +378,8 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
         th, fv, _, _ = jax.lax.fori_loop(0, steps, body, init)
         return th, fv
 
-    # one target at a time on CPU: see _lapack_map (batched LAPACK calls deadlock jaxlib 0.10)
-    theta, val = map_unbatched(one, theta0, Ys.T)
+    # one target at a time on CPU: see rd.map_unbatched (batched LAPACK calls deadlock jaxlib 0.10)
+    theta, val = rd.map_unbatched(one, theta0, Ys.T)
     d = jnp.exp(theta)[:, labels]
 
     def coef(dk: jax.Array, ys: jax.Array) -> jax.Array:
@@ -393,7 +391,7 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
             )
         return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)
 
-    W = map_unbatched(coef, d, Ys.T)
+    W = rd.map_unbatched(coef, d, Ys.T)
     W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
     return jnp.exp(theta), W, b, val
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 import jaxl2
-from jaxl2._lapack_map import map_unbatched
 
 
 def _private(name):
@@ -195,5 +194,5 @@ def test_map_unbatched_equals_vmap():
     b = jnp.ones((3, 4))
     solve = lambda a, v: jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a), v)
     np.testing.assert_allclose(
-        jax.jit(lambda a, v: map_unbatched(solve, a, v))(A, b), jax.vmap(solve)(A, b), rtol=1e-6
+        jax.jit(lambda a, v: rd.map_unbatched(solve, a, v))(A, b), jax.vmap(solve)(A, b), rtol=1e-6
     )

@@ -7,6 +7,7 @@ finite differences, the random search over the same grid, and himalaya's ``Bande
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,36 @@ def test_map_unbatched_equals_vmap():
     np.testing.assert_allclose(
         jax.jit(lambda a, v: rd.map_unbatched(solve, a, v))(A, b), jax.vmap(solve)(A, b), rtol=1e-6
     )
+
+
+def _lapack_batch_dims(fn, platform, *args, **kwargs):
+    """The num_batch_dims of every LAPACK/cuSOLVER call in fn's program lowered for platform."""
+    from jax import export
+
+    text = export.export(fn, platforms=[platform])(*args, **kwargs).mlir_module()
+    calls = re.findall(r"custom_call @(\w+)\(.*?num_batch_dims = \"(\d+)\"", text)
+    return {(name, int(dims)) for name, dims in calls}
+
+
+@pytest.mark.parametrize("dual", [False, True])
+def test_cpu_program_has_no_batched_lapack_call_and_gpu_keeps_vmap(dual):
+    # the deadlock needs batched LAPACK calls on CPU (num_batch_dims > 0): the tuner has none
+    n, p, t = (12, 9, 3) if dual else (40, 9, 3)
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.standard_normal((n, p)), jnp.float32)
+    Y = jnp.asarray(rng.standard_normal((n, t)), jnp.float32)
+    labels = jnp.asarray(np.repeat(np.arange(3), 3))
+    kw = dict(criterion="loo", fit_intercept=True, dual=dual, steps=2, n_groups=3)
+    args = (X, Y, None, labels, jnp.zeros((t, 3), jnp.float32))
+    cpu = _lapack_batch_dims(br._gradient_batch, "cpu", *args, **kw)
+    assert cpu and all(name.startswith("lapack_") and dims == 0 for name, dims in cpu)
+    cuda = _lapack_batch_dims(br._gradient_batch, "cuda", *args, **kw)
+    assert any(dims == 1 for _, dims in cuda)  # on GPU the targets stay one batched call
+    fixed = _lapack_batch_dims(
+        jax.jit(lambda X, Y, d: br._banded_core(X, Y, None, d, fit_intercept=True, dual=dual)),
+        "cpu",
+        X,
+        Y,
+        jnp.ones((t, p), jnp.float32),
+    )
+    assert fixed and all(dims == 0 for _, dims in fixed)

@@ -125,10 +125,7 @@ def _banded_core(
             alpha = jsl.cho_solve(jsl.cho_factor(K, lower=True), ys)
             return jnp.tensordot(alpha, Xd, axes=(0, 0))  # (t, p) or (p,)
 
-        if d.ndim == 1:
-            W = solve(d, Ys)
-        else:
-            W = jax.vmap(solve, in_axes=(0, 1))(d, Ys)
+        W = solve(d, Ys) if d.ndim == 1 else rd.map_unbatched(solve, d, Ys.T)
     else:
         G = Xs.T @ Xs
         B = Xs.T @ Ys
@@ -136,7 +133,7 @@ def _banded_core(
         def solve(dk: jax.Array, b: jax.Array) -> jax.Array:
             return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), b)
 
-        W = solve(d, B).T if d.ndim == 1 else jax.vmap(solve, in_axes=(0, 1))(d, B)
+        W = solve(d, B).T if d.ndim == 1 else rd.map_unbatched(solve, d, B.T)
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
 
@@ -268,49 +265,99 @@ def _random_search(
     return best_lams, W, b, best_val
 
 
-def _loo_one(Xs, G, leverage, row_mask, criterion, fit_intercept, dual):
-    """criterion(theta, ys) for one target: exact LOO MSE or GCV at λ_g = exp(θ_g)."""
+def _value_and_grad(Xs, G, leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual):
+    """(f, ∂f/∂θ) for one target: the exact LOO MSE or GCV at λ_g = exp(θ_g), in closed form.
+
+    Primal (n ≥ p), ``A = XsᵀXs + D``, ``B = Xs A⁻¹``, ``w = A⁻¹Xsᵀy``, ``r = y − Xs w``:
+    ``∂r/∂d_j = B_{:j} w_j``, ``∂h_ii/∂d_j = −B_ij²`` (``h_ii = Σ_j B_ij Xs_ij``),
+    ``∂tr H/∂d_j = −(A⁻¹GA⁻¹)_jj``. Dual (n < p), ``M = (Xs D⁻¹Xsᵀ + I)⁻¹ = I − H``,
+    ``V = M Xs``: ``∂M/∂d_j = V_{:j}V_{:j}ᵀ/d_j²``. Then ``∂f/∂θ_g = Σ_{j∈g} d_j ∂f/∂d_j``.
+    One Cholesky, one inverse and one (n × p)·(p × p) product per call: no autodiff through the
+    factorization (which would add several more triangular solves of size p × n).
+    """
     n, p = Xs.shape
+    dtype = Xs.dtype
+    fi = 1.0 if fit_intercept else 0.0
 
-    def value(d: jax.Array, ys: jax.Array) -> jax.Array:
-        if dual:
-            Xd = Xs / d[None, :]
-            M = jsl.cho_solve(
-                jsl.cho_factor(Xd @ Xs.T + jnp.eye(n, dtype=Xs.dtype)), jnp.eye(n, dtype=Xs.dtype)
-            )
-            resid = M @ ys
-            den = jnp.diagonal(M) - leverage
-            trace = n - jnp.trace(M)
-        else:
-            cf = jsl.cho_factor(G + jnp.diag(d), lower=True)
-            w = jsl.cho_solve(cf, Xs.T @ ys)
-            resid = ys - Xs @ w
-            if criterion == "loo":
-                half = jsl.solve_triangular(cf[0], Xs.T, lower=True)  # L⁻¹Xsᵀ
-                den = 1 - jnp.sum(jnp.square(half), axis=0) - leverage
-            else:
-                trace = jnp.trace(jsl.cho_solve(cf, G))
+    def crit(r, den, rss_grad, den_grad, dof, dof_grad):
+        # f and ∂f/∂d from the residuals and the LOO denominators (LOO) or dof (GCV)
         if criterion == "loo":
-            looe = resid / den
+            e = r / den
             if row_mask is not None:
-                looe = jnp.where(row_mask, looe, 0)
-            return jnp.mean(jnp.square(looe))
-        dof = n - trace - (1.0 if fit_intercept else 0.0)
-        return (jnp.sum(jnp.square(resid)) / n) / jnp.square(dof / n)
+                e = jnp.where(row_mask, e, 0)
+            c = 2 * e / (n * den)
+            return jnp.mean(jnp.square(e)), rss_grad(c) - den_grad(c * e)
+        rss = jnp.sum(jnp.square(r))
+        return n * rss / jnp.square(dof), n * (
+            rss_grad(2 * r) / jnp.square(dof) - 2 * rss * dof_grad / dof**3
+        )
 
-    return value
+    def vg(theta: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
+        d = jnp.exp(theta)[labels]
+        if dual:
+            eye = jnp.eye(n, dtype=dtype)
+            K = (Xs / d[None, :]) @ Xs.T + eye
+            M = jsl.cho_solve(jsl.cho_factor(K, lower=True), eye)
+            M = (M + M.T) / 2
+            r = M @ ys
+            V = M @ Xs  # (n, p)
+            Vy = Xs.T @ r  # Vᵀy (M symmetric)
+            inv_d2 = 1 / jnp.square(d)
+            V2 = jnp.square(V)
+            dof = jnp.trace(M) - fi
+            f, grad_d = crit(
+                r,
+                jnp.diagonal(M) - leverage,
+                lambda c: (V.T @ c) * Vy * inv_d2,  # cᵀ ∂r/∂d_j
+                lambda c: (V2.T @ c) * inv_d2,  # cᵀ ∂den/∂d_j
+                dof,
+                jnp.sum(V2, axis=0) * inv_d2 if criterion == "gcv" else None,
+            )
+        else:
+            eye = jnp.eye(p, dtype=dtype)
+            Ainv = jsl.cho_solve(jsl.cho_factor(G + jnp.diag(d), lower=True), eye)
+            Ainv = (Ainv + Ainv.T) / 2
+            w = Ainv @ (Xs.T @ ys)
+            r = ys - Xs @ w
+            if criterion == "loo":
+                B = Xs @ Ainv  # (n, p)
+                B2 = jnp.square(B)
+                f, grad_d = crit(
+                    r,
+                    1 - jnp.sum(B * Xs, axis=1) - leverage,
+                    lambda c: (B.T @ c) * w,
+                    lambda c: B2.T @ c,  # ∂den_i/∂d_j = −∂h_ii/∂d_j = B_ij²
+                    None,
+                    None,
+                )
+            else:
+                AG = Ainv @ G
+                f, grad_d = crit(
+                    r,
+                    None,
+                    lambda c: (Ainv @ (Xs.T @ c)) * w,
+                    None,
+                    n - jnp.trace(AG) - fi,
+                    jnp.sum(AG * Ainv, axis=1),  # (A⁻¹GA⁻¹)_jj = ∂dof/∂d_j
+                )
+        grad = jax.ops.segment_sum(grad_d * d, labels, num_segments=n_groups)
+        return f, grad
+
+    return vg
 
 
-@functools.partial(jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps"))
-def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual, steps):
+@functools.partial(
+    jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps", "n_groups")
+)
+def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual, steps, n_groups):
     """Per-target trust-region descent on θ = log λ (G,), from theta0 (b, G)."""
     data = rd.prepare(X, Y, sw, fit_intercept)
     Xs, Ys = data.Xs, data.Ys
     G = None if dual else Xs.T @ Xs
     row_mask = None if sw is None else sw > 0
-    value = _loo_one(Xs, G, data.leverage, row_mask, criterion, fit_intercept, dual)
-    f = lambda theta, ys: value(jnp.exp(theta)[labels], ys)
-    vg = jax.value_and_grad(f)
+    vg = _value_and_grad(
+        Xs, G, data.leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual
+    )
 
     def one(theta: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
         def body(_: int, state: tuple) -> tuple:
@@ -318,7 +365,7 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
             norm = jnp.sqrt(jnp.sum(jnp.square(g)))
             cand = th - radius * g / jnp.where(norm > 0, norm, 1)
             fc, gc = vg(cand, ys)
-            ok = fc < fv
+            ok = fc < fv  # a NaN candidate (a failed factorization) is rejected
             return (
                 jnp.where(ok, cand, th),
                 jnp.where(ok, fc, fv),
@@ -331,7 +378,8 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
         th, fv, _, _ = jax.lax.fori_loop(0, steps, body, init)
         return th, fv
 
-    theta, val = jax.vmap(one, in_axes=(0, 1))(theta0, Ys)
+    # one target at a time on CPU: see rd.map_unbatched (batched LAPACK calls deadlock jaxlib 0.10)
+    theta, val = rd.map_unbatched(one, theta0, Ys.T)
     d = jnp.exp(theta)[:, labels]
 
     def coef(dk: jax.Array, ys: jax.Array) -> jax.Array:
@@ -343,7 +391,7 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
             )
         return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)
 
-    W = jax.vmap(coef, in_axes=(0, 1))(d, Ys)
+    W = rd.map_unbatched(coef, d, Ys.T)
     W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
     return jnp.exp(theta), W, b, val
 
@@ -379,10 +427,14 @@ def tune_banded_ridge(
     - ``method="gradient"``: starts from each target's best point of a short random search
       (``n_iter`` candidates, default 5, the first being equal weights, i.e. plain ridge over
       ``alphas``) and takes ``steps`` steps on ``log λ``
-      down the hypergradient of the criterion (exact, by autodiff through a Cholesky solve),
-      each step of trust radius r in the gradient's direction, kept only if the criterion
-      falls (then r grows 1.5×, else it halves). Per target and step it costs one solve of
-      size min(n, p) (``O(n·p²)`` for LOO when n ≥ p), vmapped over a batch of targets.
+      down the hypergradient of the criterion (exact and in closed form: with
+      ``A = XᵀX + diag(λ)`` and ``B = X A⁻¹``, ``∂r/∂λ_j = B_{:j} w_j`` and
+      ``∂hᵢᵢ/∂λ_j = −B_ij²``), each step of trust radius r in the gradient's direction, kept
+      only if the criterion falls (then r grows 1.5×, else it halves). Per target and step it
+      costs one Cholesky and inverse of size min(n, p) and, for LOO, one product of size
+      n × min(n, p) × p (``O(n·p²)`` when n ≥ p; GCV needs ``O(p³ + n·p)``). Targets are
+      vmapped on GPU/TPU and taken one at a time on CPU (each solve then threads through
+      LAPACK; batched LAPACK calls can deadlock XLA:CPU's thread pool in jaxlib 0.10).
 
     Args:
       X: ``(n, p)`` design; y: ``(n,)`` or ``(n, t)`` targets.
@@ -468,6 +520,7 @@ def tune_banded_ridge(
                 fit_intercept=fit_intercept,
                 dual=n < p,
                 steps=int(steps),
+                n_groups=n_groups,
             )
             outs.append(tuple(a[: gbatch - pad] for a in out))
         lams, W, b, val = (jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))

@@ -1,0 +1,232 @@
+"""tune_banded_ridge(method="gradient"): the issue-15 deadlock, and the closed-form hypergradient.
+
+References: the exact LOO criterion and coefficients written out in numpy (float64), central
+finite differences, the random search over the same grid, and himalaya's ``BandedRidgeCV``.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxl2
+
+
+def _private(name):
+    """A private module, before or after the move into jaxl2/_linear/ (of the jaxl2 imported)."""
+    moved = (Path(jaxl2.__file__).parent / "_linear").is_dir()
+    return importlib.import_module(f"jaxl2._linear.{name}" if moved else f"jaxl2._{name}")
+
+
+br = _private("banded_ridge")
+rd = _private("ridge_data")
+
+ROOT = Path(__file__).resolve().parents[1]
+HIMALAYA = importlib.util.find_spec("himalaya") is not None
+
+# The size that hung (issue 15): X 1000 × 300 float32, 3 groups of 100, 8 targets.
+N, PER, T = 1000, 100, 8
+ALPHAS = np.logspace(-2, 4, 10)
+_CHILD = f"""
+import json, os, sys
+if hasattr(os, "sched_setaffinity"):  # a 2-thread XLA:CPU pool, as on the machine that hung
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    os.sched_setaffinity(0, cpus)
+import numpy as np
+import jaxl2
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_banded_tune import _problem, ALPHAS
+X, Y, groups = _problem()
+out = {{}}
+for method in ("gradient", "random"):
+    res = jaxl2.tune_banded_ridge(
+        X, Y, groups, method=method, alphas=ALPHAS.astype(np.float32), n_iter=3, steps=10
+    )
+    out[method] = {{k: np.asarray(v, np.float64).tolist() for k, v in res._asdict().items()}}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def _problem():
+    rng = np.random.default_rng(15)
+    p = 3 * PER
+    X = rng.standard_normal((N, p)).astype(np.float32)
+    scales = np.repeat(np.array([1.0, 0.3, 0.0]), PER)
+    W = rng.standard_normal((p, 20)) * scales[:, None] / np.sqrt(PER)
+    Y = (X @ W + rng.standard_normal((N, 20))).astype(np.float32)[:, :T]
+    groups = [list(range(g * PER, (g + 1) * PER)) for g in range(3)]
+    return X, Y, groups
+
+
+def _np_loo(X, y, d):
+    """Exact LOO MSE and coefficients of ridge with penalty diag(d) and an intercept (numpy)."""
+    Xc, yc = X - X.mean(0), y - y.mean()
+    A = Xc.T @ Xc + np.diag(d)
+    w = np.linalg.solve(A, Xc.T @ yc)
+    h = np.einsum("ij,ji->i", Xc, np.linalg.solve(A, Xc.T)) + 1 / len(y)
+    return np.mean(((yc - Xc @ w) / (1 - h)) ** 2), w, y.mean() - X.mean(0) @ w
+
+
+@pytest.fixture(scope="module")
+def hung_size():
+    """tune_banded_ridge (gradient and random) at the size that hung, in a child process."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            # kills the child: a deadlock fails here instead of hanging the suite. About 15 s
+            # on a quiet 2-core machine, 70 s on a 2-core machine at load 15: room for both.
+            timeout=240,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("tune_banded_ridge(method='gradient') did not finish in 240 s (deadlock?)")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT", 1)[1])
+    grad, rand = ({k: np.asarray(v) for k, v in out[m].items()} for m in ("gradient", "random"))
+    X, Y, _ = _problem()
+    return grad, rand, X.astype(np.float64), Y.astype(np.float64)
+
+
+def test_gradient_tuning_at_the_size_that_hung_finishes_and_is_right(hung_size):
+    grad, rand, X64, Y64 = hung_size
+    labels = np.repeat(np.arange(3), PER)
+    # the descent starts from the search's best point and only accepts steps that lower the LOO
+    assert np.all(grad["value"] <= rand["value"] * (1 + 1e-5))
+    assert np.mean(grad["value"]) < np.mean(rand["value"])
+    for k in range(T):
+        loo, w, b = _np_loo(X64, Y64[:, k], grad["lams"][k][labels])
+        np.testing.assert_allclose(grad["value"][k], loo, rtol=1e-4)
+        assert np.linalg.norm(grad["coef"][k] - w) <= 1e-4 * np.linalg.norm(w)
+        np.testing.assert_allclose(grad["intercept"][k], b, atol=1e-4 * np.linalg.norm(w))
+    # equal group weights: plain ridge over the grid, its exact LOO from one SVD
+    U, S, _ = np.linalg.svd(X64 - X64.mean(0), full_matrices=False)
+    Yc = Y64 - Y64.mean(0)
+    grid = []
+    for a in ALPHAS:
+        f = S**2 / (S**2 + a)
+        h = (U**2) @ f + 1 / N
+        grid.append(np.mean(((Yc - U @ (f[:, None] * (U.T @ Yc))) / (1 - h)[:, None]) ** 2, 0))
+    assert np.all(grad["value"] <= np.min(grid, axis=0) * (1 + 1e-5))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HIMALAYA, reason="himalaya not installed")
+def test_gradient_tuning_beats_himalayas_choice_on_the_exact_loo(hung_size):
+    from himalaya.backend import set_backend
+    from himalaya.ridge import BandedRidgeCV
+
+    grad, _, X64, Y64 = hung_size
+    labels = np.repeat(np.arange(3), PER)
+    set_backend("numpy", on_error="raise")
+    him = BandedRidgeCV(
+        groups=labels.tolist(),
+        solver_params=dict(n_iter=3, alphas=ALPHAS, progress_bar=False),
+        fit_intercept=True,
+        random_state=0,
+    ).fit(X64, Y64)
+    lams_him = np.exp(-np.asarray(him.deltas_)).T  # (t, G): λ_g = exp(−δ_g)
+    loo_him = [_np_loo(X64, Y64[:, k], lams_him[k][labels])[0] for k in range(T)]
+    assert np.all(grad["value"] <= np.asarray(loo_him) * (1 + 1e-5))
+
+
+@pytest.mark.parametrize("dual", [False, True])
+@pytest.mark.parametrize("criterion", ["loo", "gcv"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hypergradient_equals_finite_differences(x64, dual, criterion, weighted):
+    rng = np.random.default_rng(3)
+    n, p = (8, 9) if dual else (30, 9)
+    X = jnp.asarray(rng.standard_normal((n, p)) + 1.0)
+    y = jnp.asarray(rng.standard_normal((n, 1)))
+    sw = jnp.asarray(rng.uniform(0.5, 2.0, n)) if weighted else None
+    labels = jnp.asarray(np.repeat(np.arange(3), 3))
+    data = rd.prepare(X, y, sw, True)
+    G = data.Xs.T @ data.Xs
+    mask = None if sw is None else sw > 0
+    vg = jax.jit(
+        br._value_and_grad(data.Xs, G, data.leverage, mask, labels, 3, criterion, True, dual)
+    )
+    theta = jnp.asarray(rng.standard_normal(3))
+    f, g = vg(theta, data.Ys[:, 0])
+    h = 1e-6
+    fd = [
+        (vg(theta.at[i].add(h), data.Ys[:, 0])[0] - vg(theta.at[i].add(-h), data.Ys[:, 0])[0])
+        / (2 * h)
+        for i in range(3)
+    ]
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9 * float(jnp.max(jnp.abs(g))))
+    # the value is the criterion itself: LOO from brute-force refits / GCV from the hat matrix
+    lam = np.exp(np.asarray(theta))[np.asarray(labels)]
+    Xn, yn = np.asarray(X), np.asarray(y[:, 0])
+    s = np.ones(n) if sw is None else np.asarray(sw)
+    if criterion == "loo":  # brute-force refits without row i, in numpy
+        errs = []
+        for i in range(n):
+            m = np.arange(n) != i
+            sm = s[m]
+            xm, ym = sm @ Xn[m] / sm.sum(), sm @ yn[m] / sm.sum()
+            Xc, yc = np.sqrt(sm)[:, None] * (Xn[m] - xm), np.sqrt(sm) * (yn[m] - ym)
+            w = np.linalg.solve(Xc.T @ Xc + np.diag(lam), Xc.T @ yc)
+            errs.append(s[i] * (yn[i] - ym - (Xn[i] - xm) @ w) ** 2)
+        np.testing.assert_allclose(f, np.mean(errs), rtol=1e-8)
+    else:
+        xm, ym = s @ Xn / s.sum(), s @ yn / s.sum()
+        Xs, ys = np.sqrt(s)[:, None] * (Xn - xm), np.sqrt(s) * (yn - ym)
+        H = Xs @ np.linalg.solve(Xs.T @ Xs + np.diag(lam), Xs.T)
+        dof = n - np.trace(H) - 1
+        np.testing.assert_allclose(f, (np.sum((ys - H @ ys) ** 2) / n) / (dof / n) ** 2, rtol=1e-8)
+
+
+def test_map_unbatched_equals_vmap():
+    A = jnp.eye(4)[None] * jnp.arange(1.0, 4.0)[:, None, None] + 0.1
+    b = jnp.ones((3, 4))
+    solve = lambda a, v: jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a), v)
+    np.testing.assert_allclose(
+        jax.jit(lambda a, v: rd.map_unbatched(solve, a, v))(A, b), jax.vmap(solve)(A, b), rtol=1e-6
+    )
+
+
+def _lapack_batch_dims(fn, platform, *args, **kwargs):
+    """The num_batch_dims of every LAPACK/cuSOLVER call in fn's program lowered for platform."""
+    from jax import export
+
+    text = export.export(fn, platforms=[platform])(*args, **kwargs).mlir_module()
+    calls = re.findall(r"custom_call @(\w+)\(.*?num_batch_dims = \"(\d+)\"", text)
+    return {(name, int(dims)) for name, dims in calls}
+
+
+@pytest.mark.parametrize("dual", [False, True])
+def test_cpu_program_has_no_batched_lapack_call_and_gpu_keeps_vmap(dual):
+    # the deadlock needs batched LAPACK calls on CPU (num_batch_dims > 0): the tuner has none
+    n, p, t = (12, 9, 3) if dual else (40, 9, 3)
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.standard_normal((n, p)), jnp.float32)
+    Y = jnp.asarray(rng.standard_normal((n, t)), jnp.float32)
+    labels = jnp.asarray(np.repeat(np.arange(3), 3))
+    kw = dict(criterion="loo", fit_intercept=True, dual=dual, steps=2, n_groups=3)
+    args = (X, Y, None, labels, jnp.zeros((t, 3), jnp.float32))
+    cpu = _lapack_batch_dims(br._gradient_batch, "cpu", *args, **kw)
+    assert cpu and all(name.startswith("lapack_") and dims == 0 for name, dims in cpu)
+    cuda = _lapack_batch_dims(br._gradient_batch, "cuda", *args, **kw)
+    assert any(dims == 1 for _, dims in cuda)  # on GPU the targets stay one batched call
+    fixed = _lapack_batch_dims(
+        jax.jit(lambda X, Y, d: br._banded_core(X, Y, None, d, fit_intercept=True, dual=dual)),
+        "cpu",
+        X,
+        Y,
+        jnp.ones((t, p), jnp.float32),
+    )
+    assert fixed and all(dims == 0 for _, dims in fixed)

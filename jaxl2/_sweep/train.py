@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import traced_callback_free
 from .._diagnostics import weight_norms
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
@@ -164,7 +165,9 @@ def _member_fn(
         + "]"
     )
     member.__name__ = "train_sweep"
-    return member
+    # Traced without host callbacks (the members' hyperparameters were checked on the host):
+    # JAX's persistent compilation cache then stores the program.
+    return traced_callback_free(member)
 
 
 def train_sweep(
@@ -382,6 +385,8 @@ def train_sweep(
     member, trainer = _cache_get(_members, key, build)
     if trainer.seed != seed:  # the same program; only the start differs
         trainer = SweepTrainer(init_fn, loss_fn, optimizer, h_host, seed=seed, **stopping)
+    else:  # a cached trainer checked another call's hyperparameters
+        trainer._check_members_on_host(h_host)
     options = dict(sweep_options)
     chunk = options.pop("chunk_size", None)
     members = {"hparams": h_host, "index": np.arange(K, dtype=np.int32)}

@@ -171,9 +171,9 @@ def _worker_step(quick: bool) -> dict:
     cpus = {"trainer": [], "hand": []}
     for _ in range(repeat):
         for name, fn in (("trainer", run_trainer), ("hand", run_hand)):
-            start, cpu = time.perf_counter(), time.process_time()
+            t0, cpu = time.perf_counter(), time.process_time()
             _block(fn())
-            walls[name].append(time.perf_counter() - start)
+            walls[name].append(time.perf_counter() - t0)
             cpus[name].append(time.process_time() - cpu)
     ours = statistics.median(walls["trainer"]) / n_steps
     peer = statistics.median(walls["hand"]) / n_steps

@@ -225,7 +225,12 @@ def train_sweep(
     ``.best_step`` gives the step of each member's best record and, with ``restore_best``,
     ``.params`` holds that record's parameters. A member whose loss or parameters turn
     non-finite is frozen before the bad update and marked (``.finite`` False); the others go
-    on.
+    on. Each member's ``optimizer(h_k)`` is first built on the host from its concrete values,
+    so a bad value (a negative weight decay) raises at once naming the member; the compiled
+    program then carries no run-time check callbacks (JAX's persistent compilation cache,
+    which :func:`jaxl2.sweep` turns on, stores it, so a re-run script skips compilation), and
+    a check that can only fail at run time (a schedule's value turning negative) makes that
+    member non-finite instead.
 
     Args:
       init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax

@@ -15,6 +15,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_transformation, traced_callback_free
+from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
 
@@ -539,6 +540,9 @@ class SweepTrainer:
         self.restore_best = bool(restore_best)
         self.seed = int(seed)
         self.optimizer = optimizer
+        # JAX's persistent compilation cache, on for sweeps as for jaxl2.sweep (opt out with
+        # JAXL2_COMPILATION_CACHE=0): before the model's init program compiles.
+        enable_compilation_cache()
         self.form = _Model(model, loss_fn, self.seed)
         self.mesh = _resolve_devices(devices)
         if self.mesh is not None and self.K % self.mesh.devices.size:
@@ -770,6 +774,8 @@ class SweepTrainer:
           (in training mode).
         """
         # The checks depend on the batch's structure and shapes only: done once per signature.
+        if isinstance(batch, Iterator):
+            check_batch(batch, "batch", "SweepTrainer.step")  # raises: draw one batch
         leaves, treedef = jax.tree.flatten(batch)
         signature = (treedef, tuple(getattr(x, "shape", None) for x in leaves))
         if signature not in self._checked_batches:

@@ -267,6 +267,13 @@ def _is_eqx(x: Any) -> bool:
     return isinstance(x, eqx.Module)
 
 
+@eqx.filter_jit
+def _build_traced(model: Callable, seed: jax.Array) -> Any:
+    # model is static (cached per function object), the seed traced: one program, also for
+    # the key, whatever the seed.
+    return model(jax.random.key(seed))
+
+
 def _build(model: Callable, seed: int) -> Any:
     """``model(jax.random.key(seed))``, traced as one program: run eagerly, each of its
     operations compiles on its own, which dominates the start of a one-off sweep. Non-array
@@ -274,7 +281,7 @@ def _build(model: Callable, seed: int) -> Any:
     control flow on values, host randomness through numpy arrays) or that builds an
     ``nnx.Module`` runs eagerly."""
     try:
-        built = eqx.filter_jit(model)(jax.random.key(seed))
+        built = _build_traced(model, np.asarray(seed, np.int32))
     except Exception:  # noqa: BLE001 - whatever tracing refuses, the eager call tells apart
         built = None
     else:
@@ -669,11 +676,22 @@ class SweepTrainer:
             active=go,
         )
 
-    def _step_all(self, h: Any, s: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
-        """All K members' step (the program behind :meth:`step`). While every member goes on
-        (the common case), the new state is taken as is; the per-leaf selection that keeps
-        frozen members' state runs only when one is frozen (a ``cond`` outside the vmap, so
-        it is a real branch, not a select over every buffer)."""
+    # The fields the step reads and writes; the others (early stopping's best records, and
+    # the key where loss_fn takes none) pass by it on the host, with no transfer or
+    # conversion per step.
+    _STEP_FIELDS = ("params", "model_state", "opt_state", "step", "active", "diverged")
+
+    def _step_fields(self) -> tuple[str, ...]:
+        uses_key = self.form.stateful and not self.form.nnx
+        return self._STEP_FIELDS + (("key",) if uses_key else ())
+
+    def _step_all(self, h: Any, core: dict, batch: Any) -> tuple[dict, jax.Array]:
+        """All K members' step (the program behind :meth:`step`) on the step's fields. While
+        every member goes on (the common case), the new state is taken as is; the per-leaf
+        selection that keeps frozen members' state runs only when one is frozen (a ``cond``
+        outside the vmap, so it is a real branch, not a select over every buffer)."""
+        blank = dict.fromkeys(TrainerState._fields)
+        s = TrainerState(**{**blank, **core})
         new, go, ok, loss = jax.vmap(self._member_candidate, in_axes=(0, 0, None))(h, s, batch)
         commit = jax.vmap(self._member_commit, in_axes=(0, 0, 0, 0, None))
         s = jax.lax.cond(
@@ -681,7 +699,7 @@ class SweepTrainer:
             lambda: commit(s, new, go, ok, False),
             lambda: commit(s, new, go, ok, True),
         )
-        return s, loss
+        return {name: getattr(s, name) for name in core}, loss
 
     def member_metrics(
         self, s: TrainerState, batch: Any, metrics: tuple[tuple[str, Callable], ...]
@@ -753,8 +771,10 @@ class SweepTrainer:
             "init",
             lambda: jax.jit(traced_callback_free(jax.vmap(self.member_init, in_axes=(0, 0, None)))),
         )
-        index = jnp.arange(self.K, dtype=jnp.int32)
+        index = np.arange(self.K, dtype=np.int32)  # numpy: no eager program to compile
         h, index = self._place((self.h, index))
+        if self.mesh is None:  # on the device once, not transferred again at every step
+            h = jax.device_put(h)
         self._h = h
         return init(h, index, self.start)
 
@@ -789,11 +809,14 @@ class SweepTrainer:
             step = self._program(
                 "step", lambda: jax.jit(traced_callback_free(self._step_all), donate_argnums=(1,))
             )
-        return step(self._hparams(), state, batch)
+            self._fields = self._step_fields()
+        core = {name: getattr(state, name) for name in self._fields}
+        core, losses = step(self._hparams(), core, batch)
+        return state._replace(**core), losses
 
     def _hparams(self) -> Any:
         if not hasattr(self, "_h"):
-            self._h = self._place(self.h)
+            self._h = self._place(self.h) if self.mesh is not None else jax.device_put(self.h)
         return self._h
 
     def record(self, state: TrainerState, metrics: Mapping[str, Any]) -> TrainerState:

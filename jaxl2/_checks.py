@@ -10,13 +10,57 @@ let a sweep keep its other members).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+_CALLBACK_FREE = contextvars.ContextVar("jaxl2_callback_free_checks", default=False)
+
+
+@contextlib.contextmanager
+def callback_free_checks() -> Iterator[None]:
+    """Within this context, checks of traced values add no host callback to the program: a
+    failed check turns the checked value into NaN (as ``EQX_ON_ERROR=nan``) instead of raising.
+
+    The sweeps trace their programs in it, after checking on the host what can be checked
+    there (each member's hyperparameters): JAX's persistent compilation cache does not store
+    programs with host callbacks, and a member whose check fails is marked non-finite while
+    the others go on.
+    """
+    token = _CALLBACK_FREE.set(True)
+    try:
+        yield
+    finally:
+        _CALLBACK_FREE.reset(token)
+
+
+def traced_callback_free(fn: Callable) -> Callable:
+    """``fn`` traced (or run) inside :func:`callback_free_checks`."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with callback_free_checks():
+            return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def error_if(x: Any, pred: Any, msg: str) -> Any:
+    """:func:`equinox.error_if`, or under :func:`callback_free_checks` ``x`` with NaN where
+    ``pred`` holds anywhere (integer arrays are returned as they are)."""
+    if not _CALLBACK_FREE.get():
+        return eqx.error_if(x, pred, msg)
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    return jnp.where(jnp.any(pred), jnp.asarray(jnp.nan, x.dtype), x)
 
 
 def is_concrete(x: Any) -> bool:
@@ -90,7 +134,7 @@ def check_nonnegative(value: Any, name: str, *, allow_inf: bool = True) -> Any:
     bad = jnp.isnan(arr) | (arr < 0)
     if not allow_inf:
         bad = bad | jnp.isinf(arr)
-    return eqx.error_if(
+    return error_if(
         arr, bad, f"{name} must be non-negative and not NaN (a traced value was negative or NaN)."
     )
 
@@ -111,7 +155,7 @@ def check_finite(x: Any, name: str) -> Any:
     arr = jnp.asarray(x)
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
         return arr
-    return eqx.error_if(
+    return error_if(
         arr, ~jnp.isfinite(arr), f"{name} must be finite (a traced value held NaN or Inf)."
     )
 
@@ -133,7 +177,7 @@ def check_in_range(value: Any, name: str, low: float, high: float) -> Any:
         return value
     arr = jnp.asarray(value)
     bad = jnp.isnan(arr) | (arr < low) | (arr > high)
-    return eqx.error_if(arr, bad, f"{name} must lie in [{low}, {high}] (a traced value did not).")
+    return error_if(arr, bad, f"{name} must lie in [{low}, {high}] (a traced value did not).")
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,6 +34,7 @@ from ._checks import (
     check_transformation,
     is_concrete,
 )
+from ._checks import error_if as _error_if
 
 MODES = ("lr", "schedule", "constant", "corrected")
 
@@ -74,7 +74,7 @@ def _check_schedule_value(value: Any, name: str) -> Any:
             return check_nonnegative(value, what)
         return value
     arr = jnp.asarray(value)
-    return eqx.error_if(
+    return _error_if(
         arr,
         jnp.isnan(arr) | (arr < -_SCHEDULE_ROUNDOFF),
         f"{what} must be non-negative and not NaN (a traced value was negative or NaN).",
@@ -381,7 +381,7 @@ def _positive(value: Any, name: str, why: str) -> Any:
             raise ValueError(f"{name} must be > 0, got {value!r}: {why}")
         return value
     value = jnp.asarray(value)
-    return eqx.error_if(value, ~(value > 0), f"a traced {name} was 0, negative or NaN: {why}")
+    return _error_if(value, ~(value > 0), f"a traced {name} was 0, negative or NaN: {why}")
 
 
 def _schedule_base(learning_rate: Any, base_learning_rate: Any, purpose: str) -> Any:
@@ -401,7 +401,7 @@ def _schedule_base(learning_rate: Any, base_learning_rate: Any, purpose: str) ->
             )
         return base
     base = jnp.asarray(base)
-    return eqx.error_if(
+    return _error_if(
         base,
         ~(base > 0),
         f"{purpose} divides by the initial learning rate, but a traced {name} at step 0 "
@@ -433,7 +433,7 @@ def _max_learning_rate(learning_rate: Any, max_learning_rate: Any) -> Any:
             )
         return lr0
     lr0 = jnp.asarray(lr0)
-    return eqx.error_if(
+    return _error_if(
         lr0,
         ~(lr0 > 0) | (jnp.asarray(lr1) > lr0),
         "mode='corrected': a traced schedule warms up or starts at 0. Pass "

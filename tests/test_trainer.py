@@ -406,3 +406,66 @@ def test_members_sharded_over_devices_equal_the_unsharded_run():
         assert len(state.params["l1"]["kernel"].sharding.device_set) == (devices or 1)
         runs.append(np.asarray(losses))
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- compiled programs
+
+
+def _mse(w, batch):
+    xb, yb = batch
+    return jnp.mean((xb @ w - yb) ** 2)
+
+
+def test_a_bad_member_hyperparameter_raises_at_once_naming_it():
+    decay = lambda lam: jaxl2.adamw(0.1, weight_decay=lam)  # noqa: E731
+    lams = np.array([0.1, -1.0], np.float32)
+    with pytest.raises(ValueError, match=r"hparams member 1 \(-1.0\).*weight_decay"):
+        jaxl2.SweepTrainer(lambda key: jnp.zeros(5), _mse, decay, lams)
+    with pytest.raises(ValueError, match=r"hparams member 1 \(-1.0\).*weight_decay"):
+        jaxl2.train_sweep(
+            lambda key: jnp.zeros(5), _mse, (X, X[:, 0]), hparams=lams, optimizer=decay, steps=2
+        )
+
+
+@pytest.mark.standard_promotion  # optax's Adam bias correction
+def test_trainer_programs_have_no_host_callback_and_step_matches_optax():
+    # jaxl2.adamw checks a traced weight decay; in the sweep programs that check adds no host
+    # callback (JAX's persistent compilation cache does not store programs with one).
+    lams = np.array([0.0, 0.5], np.float32)
+    trainer = jaxl2.SweepTrainer(
+        lambda key: jnp.ones(5), _mse, lambda lam: jaxl2.adamw(0.1, weight_decay=lam), lams
+    )
+    state = trainer.init()
+    batch = (X, X[:, 0])
+    state, losses = trainer.step(state, batch)
+    core = {name: getattr(state, name) for name in trainer._fields}
+    lowered = trainer._compiled["step"].lower(trainer._hparams(), core, batch).as_text()
+    assert "callback" not in lowered
+    state, _ = trainer.step(state, (X[:7], X[:7, 0]))  # another batch shape: checked again
+    for k, lam in enumerate(lams):
+        tx = optax.adamw(0.1, weight_decay=float(lam))
+        w = jnp.ones(5)
+        s = tx.init(w)
+        for b in (batch, (X[:7], X[:7, 0])):
+            u, s = tx.update(jax.grad(_mse)(w, b), s, w)
+            w = optax.apply_updates(w, u)
+        np.testing.assert_allclose(state.params[k], w, rtol=1e-5)
+    np.testing.assert_allclose(losses[0], _mse(jnp.ones(5), batch), rtol=1e-6)
+    with pytest.raises(ValueError, match="leading"):
+        trainer.step(state, (X, X[:5, 0]))
+
+
+@pytest.mark.standard_promotion  # optax's Adam bias correction
+def test_a_check_failing_at_run_time_marks_that_member_and_the_others_go_on():
+    # A per-member weight-decay schedule that turns negative: only the run can tell. In the
+    # compiled step the check turns that member's update into NaN (no host callback), so the
+    # member is frozen before it and marked; the other member trains on.
+    lams = np.array([0.5, 10.0], np.float32)
+    decay = lambda lam: jaxl2.adamw(0.1, weight_decay=lambda t: lam - t)  # noqa: E731
+    trainer = jaxl2.SweepTrainer(lambda key: jnp.ones(5), _mse, decay, lams)
+    state = trainer.init()
+    for _ in range(3):
+        state, _ = trainer.step(state, (X, X[:, 0]))
+    np.testing.assert_array_equal(state.diverged, [True, False])
+    np.testing.assert_array_equal(state.step, [1, 3])
+    assert np.isfinite(np.asarray(state.params)).all()

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import traced_callback_free
 from .._diagnostics import weight_norms
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
@@ -150,7 +151,9 @@ def _member_fn(
         return out
 
     member.__name__ = "train_sweep"  # names its compiled programs and progress bar
-    return member
+    # Traced without host callbacks (the members' hyperparameters were checked on the host):
+    # JAX's persistent compilation cache then stores the program.
+    return traced_callback_free(member)
 
 
 def _identity(trainer, init_fn, loss_fn, optimizer, config: dict) -> str:
@@ -226,7 +229,12 @@ def train_sweep(
     ``.best_step`` gives the step of each member's best record and, with ``restore_best``,
     ``.params`` holds that record's parameters. A member whose loss or parameters turn
     non-finite is frozen before the bad update and marked (``.finite`` False); the others go
-    on.
+    on. Each member's ``optimizer(h_k)`` is first built on the host from its concrete values,
+    so a bad value (a negative weight decay) raises at once naming the member; the compiled
+    program then carries no run-time check callbacks (JAX's persistent compilation cache,
+    which :func:`jaxl2.sweep` turns on, stores it, so a re-run script skips compilation), and
+    a check that can only fail at run time (a schedule's value turning negative) makes that
+    member non-finite instead.
 
     Args:
       init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
@@ -386,6 +394,8 @@ def train_sweep(
     member, trainer = _cache_get(_members, key, build)
     if trainer.seed != seed:  # the same program; only the start differs
         trainer = SweepTrainer(init_fn, loss_fn, optimizer, h_host, seed=seed, **stopping)
+    else:  # a cached trainer checked another call's hyperparameters
+        trainer._check_members_on_host(h_host)
     options = dict(sweep_options)
     chunk = options.pop("chunk_size", None)
     members = {"hparams": h_host, "index": np.arange(K, dtype=np.int32)}

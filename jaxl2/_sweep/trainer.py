@@ -14,7 +14,8 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_transformation
+from .._checks import check_transformation, traced_callback_free
+from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
 
@@ -266,6 +267,29 @@ def _is_eqx(x: Any) -> bool:
     return isinstance(x, eqx.Module)
 
 
+@eqx.filter_jit
+def _build_traced(model: Callable, seed: jax.Array) -> Any:
+    # model is static (cached per function object), the seed traced: one program, also for
+    # the key, whatever the seed.
+    return model(jax.random.key(seed))
+
+
+def _build(model: Callable, seed: int) -> Any:
+    """``model(jax.random.key(seed))``, traced as one program: run eagerly, each of its
+    operations compiles on its own, which dominates the start of a one-off sweep. Non-array
+    leaves come back as they are (``eqx.filter_jit``); a model that cannot be traced (Python
+    control flow on values, host randomness through numpy arrays) or that builds an
+    ``nnx.Module`` runs eagerly."""
+    try:
+        built = _build_traced(model, np.asarray(seed, np.int32))
+    except Exception:  # noqa: BLE001 - whatever tracing refuses, the eager call tells apart
+        built = None
+    else:
+        if not any(_is_nnx_module(x) for x in jax.tree.leaves(built, is_leaf=_is_nnx_module)):
+            return built
+    return model(jax.random.key(seed))
+
+
 class _Model:
     """One member's pure functions for one model form (NNX, functional 2- or 4-argument)."""
 
@@ -287,7 +311,7 @@ class _Model:
 
             self._init_nnx(model(rngs=nnx.Rngs(seed)))
             return
-        built = model(jax.random.key(seed))
+        built = _build(model, seed)
         if _is_nnx_module(built):
             self._init_nnx(built)
             return
@@ -523,6 +547,9 @@ class SweepTrainer:
         self.restore_best = bool(restore_best)
         self.seed = int(seed)
         self.optimizer = optimizer
+        # JAX's persistent compilation cache, on for sweeps as for jaxl2.sweep (opt out with
+        # JAXL2_COMPILATION_CACHE=0): before the model's init program compiles.
+        enable_compilation_cache()
         self.form = _Model(model, loss_fn, self.seed)
         self.mesh = _resolve_devices(devices)
         if self.mesh is not None and self.K % self.mesh.devices.size:
@@ -530,8 +557,28 @@ class SweepTrainer:
                 f"devices: K = {self.K} members cannot be split evenly over "
                 f"{self.mesh.devices.size} devices; use a K that is a multiple of it."
             )
+        self._check_members_on_host()
         self._train_shapes = None
+        self._checked_batches: set = set()
         self._compiled: dict[str, Callable] = {}
+
+    def _check_members_on_host(self, hparams: Any = None) -> None:
+        """Builds ``optimizer(h_k)`` for every member from its concrete hyperparameters, so
+        that value checks (a negative weight decay, a NaN learning rate) raise now, naming the
+        value. The compiled programs are then traced under
+        :func:`~jaxl2._checks.callback_free_checks`: no host callback in them (JAX's persistent
+        compilation cache can store them), and a check that only fails at run time (a
+        schedule's value) marks that member non-finite instead of stopping the others."""
+        h = self.h if hparams is None else hparams
+        for k in range(len(jax.tree.leaves(h)[0])):
+            h_k = jax.tree.map(lambda a, k=k: a[k], h)
+            try:
+                self.tx(h_k)
+            except (ValueError, TypeError) as error:
+                cls = ValueError if isinstance(error, ValueError) else TypeError
+                raise cls(f"hparams member {k} ({_show(h_k)}): {error}") from error
+            except Exception:  # noqa: BLE001 - e.g. code that needs a jax array: checked traced
+                return
 
     # -- one member's pure functions (train_sweep builds on them)
     def tx(self, h: Any) -> optax.GradientTransformation:
@@ -585,7 +632,16 @@ class SweepTrainer:
 
     def member_step(self, h: Any, s: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
         """One optimizer step of one member; frozen members keep their state."""
-        key = jax.random.fold_in(s.key, s.step)
+        new, go, ok, loss = self._member_candidate(h, s, batch)
+        return self._member_commit(s, new, go, ok), loss
+
+    def _member_candidate(self, h: Any, s: TrainerState, batch: Any) -> tuple:
+        """The updated state of one member as if it went on, whether it goes on (``go``), whether
+        its loss and new parameters are finite (``ok``) and its loss."""
+        # loss_fn sees a key only in the functional four-argument form (NNX carries its own
+        # RNG streams): no key derivation in the program otherwise.
+        uses_key = self.form.stateful and not self.form.nnx
+        key = jax.random.fold_in(s.key, s.step) if uses_key else None
         grad_fn = jax.value_and_grad(self.form.loss, has_aux=True)
         (loss, model_state), grads = grad_fn(s.params, s.model_state, batch, key)
         if jnp.shape(loss) != ():
@@ -595,20 +651,55 @@ class SweepTrainer:
         ok = jnp.isfinite(loss)
         for leaf in jax.tree.leaves(params):
             ok = ok & jnp.all(jnp.isfinite(leaf))
-        go = s.active & ok
+        new = s._replace(params=params, model_state=model_state, opt_state=opt_state)
+        return new, s.active & ok, ok, loss
 
-        def keep(new: Any, old: Any) -> Any:
-            return jax.tree.map(lambda a, b: jnp.where(go, a, b), new, old)
+    @staticmethod
+    def _member_commit(
+        s: TrainerState, new: TrainerState, go: jax.Array, ok: jax.Array, select: bool = True
+    ) -> TrainerState:
+        """``new`` where the member goes on, ``s`` where it is frozen (``select=False``: every
+        member goes on, nothing to select)."""
+        if select:
 
-        s = s._replace(
-            params=keep(params, s.params),
-            model_state=keep(model_state, s.model_state),
-            opt_state=keep(opt_state, s.opt_state),
+            def keep(a: Any, b: Any) -> Any:
+                return jax.tree.map(lambda x, y: jnp.where(go, x, y), a, b)
+
+            new = new._replace(
+                params=keep(new.params, s.params),
+                model_state=keep(new.model_state, s.model_state),
+                opt_state=keep(new.opt_state, s.opt_state),
+            )
+        return new._replace(
             step=s.step + go.astype(jnp.int32),
             diverged=s.diverged | (s.active & ~ok),
             active=go,
         )
-        return s, loss
+
+    # The fields the step reads and writes; the others (early stopping's best records, and
+    # the key where loss_fn takes none) pass by it on the host, with no transfer or
+    # conversion per step.
+    _STEP_FIELDS = ("params", "model_state", "opt_state", "step", "active", "diverged")
+
+    def _step_fields(self) -> tuple[str, ...]:
+        uses_key = self.form.stateful and not self.form.nnx
+        return self._STEP_FIELDS + (("key",) if uses_key else ())
+
+    def _step_all(self, h: Any, core: dict, batch: Any) -> tuple[dict, jax.Array]:
+        """All K members' step (the program behind :meth:`step`) on the step's fields. While
+        every member goes on (the common case), the new state is taken as is; the per-leaf
+        selection that keeps frozen members' state runs only when one is frozen (a ``cond``
+        outside the vmap, so it is a real branch, not a select over every buffer)."""
+        blank = dict.fromkeys(TrainerState._fields)
+        s = TrainerState(**{**blank, **core})
+        new, go, ok, loss = jax.vmap(self._member_candidate, in_axes=(0, 0, None))(h, s, batch)
+        commit = jax.vmap(self._member_commit, in_axes=(0, 0, 0, 0, None))
+        s = jax.lax.cond(
+            jnp.all(go),
+            lambda: commit(s, new, go, ok, False),
+            lambda: commit(s, new, go, ok, True),
+        )
+        return {name: getattr(s, name) for name in core}, loss
 
     def member_metrics(
         self, s: TrainerState, batch: Any, metrics: tuple[tuple[str, Callable], ...]
@@ -677,10 +768,13 @@ class SweepTrainer:
           A :class:`TrainerState`.
         """
         init = self._program(
-            "init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0, None)))
+            "init",
+            lambda: jax.jit(traced_callback_free(jax.vmap(self.member_init, in_axes=(0, 0, None)))),
         )
-        index = jnp.arange(self.K, dtype=jnp.int32)
+        index = np.arange(self.K, dtype=np.int32)  # numpy: no eager program to compile
         h, index = self._place((self.h, index))
+        if self.mesh is None:  # on the device once, not transferred again at every step
+            h = jax.device_put(h)
         self._h = h
         return init(h, index, self.start)
 
@@ -699,18 +793,30 @@ class SweepTrainer:
           ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
           (in training mode).
         """
-        check_batch(batch, "batch", "SweepTrainer.step")
-        if self._train_shapes is None:
-            self._train_shapes = batch
-        step = self._program(
-            "step",
-            lambda: jax.jit(jax.vmap(self.member_step, in_axes=(0, 0, None)), donate_argnums=(1,)),
-        )
-        return step(self._hparams(), state, batch)
+        # The checks depend on the batch's structure and shapes only: done once per signature.
+        if isinstance(batch, Iterator):
+            check_batch(batch, "batch", "SweepTrainer.step")  # raises: draw one batch
+        leaves, treedef = jax.tree.flatten(batch)
+        signature = (treedef, tuple(getattr(x, "shape", None) for x in leaves))
+        if signature not in self._checked_batches:
+            check_batch(batch, "batch", "SweepTrainer.step")
+            if len(self._checked_batches) < 64:
+                self._checked_batches.add(signature)
+            if self._train_shapes is None:
+                self._train_shapes = batch
+        step = self._compiled.get("step")
+        if step is None:
+            step = self._program(
+                "step", lambda: jax.jit(traced_callback_free(self._step_all), donate_argnums=(1,))
+            )
+            self._fields = self._step_fields()
+        core = {name: getattr(state, name) for name in self._fields}
+        core, losses = step(self._hparams(), core, batch)
+        return state._replace(**core), losses
 
     def _hparams(self) -> Any:
         if not hasattr(self, "_h"):
-            self._h = self._place(self.h)
+            self._h = self._place(self.h) if self.mesh is not None else jax.device_put(self.h)
         return self._h
 
     def record(self, state: TrainerState, metrics: Mapping[str, Any]) -> TrainerState:
@@ -731,7 +837,10 @@ class SweepTrainer:
                 f"monitor={self.monitor!r} is not among the metrics given: {sorted(metrics)}."
             )
         record = self._program(
-            "record", lambda: jax.jit(jax.vmap(self.member_record), donate_argnums=(0,))
+            "record",
+            lambda: jax.jit(
+                traced_callback_free(jax.vmap(self.member_record)), donate_argnums=(0,)
+            ),
         )
         return record(state, jnp.asarray(metrics[self.monitor], jnp.float32))
 
@@ -764,7 +873,9 @@ class SweepTrainer:
         program = self._program(
             key,
             lambda: jax.jit(
-                jax.vmap(lambda s, b: self.member_metrics(s, b, items), in_axes=(0, None))
+                traced_callback_free(
+                    jax.vmap(lambda s, b: self.member_metrics(s, b, items), in_axes=(0, None))
+                )
             ),
         )
         batches = _batches(data, "data")
@@ -800,6 +911,12 @@ class SweepTrainer:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -self.K <= k < self.K:
             raise IndexError(f"k must be a member index in [0, {self.K}), got {k!r}.")
         return int(k) % self.K
+
+
+def _show(h: Any) -> str:
+    """One member's hyperparameters, short: ``0.01`` or ``{'lr': 0.1, 'wd': 0.01}``."""
+    shown = jax.tree.map(lambda x: np.asarray(x).tolist(), h)
+    return repr(shown)
 
 
 def _member(state: TrainerState, k: int) -> TrainerState:

@@ -6,14 +6,14 @@ on), every comparison row has two positive times and their ratio, and the result
 timed agree with the peer's as the benchmark says they must (same parameters, same losses,
 same best α, objectives within tolerance). Two representative benchmarks run in the default
 suite; the rest (each a minute or more of compilation on 2 cores) with JAXL2_SLOW=1 /
-``make test-all``.
+``make test-all``. The selected benchmarks start together, a few at a time (their times mean
+nothing here anyway; see ``tests/_concurrent.py``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 
 from benchmarks.__main__ import available
 from benchmarks._harness import Row, Section, write_sections
+from tests._concurrent import Children, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 _DEFAULT = {"transforms", "trainer"}
@@ -269,19 +270,26 @@ def test_results_rendering_round_trips(tmp_path):
     assert "intro\n" in demo["body"] and "- a line\n" in demo["body"]
 
 
+@pytest.fixture(scope="module")
+def reported(request, tmp_path_factory):
+    """Runs the selected benchmarks at --quick sizes, a few at a time; each writes its own file."""
+    out = tmp_path_factory.mktemp("results")
+
+    def command(name):
+        args = [sys.executable, "-m", "benchmarks", name, "--quick", "--output", str(out / name)]
+        return {"args": args, "cwd": ROOT, "capture_output": True, "text": True, "timeout": 900}
+
+    children = Children(selected(request, "name"), command)
+    yield lambda name: (children.result(name), out / name)
+    children.close()
+
+
 @pytest.mark.parametrize(
     "name",
     [n if n in _DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in available()],
 )
-def test_benchmark_reports_quick(name, tmp_path):
-    out = tmp_path / "RESULTS.md"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", name, "--quick", "--output", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def test_benchmark_reports_quick(name, reported):
+    proc, out = reported(name)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     sections = parse_results(out.read_text())
     expected, check = SECTIONS[name]

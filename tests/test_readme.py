@@ -3,7 +3,8 @@ what the README says it computes (checked against the references it names: optax
 finite differences).
 
 Each block runs in a fresh subprocess (so that figures, x64 flags or device settings in one
-block cannot leak into the suite), followed by its check code in the same namespace.
+block cannot leak into the suite), followed by its check code in the same namespace; the
+selected blocks start together, a few at a time (see ``tests/_concurrent.py``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import ast
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests._concurrent import Children, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
@@ -191,18 +193,32 @@ def test_every_check_has_its_block():
         assert sum(marker in block for block in BLOCKS) == 1, marker
 
 
+@pytest.fixture(scope="module")
+def ran(request, tmp_path_factory):
+    """Runs the selected blocks, a few at a time, each in its own directory."""
+
+    def command(index):
+        _, check_code, prelude = _checks_of(BLOCKS[index])
+        code = prelude + BLOCKS[index] + "\n# --- test_readme's checks ---\n" + check_code
+        return {
+            "args": [sys.executable, "-c", code],
+            "cwd": tmp_path_factory.mktemp(f"block{index}"),
+            "capture_output": True,
+            "text": True,
+            "timeout": 600,
+            "env": {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)},
+        }
+
+    children = Children(selected(request, "index"), command)
+    yield children.result
+    children.close()
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_block(index, tmp_path):
+def test_readme_block(index, ran):
     block = BLOCKS[index]
-    check_output, check_code, prelude = _checks_of(block)
-    proc = subprocess.run(
-        [sys.executable, "-c", prelude + block + "\n# --- test_readme's checks ---\n" + check_code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)},
-    )
+    check_output = _checks_of(block)[0]
+    proc = ran(index)
     assert proc.returncode == 0, f"README block {index} failed:\n{block}\n{proc.stderr[-3000:]}"
     if check_output is not None:
         check_output(proc.stdout.splitlines())

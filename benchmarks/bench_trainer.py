@@ -52,6 +52,8 @@ def _compile_counter() -> dict:
 ROOT = Path(__file__).resolve().parents[1]
 LR = 3e-3
 SIZES = [64, 128, 10]
+# (members, full-batch steps) of the README example: full size, and --quick
+README_SIZE = {False: (16, 200), True: (2, 3)}
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -200,7 +202,7 @@ def _worker_readme(quick: bool, kind: str) -> dict:
 
     import jaxl2
 
-    K, steps = (2, 3) if quick else (16, 200)
+    K, steps = README_SIZE[quick]
     X, y = _digits()
     train, val = (X[:1300], y[:1300]), (X[1300:], y[1300:])
     init, loss = _mlp(SIZES)
@@ -257,7 +259,7 @@ def _worker_torch(quick: bool) -> dict:
     import torch
     from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-    K, steps = (2, 3) if quick else (16, 200)
+    K, steps = README_SIZE[quick]
     X, y = _digits()
     Xt, yt = torch.from_numpy(X[:1300]), torch.from_numpy(y[:1300].astype(np.int64))
     lams = torch.from_numpy(np.logspace(-2, 2, K).astype(np.float32))
@@ -443,13 +445,14 @@ def run(quick: bool = False) -> list[Section]:
                 f"s, {first['compilations']} compilations",
             )
         )
+    k_readme, steps_readme = README_SIZE[quick]
     if _torch_func_available():
         torch = _spawn("torch", quick)
         for label, key in (("cold (first call in a fresh process)", "cold"), ("warm", "warm")):
             best = min(sweep[key], trainer[key])
             rows.append(
                 Row(
-                    f"README example, K = 16 × 200 full-batch steps, {label}",
+                    f"README example, K = {k_readme} × {steps_readme} full-batch steps, {label}",
                     best,
                     torch[key],
                     f"torch.func ensemble ({torch['threads']} threads)",

@@ -101,7 +101,7 @@ def _number(pattern: str, text: str) -> float:
 
 def _check_transforms(sections: dict) -> None:
     rows = {r["case"]: r for r in sections["transforms"]["rows"]}
-    assert {"adamw (no mask)", "coupled(adam)", "adams (stable decay)"} <= set(rows)
+    assert {"adamw (no mask)", "coupled(adam)", "adamw, mode=schedule, cosine lr"} <= set(rows)
     for case, note in sections["transforms"]["notes"].items():
         ratio = _number(r"time ratio ([\d.]+)", note)
         assert ratio == pytest.approx(1 / rows[case]["speedup"], rel=0.02, abs=0.01), case
@@ -118,8 +118,19 @@ def _check_transforms(sections: dict) -> None:
         "adamw, mask=weights",
         "coupled(adam)",
     }
-    decay = {r["case"] for r in sections["decay_methods"]["rows"]}
-    assert any("adamcpr" in c for c in decay) and any("spectral_decay" in c for c in decay)
+
+
+def _check_decay_methods(sections: dict) -> None:
+    rows = {r["case"]: r for r in sections["decay_methods"]["rows"]}
+    assert any("adamcpr" in c for c in rows) and any("spectral_decay" in c for c in rows)
+    assert any("adams" in c for c in rows) and any("adamwn" in c for c in rows)
+    for case, note in sections["decay_methods"]["notes"].items():
+        ratio = _number(r"time ratio ([\d.]+)", note)
+        q1 = _number(r"interquartile ([\d.]+)", note)
+        q3 = _number(r"interquartile [\d.]+–([\d.]+)", note)
+        # the median per-round ratio lies in its interquartile range, near the ratio of medians
+        assert 0 < q1 <= ratio <= q3, (case, note)
+        assert ratio == pytest.approx(1 / rows[case]["speedup"], rel=0.5), case
 
 
 def _check_trainer(sections: dict) -> None:
@@ -224,7 +235,8 @@ def _check_population(sections: dict) -> None:
 
 
 SECTIONS = {
-    "transforms": (("transforms", "decay_methods"), _check_transforms),
+    "transforms": (("transforms",), _check_transforms),
+    "decay_methods": (("decay_methods",), _check_decay_methods),
     "trainer": (("trainer",), _check_trainer),
     "ridge": (("ridge_path", "ridge_dual", "ridge_vmap"), _check_ridge),
     "glm": (("glm_logistic", "glm_enet", "glm_sparse"), _check_glm),

@@ -32,6 +32,7 @@ from ._checks import (
     is_concrete,
     widest_float,
 )
+from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
 
 _NO_PARAMS = (
     "params: this weight decay needs the current parameters; call update(updates, state, params)."
@@ -165,14 +166,14 @@ def _check_steps(value: Any, name: str, minimum: int) -> None:
 
 def cpr(
     kappa_init: str = "inflection_point",
-    kappa: Any = None,
+    kappa: ArrayLike | None = None,
     *,
-    warm_start_steps: Any = None,
-    mu: Any = 1.0,
-    learning_rate: Any = None,
-    mask: Any = None,
+    warm_start_steps: int | None = None,
+    mu: ArrayLike = 1.0,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
     reg_step_size: int = 200,
-    reg_ema_decay: Any = 0.9,
+    reg_ema_decay: ArrayLike = 0.9,
 ) -> optax.GradientTransformationExtraArgs:
     """Constrained parameter regularization (CPR): keep ``‖W‖² ≤ κ`` per matrix, not decay it.
 
@@ -376,21 +377,21 @@ def cpr(
 
 
 def adamcpr(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
     kappa_init: str = "inflection_point",
-    kappa: Any = None,
-    warm_start_steps: Any = None,
-    mu: Any = 1.0,
+    kappa: ArrayLike | None = None,
+    warm_start_steps: int | None = None,
+    mu: ArrayLike = 1.0,
     reg_by_lr: bool = False,
-    mask: Any = None,
+    mask: MaskLike = None,
     reg_step_size: int = 200,
-    reg_ema_decay: Any = 0.9,
+    reg_ema_decay: ArrayLike = 0.9,
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with constrained parameter regularization: ``chain(optax.adam(...), cpr(...))``.
@@ -444,11 +445,11 @@ def adamcpr(
 
 
 def weight_norm_control(
-    rate: Any,
-    target_norm: Any = 0.0,
+    rate: ScalarOrSchedule,
+    target_norm: ScalarOrSchedule = 0.0,
     *,
-    learning_rate: Any = None,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
     relative: bool = False,
     per: str = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
@@ -562,17 +563,17 @@ def weight_norm_control(
 
 
 def adamwn(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    target_norm: Any = 0.0,
+    target_norm: ScalarOrSchedule = 0.0,
     relative: bool = False,
     per: str = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
@@ -635,7 +636,11 @@ def _spectral_leaves(params: Any, mask: Any) -> list[bool]:
 
 
 def spectral_decay(
-    rate: Any, *, learning_rate: Any = None, mask: Any = None, seed: int = 0
+    rate: ScalarOrSchedule,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
+    seed: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Spectral weight decay: shrink each matrix's largest singular value, not all its entries.
 
@@ -754,7 +759,7 @@ def spectral_decay(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def describe_spectral_decay(params: Any, mask: Any = None) -> str:
+def describe_spectral_decay(params: Params, mask: MaskLike = None) -> str:
     """Which leaves :func:`spectral_decay` decays, as which matrix, and which it skips.
 
     One row per leaf: path, shape, and ``m×n`` (the matrix whose ``σ₁`` is decayed),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,7 @@ import optax
 
 from . import _penalties, prox
 from ._checks import check_floating, check_in_range, check_nonnegative, is_concrete
+from ._typing import MaskLike, Params
 
 _NO_PARAMS = (
     "params: the proximal step needs the current parameters; call update(updates, state, params)."
@@ -55,13 +56,13 @@ def _evaluator(value: Any, name: str) -> Callable[[jax.Array], Any]:
 
 
 def proximal(
-    penalty: Any,
+    penalty: Literal["l1", "l2", "elastic_net"] | Callable[..., jax.Array],
     lam: optax.ScalarOrSchedule,
     learning_rate: optax.ScalarOrSchedule,
     *,
     l1_ratio: float | None = None,
-    mask: Any = None,
-    center: Any = None,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""The proximal step of a penalty, as an optax transform to put LAST in a chain.
 

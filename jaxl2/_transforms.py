@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
+
 try:  # optax.adamw's middle state for a scheduled rate (not exported by optax 0.2.8)
     from optax.transforms._adding import WeightDecaySchedule
 except ImportError:  # pragma: no cover
@@ -242,7 +244,7 @@ def _check_mask_arg(mask: Any) -> None:
 
 
 def weight_decay(
-    rate: Any, mask: Any = None, *, center: Any = None
+    rate: ScalarOrSchedule, mask: MaskLike = None, *, center: Params | None = None
 ) -> optax.GradientTransformationExtraArgs:
     """Adds ``rate · (w − c)`` to the updates: the gradient of ``l2(params, rate / 2)``.
 
@@ -316,7 +318,11 @@ def weight_decay(
 
 
 def coupled(
-    inner: optax.GradientTransformation, rate: Any, *, mask: Any = None, center: Any = None
+    inner: optax.GradientTransformation,
+    rate: ScalarOrSchedule,
+    *,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Classic (coupled) L2: adds ``rate · (w − c)`` to the gradient before ``inner`` sees it.
 
@@ -512,16 +518,16 @@ def _check_cautious(cautious: Any) -> None:
 
 def decoupled(
     inner: optax.GradientTransformation,
-    rate: Any = None,
+    rate: ScalarOrSchedule | None = None,
     *,
-    learning_rate: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
     mode: str = "lr",
-    mask: Any = None,
-    center: Any = None,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
+    mask: MaskLike = None,
+    center: Params | None = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
     cautious: bool = False,
-    timescale: Any = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Decoupled weight decay for any optax optimizer: decay applied after ``inner``'s step.
 
@@ -790,22 +796,22 @@ def _adam_signs(b1: Any, nesterov: bool) -> Callable[[Any, Any], Any]:
 
 
 def adamw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
     mode: str = "lr",
-    center: Any = None,
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
-    timescale: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with decoupled weight decay: ``optax.adamw``'s call, state and numbers, and more.
 
@@ -877,21 +883,21 @@ def adamw(
 
 
 def adams(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
     mode: str = "lr",
-    center: Any = None,
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """AdamS: Adam with stable weight decay, the decay divided by the root mean second moment.
 
@@ -958,19 +964,19 @@ def adams(
 
 
 def sgdw(
-    learning_rate: Any,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    momentum: ArrayLike | None = None,
     nesterov: bool = False,
-    accumulator_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     mode: str = "lr",
-    center: Any = None,
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
-    timescale: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """SGD (with optional momentum) and decoupled weight decay, in ``optax.sgd``'s call order.
 
@@ -1037,17 +1043,17 @@ def sgdw(
 
 
 def adam_l2(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    center: Any = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with classic (coupled) L2: ``coupled(optax.adam(lr, ...), weight_decay)``.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._checks import check_choice, check_in_range, check_nonnegative, is_concrete
+from ._typing import ArrayLike
 
 __all__ = [
     "alpha_to_lam",
@@ -60,7 +61,7 @@ def _positive(x: Any, name: str) -> Any:
     return x
 
 
-def alpha_to_lam(alpha: Any) -> Any:
+def alpha_to_lam(alpha: ArrayLike) -> Any:
     """scikit-learn ``Ridge(alpha)`` → jaxl2 ridge ``lam``: ``lam = alpha``.
 
     Both minimize ``Σ sᵢ (yᵢ − xᵢᵀw − b)² + alpha · ‖w‖²`` (unnormalized squared error, intercept
@@ -75,7 +76,7 @@ def alpha_to_lam(alpha: Any) -> Any:
     return alpha
 
 
-def lam_to_alpha(lam: Any) -> Any:
+def lam_to_alpha(lam: ArrayLike) -> Any:
     """jaxl2 ridge ``lam`` → scikit-learn ``Ridge(alpha)``: ``alpha = lam``.
 
     Examples:
@@ -87,7 +88,7 @@ def lam_to_alpha(lam: Any) -> Any:
     return lam
 
 
-def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
+def c_to_lam(C: ArrayLike) -> Any:  # noqa: N803 - scikit-learn's name
     """scikit-learn ``C`` (``LogisticRegression``, ``LinearSVC``) → jaxl2 ``lam = 1 / (2 C)``.
 
     scikit-learn minimizes ``C · Σ sᵢ lossᵢ + ½ ‖w‖²``; dividing by ``C`` gives
@@ -114,7 +115,7 @@ def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
     return 1.0 / (2.0 * C)
 
 
-def lam_to_c(lam: Any) -> Any:
+def lam_to_c(lam: ArrayLike) -> Any:
     """jaxl2 ``lam`` → scikit-learn ``C = 1 / (2 lam)``.
 
     Raises:
@@ -129,7 +130,7 @@ def lam_to_c(lam: Any) -> Any:
     return 1.0 / (2.0 * lam)
 
 
-def weight_decay_to_lam(weight_decay: Any) -> Any:
+def weight_decay_to_lam(weight_decay: ArrayLike) -> Any:
     """torch / optax coupled ``weight_decay`` → penalty ``lam = weight_decay / 2``.
 
     ``torch.optim.SGD(weight_decay=r)`` adds ``r · w`` to the gradient, which is the gradient of
@@ -145,7 +146,7 @@ def weight_decay_to_lam(weight_decay: Any) -> Any:
     return weight_decay / 2.0
 
 
-def lam_to_weight_decay(lam: Any) -> Any:
+def lam_to_weight_decay(lam: ArrayLike) -> Any:
     """Penalty ``lam`` → torch / optax coupled ``weight_decay = 2 · lam``.
 
     Examples:
@@ -157,7 +158,7 @@ def lam_to_weight_decay(lam: Any) -> Any:
     return 2.0 * lam
 
 
-def keras_l2_to_lam(l2: Any) -> Any:
+def keras_l2_to_lam(l2: ArrayLike) -> Any:
     """Keras ``regularizers.L2(l2)`` → ``lam = l2`` (Keras adds ``l2 · Σ w²`` to the loss).
 
     Keras averages the data loss over the batch, so relative to a summed data term of ``n``
@@ -172,7 +173,7 @@ def keras_l2_to_lam(l2: Any) -> Any:
     return l2
 
 
-def lam_to_keras_l2(lam: Any) -> Any:
+def lam_to_keras_l2(lam: ArrayLike) -> Any:
     """``lam`` → Keras ``regularizers.L2(l2=lam)``.
 
     Examples:
@@ -184,7 +185,7 @@ def lam_to_keras_l2(lam: Any) -> Any:
     return lam
 
 
-def keras_l1l2_to_lam(l1: Any, l2: Any) -> tuple[Any, Any]:
+def keras_l1l2_to_lam(l1: ArrayLike, l2: ArrayLike) -> tuple[Any, Any]:
     """Keras ``L1L2(l1, l2)`` → ``(lam, l1_ratio)`` of :func:`jaxl2.elastic_net`.
 
     Keras adds ``l1 · Σ|w| + l2 · Σ w²`` = ``lam · (ρ Σ|w| + (1 − ρ) Σ w²)`` with ``lam = l1 + l2``
@@ -224,7 +225,7 @@ def _enet_inverse(lam: Any, rho: Any, n_samples: Any, half_loss: bool) -> tuple[
 
 
 def glmnet_to_lam(
-    lambda_: Any, n_samples: Any, alpha: Any = 0.0, *, family: str = "gaussian"
+    lambda_: ArrayLike, n_samples: ArrayLike, alpha: ArrayLike = 0.0, *, family: str = "gaussian"
 ) -> tuple[Any, Any]:
     """glmnet ``(λ, α)`` → jaxl2 ``(lam, l1_ratio)``.
 
@@ -265,7 +266,7 @@ def glmnet_to_lam(
 
 
 def lam_to_glmnet(
-    lam: Any, n_samples: Any, l1_ratio: Any = 0.0, *, family: str = "gaussian"
+    lam: ArrayLike, n_samples: ArrayLike, l1_ratio: ArrayLike = 0.0, *, family: str = "gaussian"
 ) -> tuple[Any, Any]:
     """jaxl2 ``(lam, l1_ratio)`` → glmnet ``(λ, α)``; the inverse of :func:`glmnet_to_lam`.
 
@@ -283,7 +284,9 @@ def lam_to_glmnet(
     return _enet_inverse(lam, l1_ratio, n_samples, half_loss=family == "gaussian")
 
 
-def sklearn_enet_to_lam(alpha: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+def sklearn_enet_to_lam(
+    alpha: ArrayLike, l1_ratio: ArrayLike, n_samples: ArrayLike
+) -> tuple[Any, Any]:
     """scikit-learn ``ElasticNet(alpha, l1_ratio)`` (and ``Lasso``) → jaxl2 ``(lam, l1_ratio)``.
 
     scikit-learn minimizes ``1/(2n) ‖y − Xw‖² + alpha ρ_s ‖w‖₁ + ½ alpha (1 − ρ_s) ‖w‖²``;
@@ -310,7 +313,9 @@ def sklearn_enet_to_lam(alpha: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any,
     return _enet_forward(alpha, l1_ratio, n_samples, half_loss=True)
 
 
-def lam_to_sklearn_enet(lam: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+def lam_to_sklearn_enet(
+    lam: ArrayLike, l1_ratio: ArrayLike, n_samples: ArrayLike
+) -> tuple[Any, Any]:
     """jaxl2 ``(lam, l1_ratio)`` → scikit-learn ``ElasticNet(alpha, l1_ratio)``.
 
     ``ρ_s = ρ / (2 − ρ)``, ``alpha = lam (2 − ρ) / (2n)``; the inverse of
@@ -327,7 +332,9 @@ def lam_to_sklearn_enet(lam: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, A
     return _enet_inverse(lam, l1_ratio, n_samples, half_loss=True)
 
 
-def normalized_weight_decay(lam_norm: Any, batch_size: Any, n_train: Any, epochs: Any) -> Any:
+def normalized_weight_decay(
+    lam_norm: ArrayLike, batch_size: ArrayLike, n_train: ArrayLike, epochs: ArrayLike
+) -> Any:
     """Loshchilov & Hutter's normalized weight decay: ``rate = lam_norm · √(b / (B · T))``.
 
     ``b`` is the batch size, ``B`` the number of training points and ``T`` the number of epochs;
@@ -352,12 +359,12 @@ _DECAY_MODES = ("lr", "schedule", "constant")
 
 
 def convert_decay(
-    rate: Any,
+    rate: ArrayLike,
     *,
     from_mode: str,
     to_mode: str,
-    learning_rate: Any,
-    base_learning_rate: Any = None,
+    learning_rate: ArrayLike,
+    base_learning_rate: ArrayLike | None = None,
 ) -> Any:
     """The decay rate giving the same per-step decay in another mode of :func:`jaxl2.decoupled`.
 
@@ -382,7 +389,11 @@ def convert_decay(
 
 
 def ema_timescale(
-    learning_rate: Any, weight_decay: Any, *, batch_size: Any = None, n_train: Any = None
+    learning_rate: ArrayLike,
+    weight_decay: ArrayLike,
+    *,
+    batch_size: ArrayLike | None = None,
+    n_train: ArrayLike | None = None,
 ) -> Any:
     """The EMA timescale of decoupled weight decay: ``τ_iter = 1 / (lr · rate)`` iterations.
 
@@ -415,7 +426,11 @@ def ema_timescale(
 
 
 def weight_decay_from_timescale(
-    tau: Any, learning_rate: Any, *, batch_size: Any = None, n_train: Any = None
+    tau: ArrayLike,
+    learning_rate: ArrayLike,
+    *,
+    batch_size: ArrayLike | None = None,
+    n_train: ArrayLike | None = None,
 ) -> Any:
     """The decay rate for an EMA timescale: ``rate = 1 / (lr · τ_iter)``; the inverse of
     :func:`ema_timescale` (``τ`` in epochs when ``batch_size`` and ``n_train`` are given,
@@ -440,7 +455,7 @@ def weight_decay_from_timescale(
     return 1.0 / (learning_rate * tau)
 
 
-def prior_to_lam(noise_variance: Any, prior_variance: Any) -> Any:
+def prior_to_lam(noise_variance: ArrayLike, prior_variance: ArrayLike) -> Any:
     """Gaussian prior → ridge strength: ``lam = σ²_noise / σ²_prior``.
 
     With ``yᵢ = xᵢᵀw + εᵢ``, ``εᵢ ~ N(0, σ²_noise)`` and the prior ``w ~ N(0, σ²_prior I)``, the
@@ -457,7 +472,7 @@ def prior_to_lam(noise_variance: Any, prior_variance: Any) -> Any:
     return noise_variance / prior_variance
 
 
-def lam_to_prior_variance(lam: Any, noise_variance: Any) -> Any:
+def lam_to_prior_variance(lam: ArrayLike, noise_variance: ArrayLike) -> Any:
     """Ridge strength → prior variance: ``σ²_prior = σ²_noise / lam``.
 
     Examples:
@@ -479,14 +494,14 @@ def _new(value: Any, old: Any, name: str) -> Any:
 
 
 def transfer_weight_decay(
-    weight_decay: Any,
-    learning_rate: Any,
+    weight_decay: ArrayLike,
+    learning_rate: ArrayLike,
     *,
-    batch_size: Any,
-    n_train: Any,
-    new_batch_size: Any = None,
-    new_n_train: Any = None,
-    new_learning_rate: Any = None,
+    batch_size: ArrayLike,
+    n_train: ArrayLike,
+    new_batch_size: ArrayLike | None = None,
+    new_n_train: ArrayLike | None = None,
+    new_learning_rate: ArrayLike | None = None,
 ) -> Any:
     """The AdamW decay that keeps the EMA timescale in epochs, ``τ_epoch = B / (η λ N)``.
 
@@ -538,12 +553,12 @@ def transfer_weight_decay(
 
 
 def ema_timescale_fraction(
-    learning_rate: Any,
-    weight_decay: Any,
+    learning_rate: ArrayLike,
+    weight_decay: ArrayLike,
     *,
-    batch_size: Any,
-    n_samples: Any = None,
-    steps: Any = None,
+    batch_size: ArrayLike,
+    n_samples: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
 ) -> Any:
     """The AdamW EMA timescale as a fraction of training: ``τ = B / (η λ D)``.
 
@@ -592,16 +607,16 @@ def _samples(n_samples: Any, steps: Any, batch_size: Any, n_name: str, s_name: s
 
 
 def transfer_weight_decay_budget(
-    weight_decay: Any,
-    learning_rate: Any,
+    weight_decay: ArrayLike,
+    learning_rate: ArrayLike,
     *,
-    batch_size: Any,
-    n_samples: Any = None,
-    steps: Any = None,
-    new_batch_size: Any = None,
-    new_n_samples: Any = None,
-    new_steps: Any = None,
-    new_learning_rate: Any = None,
+    batch_size: ArrayLike,
+    n_samples: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
+    new_batch_size: ArrayLike | None = None,
+    new_n_samples: ArrayLike | None = None,
+    new_steps: ArrayLike | None = None,
+    new_learning_rate: ArrayLike | None = None,
 ) -> Any:
     """The AdamW decay that keeps ``τ = B / (η λ D)`` (the timescale as a fraction of training).
 
@@ -648,7 +663,7 @@ def transfer_weight_decay_budget(
 
 
 def transfer_width(
-    learning_rate: Any, weight_decay: Any, *, width: Any, new_width: Any
+    learning_rate: ArrayLike, weight_decay: ArrayLike, *, width: ArrayLike, new_width: ArrayLike
 ) -> tuple[Any, Any]:
     """μP-style transfer of AdamW's ``(η, λ)`` for hidden matrices to a new width.
 

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import broadcast_prefix
+from ._typing import MaskLike, Params
 
 __all__ = [
     "Mask",
@@ -327,7 +328,7 @@ class Mask:
         self._name = name or getattr(fn, "__name__", "mask")
         self._warn_if_empty = _warn_if_empty
 
-    def __call__(self, params: Any, **extra_args: Any) -> Any:
+    def __call__(self, params: Params, **extra_args: Any) -> Any:
         if isinstance(params, MaskScheduleState):
             return InjectedMask(self)  # called by inject_hyperparams as a schedule.
         out = self._fn(params)
@@ -624,7 +625,7 @@ def _broadcast(mask: Any, params: Any, name: str) -> Any:
         return jax.tree.map(_check_mask_leaf, broadcast_prefix(mask, params, name), params)
 
 
-def resolve(mask: Any, params: Any, *, name: str = "mask") -> Any:
+def resolve(mask: MaskLike, params: Params, *, name: str = "mask") -> Any:
     """Turns any accepted mask into a pytree of bools with exactly the structure of ``params``.
 
     A bool pytree is matched to ``params`` by key (dict key, attribute or index), so a plain
@@ -696,7 +697,7 @@ def _dtype_str(x: Any) -> str:
     return type(x).__name__
 
 
-def describe(params: Any, mask: Any = "weights") -> str:
+def describe(params: Params, mask: MaskLike = "weights") -> str:
     """A readable table of which parameters a mask decays.
 
     One row per leaf (path, shape, dtype, decayed: ``yes``, ``no`` or ``k/n`` for an element-wise

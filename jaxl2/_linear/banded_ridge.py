@@ -19,6 +19,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_data as rd
 from . import ridge_many as rm
 from .ridge import RidgeResult
@@ -141,13 +142,13 @@ def _banded_core(
 
 
 def banded_ridge(
-    X: Any,
-    y: Any,
-    groups: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike | Sequence[Sequence[int] | slice],
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
 ) -> RidgeResult:
     r"""Banded ridge: a strength per feature group, ``Σᵢ sᵢ(yᵢ − xᵢᵀw − b)² + Σ_g λ_g ‖w_g‖²``.
 
@@ -349,19 +350,19 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
 
 
 def tune_banded_ridge(
-    X: Any,
-    y: Any,
-    groups: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike | Sequence[Sequence[int] | slice],
     *,
     method: str = "gradient",
     criterion: str = "loo",
-    alphas: Any = None,
+    alphas: ArrayLike | None = None,
     n_iter: int | None = None,
-    concentration: Any = (0.1, 1.0),
+    concentration: float | Sequence[float] = (0.1, 1.0),
     steps: int = 20,
     seed: int = 0,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     targets_batch: int | None = None,
     progress: bool = False,
 ) -> BandedTuneResult:
@@ -478,7 +479,7 @@ def tune_banded_ridge(
 
 
 def r2_score_split(
-    y_true: Any, y_pred_split: Any, *, include_correlation: bool = True
+    y_true: ArrayLike, y_pred_split: ArrayLike, *, include_correlation: bool = True
 ) -> jax.Array:
     r"""Variance explained split by feature group (himalaya's ``r2_score_split``).
 
@@ -524,7 +525,9 @@ def r2_score_split(
     return jnp.sum(2 * y[None] * parts - cross, axis=1) / sst[None]
 
 
-def banded_predict_split(X: Any, coef: Any, groups: Any) -> jax.Array:
+def banded_predict_split(
+    X: ArrayLike, coef: ArrayLike, groups: ArrayLike | Sequence[Sequence[int] | slice]
+) -> jax.Array:
     r"""Per-group predictions ``ŷ_g = X_g w_g``: ``(G, n)`` or ``(G, n, t)`` (no intercept).
 
     Args:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_nonnegative
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 
@@ -170,11 +171,11 @@ def _bayes_core(
 
 
 def bayesian_ridge(
-    X: Any,
-    y: Any,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     max_iter: int = 300,
     tol: float = 1e-3,
     alpha_1: float = 1e-6,

@@ -22,7 +22,7 @@ it cut the sweeps about tenfold.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,7 @@ import numpy as np
 from jax import lax
 
 from .._checks import check_in_range, is_concrete
+from .._typing import ArrayLike
 from . import glm as _glm
 
 
@@ -281,13 +282,13 @@ def _path(X, y, s, lams, rho, tol, max_iter, eps, *, fit_intercept: bool, gram: 
 
 
 def elastic_net_path(
-    X: Any,
-    y: Any,
-    lams: Any = None,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike | None = None,
     l1_ratio: float = 0.5,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_lams: int = 100,
     eps: float = 1e-3,
     precompute: bool | str = "auto",
@@ -402,12 +403,12 @@ def elastic_net_path(
 
 
 def lasso_path(
-    X: Any,
-    y: Any,
-    lams: Any = None,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike | None = None,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_lams: int = 100,
     eps: float = 1e-3,
     precompute: bool | str = "auto",

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_many as rm
@@ -61,8 +62,8 @@ def _kernel(A, B, *, kernel, gamma, degree, coef0):
 
 
 def kernel_matrix(
-    X: Any,
-    Z: Any = None,
+    X: ArrayLike,
+    Z: ArrayLike | None = None,
     *,
     kernel: str = "rbf",
     gamma: float | None = None,
@@ -164,9 +165,9 @@ def _kernel_eigh(X, *, kernel, gamma, degree, coef0):
 
 
 def kernel_ridge_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     kernel: str = "rbf",
     gamma: float | None = None,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice, check_in_range, is_concrete
+from .._typing import ArrayLike, Matrix
 from . import glm as _glm
 from . import glm_prox as _glm_prox
 
@@ -128,19 +129,19 @@ def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_interc
 
 
 def logistic_regression(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: Matrix,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
-    l1_ratio: Any = 0.0,
+    l1_ratio: ArrayLike = 0.0,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
     tol: float | None = None,
-    coef_init: Any = None,
-    intercept_init: Any = None,
+    coef_init: ArrayLike | None = None,
+    intercept_init: ArrayLike | None = None,
 ) -> LogisticResult:
     r"""Regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
 
@@ -251,12 +252,12 @@ def logistic_regression(
 
 
 def logistic_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,

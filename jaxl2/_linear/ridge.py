@@ -16,6 +16,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .._checks import check_choice, is_concrete
+from .._typing import ArrayLike, Matrix
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_iterative as _it
@@ -334,12 +335,12 @@ def _check_max_iter(max_iter: Any, p: int) -> int:
 
 
 def ridge(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: Matrix,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     solver: str = "auto",
     tol: float | None = None,
     max_iter: int | None = None,
@@ -502,13 +503,13 @@ def _tikhonov_core(
 
 
 def tikhonov(
-    X: Any,
-    y: Any,
-    lam: Any,
-    gamma: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lam: ArrayLike,
+    gamma: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     solver: str = "auto",
 ) -> RidgeResult:
     r"""Tikhonov regularization: ridge with the penalty ``lam · ‖Γw‖²`` for a general matrix Γ.

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from .ridge import eigh_cutoff, svd_cutoff, trusted_rcond
@@ -372,12 +373,12 @@ def _path_core(
 
 
 def ridge_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     standardize: bool = False,
     keep: str = "all",
     select: str = "loo",

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_path as rp
@@ -149,15 +150,15 @@ def _tune_core(
 
 
 def tune_ridge(
-    X: Any,
-    y: Any,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    X_val: Any = None,
-    y_val: Any = None,
+    X_val: ArrayLike | None = None,
+    y_val: ArrayLike | None = None,
     criterion: str = "loo",
-    lams: Any = None,
+    lams: ArrayLike | None = None,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     steps: int = 30,
 ) -> TuneResult:
     r"""Tunes the ridge strength continuously: gradient steps on log lam from the best grid point.

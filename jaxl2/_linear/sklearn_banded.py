@@ -7,6 +7,8 @@ scoped ``jax.enable_x64(True)`` (JAX's global setting is left as it was).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._typing import ArrayLike
 from .banded_ridge import check_groups, tune_banded_ridge
 from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
 
@@ -69,15 +72,15 @@ class BandedRidgeCV(_Base):
 
     def __init__(
         self,
-        groups=None,
+        groups: ArrayLike | Sequence[Sequence[int] | slice] | None = None,
         *,
-        method="gradient",
-        criterion="loo",
-        alphas=None,
-        n_iter=None,
-        steps=20,
-        fit_intercept=True,
-        random_state=0,
+        method: Literal["gradient", "random"] = "gradient",
+        criterion: Literal["loo", "gcv"] = "loo",
+        alphas: ArrayLike | None = None,
+        n_iter: int | None = None,
+        steps: int = 20,
+        fit_intercept: bool = True,
+        random_state: int = 0,
     ):
         self.groups = groups
         self.method = method
@@ -179,14 +182,14 @@ class KernelRidgeCV(_Base):
 
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
+        alphas: ArrayLike = (0.1, 1.0, 10.0),
         *,
-        kernel="rbf",
-        gamma=None,
-        degree=3,
-        coef0=1.0,
-        alpha_per_target=False,
-        criterion="loo",
+        kernel: Literal["linear", "poly", "rbf"] = "rbf",
+        gamma: float | None = None,
+        degree: int = 3,
+        coef0: float = 1.0,
+        alpha_per_target: bool = False,
+        criterion: Literal["loo", "gcv"] = "loo",
     ):
         self.alphas = alphas
         self.kernel = kernel

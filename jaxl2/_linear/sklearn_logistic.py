@@ -6,8 +6,9 @@ Imported only through ``jaxl2.sklearn`` (``import jaxl2`` never imports scikit-l
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -149,7 +150,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        penalty="deprecated",
+        penalty: Literal["l1", "l2", "elasticnet", "deprecated"] | None = "deprecated",
         *,
         C: float = 1.0,  # noqa: N803 - scikit-learn's name
         l1_ratio: float | None = 0.0,
@@ -157,8 +158,8 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         tol: float = 1e-4,
         fit_intercept: bool = True,
         intercept_scaling: float = 1,
-        class_weight: Any = None,
-        random_state: Any = None,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
+        random_state: int | np.random.RandomState | None = None,
         solver: str = "auto",
         max_iter: int = 100,
         verbose: int = 0,

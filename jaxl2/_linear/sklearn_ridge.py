@@ -23,7 +23,9 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
+from collections.abc import Callable, Iterable
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +40,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._typing import ArrayLike
 from . import ridge_data as rd
 from . import ridge_iterative as it
 from .ridge import ridge
@@ -50,6 +53,9 @@ from .ridge_path import (
     loo_numerators,
     ridge_path,
 )
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import BaseCrossValidator
 
 # scikit-learn's solver names and what each runs in jaxl2 (all give the same solution):
 # direct solvers with the SVD fallback, or matrix-free CG (dense or sparse X).
@@ -386,15 +392,17 @@ class Ridge(_RidgeBase):
 
     def __init__(
         self,
-        alpha=1.0,
+        alpha: ArrayLike = 1.0,
         *,
-        fit_intercept=True,
-        copy_X=True,
-        max_iter=None,
-        tol=1e-4,
-        solver="auto",
-        positive=False,
-        random_state=None,
+        fit_intercept: bool = True,
+        copy_X: bool = True,
+        max_iter: int | None = None,
+        tol: float = 1e-4,
+        solver: Literal[
+            "auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs"
+        ] = "auto",
+        positive: bool = False,
+        random_state: int | np.random.RandomState | None = None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -606,14 +614,14 @@ class RidgeCV(_RidgeBase):
 
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
+        alphas: ArrayLike = (0.1, 1.0, 10.0),
         *,
-        fit_intercept=True,
-        scoring=None,
-        cv=None,
-        gcv_mode=None,
-        store_cv_results=False,
-        alpha_per_target=False,
+        fit_intercept: bool = True,
+        scoring: str | Callable[..., float] | None = None,
+        cv: int | Iterable[Any] | BaseCrossValidator | None = None,
+        gcv_mode: Literal["auto", "svd", "eigen"] | None = None,
+        store_cv_results: bool = False,
+        alpha_per_target: bool = False,
     ):
         self.alphas = alphas
         self.fit_intercept = fit_intercept

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import glm as _glm
 
 
@@ -50,13 +51,13 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
 
 
 def linear_svm(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
     loss: str = "squared_hinge",
     fit_intercept: bool = False,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,

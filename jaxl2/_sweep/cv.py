@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._typing import ArrayLike, ArrayTree
 from .checkpoint import _name
 from .results import Best, _fmt, _json_value, hparam_columns
 from .sweep import _host_hparams, sweep
@@ -32,7 +33,7 @@ class CVResult:
       greater_is_better: whether higher scores are better.
     """
 
-    hparams: Any
+    hparams: ArrayTree
     scores: np.ndarray
     mean: np.ndarray
     std: np.ndarray
@@ -113,9 +114,9 @@ def _member_fn(fit_fn: Callable, score_fn: Callable) -> Callable:
 def cross_validate(
     fit_fn: Callable[[Any, jax.Array, jax.Array], Any],
     score_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
-    X: Any,
-    y: Any,
-    hparams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    hparams: ArrayTree,
     *,
     folds: int = 5,
     seed: int = 0,

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._typing import ArrayTree, Data, PathLike
 from .checkpoint import _atomic_write, _name
 from .trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
 
@@ -339,7 +340,7 @@ class HalvingResult:
       bracket: ``(K,)`` each member's Hyperband bracket (0 for successive halving).
     """
 
-    hparams: Any
+    hparams: ArrayTree
     monitor: str
     mode: str
     stopped_step: np.ndarray
@@ -540,8 +541,8 @@ def _setup(trainer, monitor, mode, metrics, eta):
 
 def successive_halving(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -552,7 +553,7 @@ def successive_halving(
     batch_size: int | None = None,
     seed: int = 0,
     compact: bool = True,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
     r"""Successive halving (Jamieson & Talwalkar 2016) of a :class:`SweepTrainer`'s members.
@@ -671,8 +672,8 @@ def successive_halving(
 
 def hyperband(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -682,7 +683,7 @@ def hyperband(
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
     r"""Hyperband (Li et al. 2018): successive halving in brackets that trade the number of
@@ -814,7 +815,7 @@ class PBTResult:
     """
 
     boundaries: np.ndarray
-    hparams_history: Any
+    hparams_history: ArrayTree
     lineage: np.ndarray
     values: np.ndarray
     records: dict
@@ -930,8 +931,8 @@ def _exploit_fn(trainer, quantile, perturb, resample_probability):
 
 def population_based_training(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -943,7 +944,7 @@ def population_based_training(
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> PBTResult:
     r"""Population-based training (Jaderberg et al. 2017) on a :class:`SweepTrainer`'s members.

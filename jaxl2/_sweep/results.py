@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from .._typing import ArrayTree, Params
 from ..masks import path_to_str
 
 _LOWER_IS_BETTER = (
@@ -150,10 +151,10 @@ class SweepResult:
         each member's best record rather than its last.
     """
 
-    hparams: Any
+    hparams: ArrayTree
     metrics: dict[str, np.ndarray]
     steps: np.ndarray
-    params: Any
+    params: Params
     finite: np.ndarray
     best_step: np.ndarray | None = None
     stopped: np.ndarray | None = None

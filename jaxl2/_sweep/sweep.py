@@ -31,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_choice
+from .._typing import ArrayLike, ArrayTree
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
 from .devices import enable_compilation_cache
@@ -535,7 +536,7 @@ def _execute(state: _Sweep, strategy: str, batch_size: int | None, mesh: Mesh | 
 
 def sweep(
     fn: Callable[..., Any],
-    hparams: Any,
+    hparams: ArrayTree,
     *args: Any,
     strategy: str = "auto",
     batch_size: int | None = None,
@@ -743,7 +744,7 @@ def _stopped(exc: BaseException, state: _Sweep, checkpoint_dir: Any) -> None:
     exc.sweep_partial = partial  # type: ignore[attr-defined]
 
 
-def grid(**axes: Any) -> dict[str, jax.Array]:
+def grid(**axes: ArrayLike) -> dict[str, jax.Array]:
     """The Cartesian product of hyperparameter values, as hparams for :func:`jaxl2.sweep`.
 
     ``grid(a=[a1, a2], b=[b1, b2, b3])`` has K = 6 members, ordered like

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from .._diagnostics import weight_norms
+from .._typing import ArrayTree, Data, MaskLike
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
 from .sweep import _host_hparams, sweep
@@ -170,17 +171,17 @@ def _member_fn(
 def train_sweep(
     init_fn: Callable[[jax.Array], Any],
     loss_fn: Callable[[Any, Any], jax.Array],
-    train_data: Any,
+    train_data: Data,
     *,
-    hparams: Any,
+    hparams: ArrayTree,
     optimizer: Callable[[Any], optax.GradientTransformation],
     steps: int,
     batch_size: int | None = None,
-    eval_data: Any = None,
+    eval_data: Data | None = None,
     metrics: Mapping[str, Callable[[Any, Any], jax.Array]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    norm_mask: Any = None,
+    norm_mask: MaskLike = None,
     keep_params: bool = True,
     monitor: str | None = None,
     mode: str | None = None,

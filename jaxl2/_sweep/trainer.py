@@ -15,6 +15,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_transformation
+from .._typing import ArrayTree, Devices
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
 
@@ -492,10 +493,10 @@ class SweepTrainer:
         model: Any,
         loss_fn: Callable,
         optimizer: Callable[[Any], optax.GradientTransformation],
-        hparams: Any,
+        hparams: ArrayTree,
         *,
         seed: int = 0,
-        devices: Any = None,
+        devices: Devices = None,
         monitor: str | None = None,
         mode: str | None = None,
         patience: int | None = None,

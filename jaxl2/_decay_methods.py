@@ -363,7 +363,8 @@ def cpr(
                 out[name].append(v)
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)  # noqa: E731
         new_state = CPRState(
-            count=t,
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=t,  # pyright: ignore[reportArgumentType]
             kappa=unflat(out["kappa"]),
             kappa_set=unflat(out["set"]),
             lagmul=unflat(out["lagmul"]),
@@ -373,7 +374,8 @@ def cpr(
         )
         return unflat(out["u"]), new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def adamcpr(
@@ -555,7 +557,9 @@ def weight_norm_control(
             step = (factor * (1 - ratio)) * wf
             out.append((jnp.asarray(u).astype(dt) - step).astype(jnp.result_type(u)))
         new_state = WeightNormControlState(
-            count=optax.safe_increment(state.count), initial_norm=state.initial_norm
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=optax.safe_increment(state.count),  # pyright: ignore[reportArgumentType]
+            initial_norm=state.initial_norm,
         )
         return jax.tree.unflatten(treedef, out), new_state
 
@@ -750,7 +754,8 @@ def spectral_decay(
             vs.append(v_new)
             sigmas.append(sigma)
         new_state = SpectralDecayState(
-            count=optax.safe_increment(state.count),
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=optax.safe_increment(state.count),  # pyright: ignore[reportArgumentType]
             v=jax.tree.unflatten(treedef, vs),
             sigma=jax.tree.unflatten(treedef, sigmas),
         )

@@ -150,6 +150,7 @@ def proximal(
             target = prox.elastic_net(moved, lam_t, l1_ratio, step, mask=mask, center=center)
         # w + (target - w) == target exactly when target == 0, so the zeros survive.
         new_updates = jax.tree.map(lambda t, w: (t - w).astype(w.dtype), target, params)
-        return new_updates, ProximalState(count=optax.safe_increment(state.count))
+        # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+        return new_updates, ProximalState(count=optax.safe_increment(state.count))  # pyright: ignore[reportArgumentType]
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -22,7 +22,7 @@ try:  # optax.adamw's middle state for a scheduled rate (not exported by optax 0
     from optax.transforms._adding import WeightDecaySchedule
 except ImportError:  # pragma: no cover
 
-    class WeightDecaySchedule(NamedTuple):  # type: ignore[no-redef]
+    class WeightDecaySchedule(NamedTuple):  # pyright: ignore[reportAssignmentType]  # fallback
         count: jax.Array
 
 
@@ -83,7 +83,7 @@ def _check_schedule_value(value: Any, name: str) -> Any:
     )
 
 
-def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
+def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array | None], Any]:
     """Validates ``rate`` now where it is concrete; returns ``count -> rate value (tree)``."""
     if rate is None:
         raise ValueError(
@@ -100,7 +100,7 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
         if not _is_schedule(leaf) and is_concrete(leaf):
             check_nonnegative(leaf, f"{name}{jax.tree_util.keystr(path)}")
 
-    def per_leaf(count: jax.Array) -> Any:
+    def per_leaf(count: jax.Array | None) -> Any:
         return jax.tree.map(
             lambda r: (
                 _check_schedule_value(r(count), name)
@@ -299,7 +299,8 @@ def weight_decay(
         # when the rate is scheduled.
         count = state.count if scheduled else None
         if isinstance(state, WeightDecayState):
-            state = WeightDecayState(count=optax.safe_increment(state.count))
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            state = WeightDecayState(count=optax.safe_increment(state.count))  # pyright: ignore[reportArgumentType]
         if updates is None:
             return None, state
         updates = _add_decay(
@@ -314,7 +315,8 @@ def weight_decay(
         )
         return updates, state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def coupled(
@@ -649,10 +651,13 @@ def decoupled(
             cautious_sign=-1,  # inner's output is −lr_t · u_t
         )
         return new_updates, DecoupledState(
-            count=optax.safe_increment(state.count), inner_state=inner_state
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=optax.safe_increment(state.count),  # pyright: ignore[reportArgumentType]
+            inner_state=inner_state,
         )
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def _decay_state(scheduled: bool, masked: bool) -> Any:
@@ -740,7 +745,8 @@ def _decoupled_chain(
         inner = decay_state.inner_state if mask is not None else decay_state
         rates = rate_at(inner.count if scheduled_rate else None)
         if scheduled_rate:
-            inner = WeightDecaySchedule(count=optax.safe_increment(inner.count))
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            inner = WeightDecaySchedule(count=optax.safe_increment(inner.count))  # pyright: ignore[reportArgumentType]
             decay_state = optax.MaskedState(inner_state=inner) if mask is not None else inner
         u, first_state = first.update(updates, first_state, params, **extra_args)
         if mode == "constant":

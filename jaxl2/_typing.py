@@ -43,5 +43,6 @@ Matrix: TypeAlias = "ArrayLike | BCOO"
 # Training data: a pytree of arrays (one batch), an iterable of such batches, or a callable.
 Data: TypeAlias = optax.Params | Iterable[optax.Params] | Callable[..., Any]
 # Devices to shard a sweep's members over: a count, a list of devices or a mesh.
-Devices: TypeAlias = "int | Sequence[jax.Device] | Mesh | None"
+# (``jax.Device`` is bound by assignment in ``jax/__init__.py``; pyright takes it for a variable.)
+Devices: TypeAlias = "int | Sequence[jax.Device] | Mesh | None"  # pyright: ignore[reportInvalidTypeForm]
 PathLike: TypeAlias = str | os.PathLike[str]

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.core  # jax.core.Tracer: the submodule is not an attribute of jax in its stubs
 import jax.numpy as jnp
 import numpy as np
 

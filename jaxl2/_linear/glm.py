@@ -418,7 +418,9 @@ def _objective_along(prob: Problem, theta, z, lam):
     return prob.loss.value(z, prob.Y, prob.s) + lam * jnp.sum(pen * theta * theta)
 
 
-def _pcg(prob: Problem, state: NewtonState, lam, g, curv, eta):
+def _pcg(
+    prob: Problem, state: NewtonState, lam, g, curv, eta
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solves (H + 2 lam P) x = -g by preconditioned CG; returns x, X x and the iterations."""
     d, m = prob.d, prob.m
     pen = prob.penalty_mask()
@@ -533,7 +535,9 @@ def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: b
     return state, n_iter, grad_max(prob, state, lam) <= tol
 
 
-def newton_path(prob: Problem, lams: jax.Array, tol, max_iter):
+def newton_path(
+    prob: Problem, lams: jax.Array, tol, max_iter
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Warm-started Newton along ``lams`` (in the given order): per-lam theta, n_iter, flags."""
     state = newton_init(prob, jnp.zeros((prob.d, prob.m), prob.X.dtype))
 
@@ -590,7 +594,9 @@ def lbfgs_solve(prob: Problem, theta0: jax.Array, lam, tol, max_iter):
     return theta, it, final <= tol
 
 
-def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
+def lbfgs_path(
+    prob: Problem, lams: jax.Array, tol, max_iter
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Warm-started L-BFGS along ``lams``."""
 
     def per_lam(theta, lam):

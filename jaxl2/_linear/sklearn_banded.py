@@ -182,7 +182,7 @@ class KernelRidgeCV(_Base):
 
     def __init__(
         self,
-        alphas: ArrayLike = (0.1, 1.0, 10.0),
+        alphas: ArrayLike | Sequence[float] = (0.1, 1.0, 10.0),
         *,
         kernel: Literal["linear", "poly", "rbf"] = "rbf",
         gamma: float | None = None,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -614,7 +614,7 @@ class RidgeCV(_RidgeBase):
 
     def __init__(
         self,
-        alphas: ArrayLike = (0.1, 1.0, 10.0),
+        alphas: ArrayLike | Sequence[float] = (0.1, 1.0, 10.0),
         *,
         fit_intercept: bool = True,
         scoring: str | Callable[..., float] | None = None,

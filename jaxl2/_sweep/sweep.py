@@ -31,7 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_choice
-from .._typing import ArrayLike, ArrayTree
+from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
 from .devices import enable_compilation_cache
@@ -540,7 +540,7 @@ def sweep(
     *args: Any,
     strategy: str = "auto",
     batch_size: int | None = None,
-    devices: int | Sequence[jax.Device] | Mesh | None = None,
+    devices: Devices = None,
     progress: bool = False,
     checkpoint_dir: str | None = None,
 ) -> Any:

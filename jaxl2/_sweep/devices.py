@@ -53,12 +53,10 @@ def use_cpu_cores(n: int | None = None) -> int:
     its backend, i.e. before the first JAX computation or ``jax.devices()`` call. It changes
     nothing on GPU/TPU.
 
-    Whether it pays off depends on the model and the machine. On this project's 2-core test
-    machine (jaxlib 0.10.2, quiet), a per-member jitted loop of 64-128-10 MLPs already keeps
-    both cores about 170% busy through XLA's own threads, yet one member per core (``"map"``
-    sharded over 2 devices) ran K = 32 members 1.36× faster (3.6 s against 4.9 s); the
-    project's notes report 2.5× on another 2-core machine. For models small enough that
-    ``"vmap"`` wins (logistic regression), the two devices add about 15%. Over several
+    Whether it pays off depends on the model and the machine: a per-member jitted loop of a
+    mid-sized MLP already keeps several cores busy through XLA's own threads, yet one member
+    per core can still be faster; measured figures are in ``benchmarks/RESULTS.md`` ("λ
+    sweeps", from ``benchmarks/bench_sweep.py``). Over several
     devices, ``sweep``'s ``"auto"`` runs ``"vmap"`` for members whose cost analysis is small,
     ``"map"`` (one member sequence per core) for large ones, and times the candidates on real
     members in between.

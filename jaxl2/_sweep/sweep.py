@@ -564,9 +564,9 @@ def sweep(
       one member's lowered program (no compilation spent): loops count once, so for a
       training loop this is about one step. Up to ``VMAP_FLOPS`` (1.5e7) floating-point
       operations, per-operation overhead dominates and it runs ``"vmap"`` over all members
-      (logistic regression on digits, 4.8 MFLOP a step: 2-3.4× the loop); from
+      (logistic regression on digits, 4.8 MFLOP a step); from
       ``LOOP_FLOPS`` (5e7) on, each member's products keep the cores busy alone and it runs
-      the loop (MLP 64-128-10 on digits, 75 MFLOP: vmap 0.6-0.86× the loop), or ``"map"``
+      the loop (an MLP 64-128-10 on digits, 75 MFLOP a step), or ``"map"``
       over several devices. In between, and over several devices, it times: all candidates
       compile at once in threads, the loop runs members as soon as its program is ready (and
       keeps running them while the others compile), then one chunk by each other candidate
@@ -647,8 +647,8 @@ def sweep(
       Array([2., 1.], dtype=float32)
 
     References:
-      The per-strategy timings quoted are from this project's benchmarks on a 2-core XLA:CPU
-      host (``benchmarks/bench_sweep.py``).
+      Timings of each strategy on the examples above: ``benchmarks/RESULTS.md`` ("λ sweeps"),
+      from ``benchmarks/bench_sweep.py``.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}.")

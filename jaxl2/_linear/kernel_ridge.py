@@ -107,7 +107,7 @@ def kernel_matrix(
     return _kernel(X, Z, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
 
 
-class KernelRidgePath(NamedTuple):
+class KernelRidgePathResult(NamedTuple):
     """Result of :func:`kernel_ridge_path`.
 
     Attributes:
@@ -175,7 +175,7 @@ def kernel_ridge_path(
     coef0: float = 1.0,
     select: str = "loo",
     targets_batch: int | None = None,
-) -> KernelRidgePath:
+) -> KernelRidgePathResult:
     r"""Kernel ridge over K strengths with exact leave-one-out / GCV; each target's best kept.
 
     For each ``lam`` minimizes ``Σᵢ (yᵢ − f(xᵢ))² + lam·‖f‖²_H`` over the kernel's function space,
@@ -200,7 +200,7 @@ def kernel_ridge_path(
       targets_batch: targets per batch (bounded memory).
 
     Returns:
-      :class:`KernelRidgePath`.
+      :class:`KernelRidgePathResult`.
 
     Raises:
       ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
@@ -259,6 +259,6 @@ def kernel_ridge_path(
         loo = None if loo is None else loo[:, 0]
         coef = None if coef is None else coef[0]
     cast = lambda a: None if a is None else a.astype(out_dtype)
-    return KernelRidgePath(
+    return KernelRidgePathResult(
         cast(lams), cast(A), cast(coef), cast(loo), cast(gcv), best, cast(best_lam)
     )

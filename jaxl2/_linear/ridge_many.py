@@ -244,7 +244,7 @@ def ridge_path_best(
     select: str,
     targets_batch: Any,
     progress: bool,
-) -> rp.RidgePath:
+) -> rp.RidgePathResult:
     """``ridge_path(..., keep="best")`` on validated arrays."""
     n, t = Y.shape
     batch = check_batch(targets_batch, n, t)
@@ -269,4 +269,6 @@ def ridge_path_best(
         loo = None if loo is None else loo[:, 0]
         gcv = gcv[:, 0]
     cast = lambda a: None if a is None else a.astype(out_dtype)
-    return rp.RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))
+    return rp.RidgePathResult(
+        cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam)
+    )

@@ -38,7 +38,7 @@ from .ridge_chunks import gram_cols, gram_rows
 _CHUNK_ENTRIES = 2**25
 
 
-class RidgePath(NamedTuple):
+class RidgePathResult(NamedTuple):
     """Result of :func:`ridge_path`: K strengths, each with coefficients and CV criteria.
 
     Attributes:
@@ -384,7 +384,7 @@ def ridge_path(
     select: str = "loo",
     targets_batch: int | None = None,
     progress: bool = False,
-) -> RidgePath:
+) -> RidgePathResult:
     r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
 
     For each ``lam`` in ``lams`` minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖w‖²`` (intercept
@@ -433,7 +433,7 @@ def ridge_path(
         installed, else printed lines).
 
     Returns:
-      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
+      :class:`RidgePathResult` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
       (with ``keep="best"``, ``coef`` and ``intercept`` at each target's best strength).
 
     Raises:
@@ -508,4 +508,4 @@ def ridge_path(
             best_lam[0],
         )
     cast = lambda a: a.astype(out_dtype)
-    return RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))
+    return RidgePathResult(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))

@@ -79,23 +79,23 @@ def kernel_matrix(
     with ``gamma`` defaulting to ``1/p`` (``sklearn.metrics.pairwise``).
 
     Args:
-      X: ``(n, p)``; Z: ``(m, p)`` or None for X itself.
-      kernel, gamma, degree, coef0: the kernel and its parameters; ``gamma > 0``.
+        X: ``(n, p)``; Z: ``(m, p)`` or None for X itself.
+        kernel, gamma, degree, coef0: the kernel and its parameters; ``gamma > 0``.
 
     Returns:
-      ``(n, m)`` kernel matrix in X's dtype.
+        ``(n, m)`` kernel matrix in X's dtype.
 
     Raises:
-      ValueError: an unknown kernel, ``gamma ≤ 0`` (a negative bandwidth), a non-positive
-        degree, or Z without X's features.
+        ValueError: an unknown kernel, ``gamma ≤ 0`` (a negative bandwidth), a non-positive
+            degree, or Z without X's features.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.array([[0.0, 0.0], [1.0, 0.0]])
-      >>> print(jaxl2.kernel_matrix(X, kernel="rbf", gamma=1.0).round(4))
-      [[1.     0.3679]
-       [0.3679 1.    ]]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.array([[0.0, 0.0], [1.0, 0.0]])
+        >>> print(jaxl2.kernel_matrix(X, kernel="rbf", gamma=1.0).round(4))
+        [[1.     0.3679]
+         [0.3679 1.    ]]
     """
     X = rd.as_2d_design(X)
     dtype = rd.float_dtypes(X)[0]
@@ -111,14 +111,14 @@ class KernelRidgePathResult(NamedTuple):
     """Result of :func:`kernel_ridge_path`.
 
     Attributes:
-      lams: ``(K,)`` the strengths.
-      dual_coef: ``(n,)`` or ``(n, t)``: each target's ``α = (K + lam I)⁻¹ y`` at its best lam;
-        predictions are ``kernel_matrix(X_new, X) @ dual_coef``.
-      coef: linear kernel only, the primal ``w = Xᵀα`` (``(p,)`` or ``(t, p)``); else None.
-      loo_mse: ``(K,)`` or ``(K, t)`` exact LOO MSE (None when ``select="gcv"``).
-      gcv: ``(K,)`` or ``(K, t)``.
-      best_index: ``()`` or ``(t,)``.
-      best_lam: ``()`` or ``(t,)``.
+        lams: ``(K,)`` the strengths.
+        dual_coef: ``(n,)`` or ``(n, t)``: each target's ``α = (K + lam I)⁻¹ y`` at its best lam;
+            predictions are ``kernel_matrix(X_new, X) @ dual_coef``.
+        coef: linear kernel only, the primal ``w = Xᵀα`` (``(p,)`` or ``(t, p)``); else None.
+        loo_mse: ``(K,)`` or ``(K, t)`` exact LOO MSE (None when ``select="gcv"``).
+        gcv: ``(K,)`` or ``(K, t)``.
+        best_index: ``()`` or ``(t,)``.
+        best_lam: ``()`` or ``(t,)``.
     """
 
     lams: jax.Array
@@ -192,34 +192,34 @@ def kernel_ridge_path(
     numbers, with ``p × p`` instead of ``n × n`` work); ``dual_coef`` is then ``(y − Xw)/lam``.
 
     Args:
-      X: ``(n, p)`` training inputs (dtype kept). y: ``(n,)`` or ``(n, t)`` targets.
-      lams: ``(K,)`` strengths ``> 0``.
-      kernel, gamma, degree, coef0: see :func:`kernel_matrix`.
-      select: ``"loo"`` or ``"gcv"``: the criterion that picks each target's strength (with
-        ``"gcv"`` no residual matrices are formed and ``loo_mse`` is None).
-      targets_batch: targets per batch (bounded memory).
+        X: ``(n, p)`` training inputs (dtype kept). y: ``(n,)`` or ``(n, t)`` targets.
+        lams: ``(K,)`` strengths ``> 0``.
+        kernel, gamma, degree, coef0: see :func:`kernel_matrix`.
+        select: ``"loo"`` or ``"gcv"``: the criterion that picks each target's strength (with
+            ``"gcv"`` no residual matrices are formed and ``loo_mse`` is None).
+        targets_batch: targets per batch (bounded memory).
 
     Returns:
-      :class:`KernelRidgePathResult`.
+        :class:`KernelRidgePathResult`.
 
     Raises:
-      ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
-        shapes that disagree.
+        ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
+            shapes that disagree.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.uniform(jax.random.PRNGKey(0), (40, 1), minval=-3, maxval=3)
-      >>> y = jnp.sin(X[:, 0])
-      >>> path = jaxl2.kernel_ridge_path(X, y, jnp.logspace(-4, 1, 6), gamma=1.0)
-      >>> print(path.best_lam, path.loo_mse[path.best_index] < 1e-4)
-      0.0001 True
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.uniform(jax.random.PRNGKey(0), (40, 1), minval=-3, maxval=3)
+        >>> y = jnp.sin(X[:, 0])
+        >>> path = jaxl2.kernel_ridge_path(X, y, jnp.logspace(-4, 1, 6), gamma=1.0)
+        >>> print(path.best_lam, path.loo_mse[path.best_index] < 1e-4)
+        0.0001 True
 
     References:
-      Saunders, Gammerman & Vovk (1998), *Ridge regression learning algorithm in dual
-      variables*; Cawley & Talbot (2004), *Fast exact leave-one-out cross-validation of sparse
-      least-squares support vector machines*; scikit-learn ``KernelRidge``.
+        Saunders, Gammerman & Vovk (1998), *Ridge regression learning algorithm in dual
+        variables*; Cawley & Talbot (2004), *Fast exact leave-one-out cross-validation of sparse
+        least-squares support vector machines*; scikit-learn ``KernelRidge``.
     """
     check_choice(select, "select", ("loo", "gcv"))
     X, Y, _, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, None)

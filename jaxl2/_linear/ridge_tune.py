@@ -26,12 +26,12 @@ class TuneResult(NamedTuple):
     """Result of :func:`tune_ridge` (per-target ``lam``, ``value`` and ``(t, p)`` coef for 2-D y).
 
     Attributes:
-      lam: the tuned strength (per target).
-      coef: ridge coefficients at ``lam``.
-      intercept: intercept at ``lam``.
-      value: the criterion at ``lam`` (LOO MSE, GCV or validation MSE).
-      grid_lams: ``(K,)`` the seeding grid, ascending.
-      grid_values: ``(K,)`` or ``(K, t)``: the criterion on the grid.
+        lam: the tuned strength (per target).
+        coef: ridge coefficients at ``lam``.
+        intercept: intercept at ``lam``.
+        value: the criterion at ``lam`` (LOO MSE, GCV or validation MSE).
+        grid_lams: ``(K,)`` the seeding grid, ascending.
+        grid_values: ``(K,)`` or ``(K, t)``: the criterion on the grid.
     """
 
     lam: jax.Array
@@ -177,36 +177,36 @@ def tune_ridge(
     separately.
 
     Args:
-      X: ``(n, p)`` training design (its dtype is kept).
-      y: ``(n,)`` or ``(n, t)`` training targets.
-      X_val: ``(n_val, p)`` validation design, required for ``criterion="val"``.
-      y_val: ``(n_val,)`` or ``(n_val, t)`` validation targets.
-      criterion: ``"loo"``, ``"gcv"`` or ``"val"``.
-      lams: the seeding grid (``(K,)``, > 0), or None for the default.
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative training weights.
-      steps: number of Newton steps.
+        X: ``(n, p)`` training design (its dtype is kept).
+        y: ``(n,)`` or ``(n, t)`` training targets.
+        X_val: ``(n_val, p)`` validation design, required for ``criterion="val"``.
+        y_val: ``(n_val,)`` or ``(n_val, t)`` validation targets.
+        criterion: ``"loo"``, ``"gcv"`` or ``"val"``.
+        lams: the seeding grid (``(K,)``, > 0), or None for the default.
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative training weights.
+        steps: number of Newton steps.
 
     Returns:
-      :class:`TuneResult` ``(lam, coef, intercept, value, grid_lams, grid_values)``.
+        :class:`TuneResult` ``(lam, coef, intercept, value, grid_lams, grid_values)``.
 
     Raises:
-      ValueError: an unknown criterion; ``criterion="val"`` without ``X_val``/``y_val`` or with
-        shapes that disagree; plus the errors of :func:`ridge_path`.
+        ValueError: an unknown criterion; ``criterion="val"`` without ``X_val``/``y_val`` or with
+            shapes that disagree; plus the errors of :func:`ridge_path`.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
-      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
-      >>> res = jaxl2.tune_ridge(X, y, criterion="loo")
-      >>> print(res.lam.round(3), res.value.round(3))
-      0.052 1.213
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+        >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+        >>> res = jaxl2.tune_ridge(X, y, criterion="loo")
+        >>> print(res.lam.round(3), res.value.round(3))
+        0.052 1.213
 
     References:
-      Golub, Heath & Wahba (1979); Bengio (2000), *Gradient-based optimization of
-      hyperparameters*.
+        Golub, Heath & Wahba (1979); Bengio (2000), *Gradient-based optimization of
+        hyperparameters*.
     """
     check_choice(criterion, "criterion", CRITERIA)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:

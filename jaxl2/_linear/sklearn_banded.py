@@ -42,32 +42,32 @@ class BandedRidgeCV(_Base):
     (``method="random"``, himalaya's ``BandedRidgeCV`` with exact LOO instead of K-fold).
 
     Args:
-      groups: the feature groups (see :func:`jaxl2.banded_ridge`); None puts every feature in
-        one group (plain ridge with a per-target strength).
-      method: ``"gradient"`` or ``"random"``.
-      criterion: ``"loo"`` or ``"gcv"``.
-      alphas: overall strengths searched (None: a default grid scaled to the data).
-      n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
-      steps: hypergradient steps.
-      fit_intercept: fit an unpenalized intercept.
-      random_state: seed of the Dirichlet samples.
+        groups: the feature groups (see :func:`jaxl2.banded_ridge`); None puts every feature in
+            one group (plain ridge with a per-target strength).
+        method: ``"gradient"`` or ``"random"``.
+        criterion: ``"loo"`` or ``"gcv"``.
+        alphas: overall strengths searched (None: a default grid scaled to the data).
+        n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
+        steps: hypergradient steps.
+        fit_intercept: fit an unpenalized intercept.
+        random_state: seed of the Dirichlet samples.
 
     Attributes:
-      coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
-      intercept_: float or ``(n_targets,)``.
-      lams_: ``(n_groups,)`` or ``(n_targets, n_groups)`` tuned strengths.
-      best_score_: ``−criterion`` at the tuned strengths (per target for 2-D y).
-      n_features_in_: number of features seen in ``fit``.
+        coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
+        intercept_: float or ``(n_targets,)``.
+        lams_: ``(n_groups,)`` or ``(n_targets, n_groups)`` tuned strengths.
+        best_score_: ``−criterion`` at the tuned strengths (per target for 2-D y).
+        n_features_in_: number of features seen in ``fit``.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import BandedRidgeCV
-      >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((80, 6))
-      >>> y = X[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.3 * rng.standard_normal(80)
-      >>> model = BandedRidgeCV(groups=[[0, 1, 2], [3, 4, 5]]).fit(X, y)
-      >>> print(bool(model.lams_[1] > 10 * model.lams_[0]), round(model.score(X, y), 2))
-      True 0.97
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import BandedRidgeCV
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((80, 6))
+        >>> y = X[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.3 * rng.standard_normal(80)
+        >>> model = BandedRidgeCV(groups=[[0, 1, 2], [3, 4, 5]]).fit(X, y)
+        >>> print(bool(model.lams_[1] > 10 * model.lams_[0]), round(model.score(X, y), 2))
+        True 0.97
     """
 
     def __init__(
@@ -95,11 +95,11 @@ class BandedRidgeCV(_Base):
         """Fits the model, tuning each target's group strengths.
 
         Args:
-          X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         X, y = self._validate(X, y)
         if sample_weight is not None:
@@ -138,10 +138,10 @@ class BandedRidgeCV(_Base):
         """``X @ coef_.T + intercept_``.
 
         Args:
-          X: ``(n_samples, n_features)``.
+            X: ``(n_samples, n_features)``.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -157,27 +157,27 @@ class KernelRidgeCV(_Base):
     (:func:`jaxl2.kernel_ridge_path`), the best kept per target or for all targets.
 
     Args:
-      alphas: candidate strengths ``> 0``.
-      kernel: ``"linear"``, ``"poly"`` or ``"rbf"``.
-      gamma, degree, coef0: kernel parameters (scikit-learn's; ``gamma`` defaults to
-        ``1/n_features``).
-      alpha_per_target: choose alpha per target (2-D y) instead of one for all.
-      criterion: ``"loo"`` or ``"gcv"``.
+        alphas: candidate strengths ``> 0``.
+        kernel: ``"linear"``, ``"poly"`` or ``"rbf"``.
+        gamma, degree, coef0: kernel parameters (scikit-learn's; ``gamma`` defaults to
+            ``1/n_features``).
+        alpha_per_target: choose alpha per target (2-D y) instead of one for all.
+        criterion: ``"loo"`` or ``"gcv"``.
 
     Attributes:
-      alpha_: float, or ``(n_targets,)`` with ``alpha_per_target``.
-      best_score_: ``−criterion`` at ``alpha_``.
-      dual_coef_: ``(n_samples,)`` or ``(n_samples, n_targets)``.
-      X_fit_: the training inputs.
-      n_features_in_: number of features seen in ``fit``.
+        alpha_: float, or ``(n_targets,)`` with ``alpha_per_target``.
+        best_score_: ``−criterion`` at ``alpha_``.
+        dual_coef_: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+        X_fit_: the training inputs.
+        n_features_in_: number of features seen in ``fit``.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import KernelRidgeCV
-      >>> X = np.linspace(-3, 3, 40)[:, None]
-      >>> model = KernelRidgeCV(alphas=[1e-3, 1e-1, 10.0], gamma=1.0).fit(X, np.sin(X[:, 0]))
-      >>> print(model.alpha_, round(model.score(X, np.sin(X[:, 0])), 4))
-      0.001 1.0
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import KernelRidgeCV
+        >>> X = np.linspace(-3, 3, 40)[:, None]
+        >>> model = KernelRidgeCV(alphas=[1e-3, 1e-1, 10.0], gamma=1.0).fit(X, np.sin(X[:, 0]))
+        >>> print(model.alpha_, round(model.score(X, np.sin(X[:, 0])), 4))
+        0.001 1.0
     """
 
     def __init__(
@@ -206,10 +206,10 @@ class KernelRidgeCV(_Base):
         """Fits the model, choosing alpha by exact leave-one-out (or GCV).
 
         Args:
-          X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+            X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
 
         Returns:
-          self.
+            self.
         """
         X, y = self._validate(X, y)
         check_kernel_params(self.kernel, self.gamma, self.degree, self.coef0, X.shape[1])
@@ -243,10 +243,10 @@ class KernelRidgeCV(_Base):
         """``kernel_matrix(X, X_fit_) @ dual_coef_``.
 
         Args:
-          X: ``(n_samples, n_features)``.
+            X: ``(n_samples, n_features)``.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])

@@ -302,10 +302,10 @@ class _RidgeBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Predicts ``X @ coef_.T + intercept_``.
 
         Args:
-          X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
+            X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(
@@ -349,34 +349,34 @@ class Ridge(_RidgeBase):
     alpha) to float64 accuracy. Nothing changes JAX's settings.
 
     Args:
-      alpha: strength ``≥ 0``: a float, or an array of shape ``(n_targets,)``.
-      fit_intercept: fit an unpenalized intercept.
-      copy_X: accepted for compatibility; X is never modified.
-      max_iter: iteration cap of the iterative solvers (default ``min(max(200, 10p), 5000)``).
-      tol: tolerance of the iterative solvers (relative residual / projected gradient).
-      solver: ``"auto"``, ``"svd"``, ``"cholesky"``, ``"lsqr"``, ``"sparse_cg"``, ``"sag"``,
-        ``"saga"``, ``"lbfgs"``, or jaxl2's ``"eigh"``, ``"cg"``.
-      positive: constrain the coefficients to be ``≥ 0`` (solver ``"auto"`` or ``"lbfgs"``).
-      random_state: accepted for compatibility (no jaxl2 solver is randomized).
+        alpha: strength ``≥ 0``: a float, or an array of shape ``(n_targets,)``.
+        fit_intercept: fit an unpenalized intercept.
+        copy_X: accepted for compatibility; X is never modified.
+        max_iter: iteration cap of the iterative solvers (default ``min(max(200, 10p), 5000)``).
+        tol: tolerance of the iterative solvers (relative residual / projected gradient).
+        solver: ``"auto"``, ``"svd"``, ``"cholesky"``, ``"lsqr"``, ``"sparse_cg"``, ``"sag"``,
+            ``"saga"``, ``"lbfgs"``, or jaxl2's ``"eigh"``, ``"cg"``.
+        positive: constrain the coefficients to be ``≥ 0`` (solver ``"auto"`` or ``"lbfgs"``).
+        random_state: accepted for compatibility (no jaxl2 solver is randomized).
 
     Attributes:
-      coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
-      intercept_: float or ``(n_targets,)``.
-      n_iter_: ``(n_targets,)`` iterations of ``"lsqr"``, ``"sag"``, ``"saga"``, ``"cg"`` and
-        ``"lbfgs"``; None for the direct solvers and ``"sparse_cg"`` (as scikit-learn).
-      solver_: the solver scikit-learn's name resolves to (``"cholesky"`` for dense
-        ``"auto"``, ``"sparse_cg"`` for sparse, ``"lbfgs"`` with ``positive``).
-      n_features_in_: number of features seen in ``fit``.
-      feature_names_in_: column names, when ``X`` had string column names.
+        coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
+        intercept_: float or ``(n_targets,)``.
+        n_iter_: ``(n_targets,)`` iterations of ``"lsqr"``, ``"sag"``, ``"saga"``, ``"cg"`` and
+            ``"lbfgs"``; None for the direct solvers and ``"sparse_cg"`` (as scikit-learn).
+        solver_: the solver scikit-learn's name resolves to (``"cholesky"`` for dense
+            ``"auto"``, ``"sparse_cg"`` for sparse, ``"lbfgs"`` with ``positive``).
+        n_features_in_: number of features seen in ``fit``.
+        feature_names_in_: column names, when ``X`` had string column names.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import Ridge
-      >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
-      >>> y = np.array([1.0, 2.0, 3.0, 4.0])
-      >>> model = Ridge(alpha=0.5).fit(X, y)
-      >>> print(model.coef_.round(3), round(float(model.intercept_), 3))
-      [1.2 0.4] 1.0
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import Ridge
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+        >>> y = np.array([1.0, 2.0, 3.0, 4.0])
+        >>> model = Ridge(alpha=0.5).fit(X, y)
+        >>> print(model.coef_.round(3), round(float(model.intercept_), 3))
+        [1.2 0.4] 1.0
     """
 
     _parameter_constraints: dict = {
@@ -458,12 +458,12 @@ class Ridge(_RidgeBase):
         """Fits the model.
 
         Args:
-          X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
-          y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
+            y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         self._validate_params()
         self.solver_ = self._check_solver(X)
@@ -571,35 +571,35 @@ class RidgeCV(_RidgeBase):
     float64 throughout.
 
     Args:
-      alphas: candidate strengths ``> 0`` (``≥ 0`` with ``cv`` set).
-      fit_intercept: fit an unpenalized intercept.
-      scoring: None (squared LOO error), a scorer name or a callable ``scorer(est, X, y)``;
-        in the LOO mode it scores the exact LOO predictions.
-      cv: None for efficient leave-one-out, else any scikit-learn ``cv`` (folds, splitter,
-        iterable of splits).
-      gcv_mode: ``None``, ``"auto"``, ``"svd"`` or ``"eigen"``: accepted for compatibility;
-        jaxl2 picks the decomposition itself (always exact).
-      store_cv_results: keep ``cv_results_`` (LOO mode only).
-      alpha_per_target: choose alpha per target (2-D ``y``) instead of one for all (LOO only).
+        alphas: candidate strengths ``> 0`` (``≥ 0`` with ``cv`` set).
+        fit_intercept: fit an unpenalized intercept.
+        scoring: None (squared LOO error), a scorer name or a callable ``scorer(est, X, y)``;
+            in the LOO mode it scores the exact LOO predictions.
+        cv: None for efficient leave-one-out, else any scikit-learn ``cv`` (folds, splitter,
+            iterable of splits).
+        gcv_mode: ``None``, ``"auto"``, ``"svd"`` or ``"eigen"``: accepted for compatibility;
+            jaxl2 picks the decomposition itself (always exact).
+        store_cv_results: keep ``cv_results_`` (LOO mode only).
+        alpha_per_target: choose alpha per target (2-D ``y``) instead of one for all (LOO only).
 
     Attributes:
-      alpha_: chosen alpha (float, or ``(n_targets,)`` with ``alpha_per_target``).
-      best_score_: score at ``alpha_``: ``−LOO MSE`` without ``scoring`` (scikit-learn's sign).
-      cv_results_: with ``store_cv_results``: ``(n_samples, n_alphas)`` or ``(n_samples,
-        n_targets, n_alphas)`` squared LOO errors (√s-scaled, as scikit-learn), or the LOO
-        predictions when ``scoring`` is set.
-      loo_mse_: ``(n_alphas,)`` or ``(n_alphas, n_targets)`` LOO MSE of every alpha (LOO mode
-        without ``scoring``).
-      coef_, intercept_, n_features_in_, feature_names_in_: as for :class:`Ridge`.
+        alpha_: chosen alpha (float, or ``(n_targets,)`` with ``alpha_per_target``).
+        best_score_: score at ``alpha_``: ``−LOO MSE`` without ``scoring`` (scikit-learn's sign).
+        cv_results_: with ``store_cv_results``: ``(n_samples, n_alphas)`` or ``(n_samples,
+            n_targets, n_alphas)`` squared LOO errors (√s-scaled, as scikit-learn), or the LOO
+            predictions when ``scoring`` is set.
+        loo_mse_: ``(n_alphas,)`` or ``(n_alphas, n_targets)`` LOO MSE of every alpha (LOO mode
+            without ``scoring``).
+        coef_, intercept_, n_features_in_, feature_names_in_: as for :class:`Ridge`.
 
     Examples:
-      >>> import numpy as np
-      >>> from sklearn.datasets import load_diabetes
-      >>> from jaxl2.sklearn import RidgeCV
-      >>> X, y = load_diabetes(return_X_y=True)
-      >>> model = RidgeCV(alphas=np.logspace(-3, 1, 9)).fit(X, y)
-      >>> print(round(float(model.alpha_), 4))
-      0.0032
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_diabetes
+        >>> from jaxl2.sklearn import RidgeCV
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = RidgeCV(alphas=np.logspace(-3, 1, 9)).fit(X, y)
+        >>> print(round(float(model.alpha_), 4))
+        0.0032
     """
 
     _parameter_constraints: dict = {
@@ -657,12 +657,12 @@ class RidgeCV(_RidgeBase):
         """Fits the model, choosing alpha by leave-one-out (or by ``cv``).
 
         Args:
-          X: ``(n_samples, n_features)`` array-like (``scipy.sparse`` with ``cv`` set).
-          y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)`` array-like (``scipy.sparse`` with ``cv`` set).
+            y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         self._validate_params()
         alphas = self._check_alphas()

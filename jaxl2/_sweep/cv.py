@@ -25,12 +25,12 @@ class CVResult:
     """Scores of :func:`jaxl2.cross_validate`.
 
     Attributes:
-      hparams: the K settings (host numpy, leading axis K).
-      scores: ``(K, folds)``: the score of each setting on each held-out fold.
-      mean, std: ``(K,)``: mean and (population) standard deviation over the folds, as
-        scikit-learn's ``mean_test_score`` / ``std_test_score``.
-      test_index: ``(folds, n_test)``: the held-out rows of each fold.
-      greater_is_better: whether higher scores are better.
+        hparams: the K settings (host numpy, leading axis K).
+        scores: ``(K, folds)``: the score of each setting on each held-out fold.
+        mean, std: ``(K,)``: mean and (population) standard deviation over the folds, as
+            scikit-learn's ``mean_test_score`` / ``std_test_score``.
+        test_index: ``(folds, n_test)``: the held-out rows of each fold.
+        greater_is_better: whether higher scores are better.
     """
 
     hparams: ArrayTree
@@ -134,34 +134,34 @@ def cross_validate(
     ``−MSE``.
 
     Args:
-      fit_fn: ``fit_fn(h, X_train, y_train) -> params`` (jit-compatible).
-      score_fn: ``score_fn(params, X_test, y_test) -> scalar``.
-      X: features ``(n, ...)``.
-      y: targets ``(n, ...)``.
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      folds: number of folds, 2 ≤ folds ≤ n.
-      seed: seeds the shuffling.
-      greater_is_better: True when a higher score is better (accuracy, R², −MSE).
-      **sweep_options: ``strategy``, ``batch_size``, ``devices``, ``progress``,
-        ``checkpoint_dir``, as in :func:`jaxl2.sweep`.
+        fit_fn: ``fit_fn(h, X_train, y_train) -> params`` (jit-compatible).
+        score_fn: ``score_fn(params, X_test, y_test) -> scalar``.
+        X: features ``(n, ...)``.
+        y: targets ``(n, ...)``.
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        folds: number of folds, 2 ≤ folds ≤ n.
+        seed: seeds the shuffling.
+        greater_is_better: True when a higher score is better (accuracy, R², −MSE).
+        **sweep_options: ``strategy``, ``batch_size``, ``devices``, ``progress``,
+            ``checkpoint_dir``, as in :func:`jaxl2.sweep`.
 
     Returns:
-      A :class:`CVResult` with ``scores (K, folds)``, ``mean``, ``std``, ``best()``,
-      ``test_index`` and ``table()``.
+        A :class:`CVResult` with ``scores (K, folds)``, ``mean``, ``std``, ``best()``,
+        ``test_index`` and ``table()``.
 
     Raises:
-      ValueError: ``folds`` out of range, or X and y of different lengths.
+        ValueError: ``folds`` out of range, or X and y of different lengths.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> X = jnp.arange(20.0).reshape(10, 2); y = X @ jnp.array([1.0, -1.0]) + 3.0
-      >>> def fit(lam, X, y):  # ridge through the origin: argmin Σ (y − Xw)² + lam‖w‖²
-      ...     return jnp.linalg.solve(X.T @ X + lam * jnp.eye(2), X.T @ y)
-      >>> def score(w, X, y):
-      ...     return -jnp.mean((X @ w - y) ** 2)
-      >>> cv = jaxl2.cross_validate(fit, score, X, y, jnp.array([0.01, 100.0]), folds=5)
-      >>> cv.best().index, cv.scores.shape
-      (0, (2, 5))
+        >>> import jax.numpy as jnp, jaxl2
+        >>> X = jnp.arange(20.0).reshape(10, 2); y = X @ jnp.array([1.0, -1.0]) + 3.0
+        >>> def fit(lam, X, y):  # ridge through the origin: argmin Σ (y − Xw)² + lam‖w‖²
+        ...     return jnp.linalg.solve(X.T @ X + lam * jnp.eye(2), X.T @ y)
+        >>> def score(w, X, y):
+        ...     return -jnp.mean((X @ w - y) ** 2)
+        >>> cv = jaxl2.cross_validate(fit, score, X, y, jnp.array([0.01, 100.0]), folds=5)
+        >>> cv.best().index, cv.scores.shape
+        (0, (2, 5))
     """
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)):
         raise ValueError(f"folds must be an integer >= 2, got {folds!r}.")

@@ -62,35 +62,35 @@ def use_cpu_cores(n: int | None = None) -> int:
     members in between.
 
     Args:
-      n: number of CPU devices; default: the cores this process may use
-        (``os.sched_getaffinity``). If ``XLA_FLAGS`` already sets
-        ``--xla_force_host_platform_device_count``, that setting is kept.
+        n: number of CPU devices; default: the cores this process may use
+            (``os.sched_getaffinity``). If ``XLA_FLAGS`` already sets
+            ``--xla_force_host_platform_device_count``, that setting is kept.
 
     Returns:
-      The number of CPU devices JAX will use (or already uses, if it came too late).
+        The number of CPU devices JAX will use (or already uses, if it came too late).
 
     Raises:
-      ValueError: if ``n`` is not a positive integer.
+        ValueError: if ``n`` is not a positive integer.
 
     Warns:
-      RuntimeWarning: when JAX's backend has already started with a different number of CPU
-        devices; the call then changes nothing and says how to fix it.
+        RuntimeWarning: when JAX's backend has already started with a different number of CPU
+            devices; the call then changes nothing and says how to fix it.
 
     Examples:
-      At the top of a script or the first cell of a notebook::
+        At the top of a script or the first cell of a notebook::
 
-        import jaxl2
-        jaxl2.use_cpu_cores()   # before any JAX computation
+          import jaxl2
+          jaxl2.use_cpu_cores()   # before any JAX computation
 
-      Here (in the test suite) JAX has already started, so the call reports the current
-      count and warns if it differs:
+        Here (in the test suite) JAX has already started, so the call reports the current
+        count and warns if it differs:
 
-      >>> import warnings, jax, jaxl2
-      >>> with warnings.catch_warnings():
-      ...     warnings.simplefilter("ignore")
-      ...     count = jaxl2.use_cpu_cores()
-      >>> count == len(jax.devices("cpu"))
-      True
+        >>> import warnings, jax, jaxl2
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     count = jaxl2.use_cpu_cores()
+        >>> count == len(jax.devices("cpu"))
+        True
     """
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a positive integer number of CPU devices, got {n!r}.")

@@ -598,57 +598,57 @@ def sweep(
     member that diverges to NaN leaves the others unchanged.
 
     Args:
-      fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``
-        (a pytree like ``hparams`` without the leading axis).
-      hparams: an array of shape ``(K,)`` or a pytree of arrays sharing the leading length K,
-        e.g. from :func:`jaxl2.grid`. Must be the same on every host.
-      *args: passed to every call of ``fn`` unchanged (data, for instance).
-      strategy: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or ``"loop"``.
-      batch_size: members per chunk (per compiled call); rounded up to a multiple of the device
-        count. K need not be a multiple: the last chunk is padded and the padding dropped.
-        Chunks are what ``progress`` counts and ``checkpoint_dir`` saves.
-      devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
-        of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
-        to a multiple of the device count. Works on several hosts under
-        ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
-        then span every process, or be each process's own (``jax.local_devices()``: every
-        process runs the whole sweep alone, with a warning).
-      progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
-        chunk, with an ETA.
-      checkpoint_dir: a directory where each finished chunk is saved atomically (written under
-        a temporary name, then renamed). Rerunning the same call resumes where it stopped; a
-        finished sweep is only loaded. A directory holding a different sweep (by a hash of
-        fn's name, the hparams values, the shapes of arguments and outputs, and the values of
-        array arguments) raises and is left untouched. It must be visible to all hosts.
+        fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``
+            (a pytree like ``hparams`` without the leading axis).
+        hparams: an array of shape ``(K,)`` or a pytree of arrays sharing the leading length K,
+            e.g. from :func:`jaxl2.grid`. Must be the same on every host.
+        *args: passed to every call of ``fn`` unchanged (data, for instance).
+        strategy: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or ``"loop"``.
+        batch_size: members per chunk (per compiled call); rounded up to a multiple of the device
+            count. K need not be a multiple: the last chunk is padded and the padding dropped.
+            Chunks are what ``progress`` counts and ``checkpoint_dir`` saves.
+        devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
+            of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
+            to a multiple of the device count. Works on several hosts under
+            ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
+            then span every process, or be each process's own (``jax.local_devices()``: every
+            process runs the whole sweep alone, with a warning).
+        progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
+            chunk, with an ETA.
+        checkpoint_dir: a directory where each finished chunk is saved atomically (written under
+            a temporary name, then renamed). Rerunning the same call resumes where it stopped; a
+            finished sweep is only loaded. A directory holding a different sweep (by a hash of
+            fn's name, the hparams values, the shapes of arguments and outputs, and the values of
+            array arguments) raises and is left untouched. It must be visible to all hosts.
 
     Returns:
-      The pytree ``fn`` returns, each leaf stacked on a leading axis of length K.
+        The pytree ``fn`` returns, each leaf stacked on a leading axis of length K.
 
     Raises:
-      ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
-        ``devices`` than exist, devices that leave out a process under ``jax.distributed``
-        (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
-        ``strategy``.
-      TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
-        arrays; ``strategy="loop"`` with ``devices``.
-      SweepError: ``fn`` or the device failed after some members had finished; the finished
-        members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
+        ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
+            ``devices`` than exist, devices that leave out a process under ``jax.distributed``
+            (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
+            ``strategy``.
+        TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
+            arrays; ``strategy="loop"`` with ``devices``.
+        SweepError: ``fn`` or the device failed after some members had finished; the finished
+            members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
 
     Warns:
-      UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
-        devices: every process runs the whole sweep.
+        UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
+            devices: every process runs the whole sweep.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> def ridge_1d(lam, x, y):  # argmin_w  Σ (y - w·x)² + lam · w²
-      ...     return jnp.sum(x * y) / (jnp.sum(x * x) + lam)
-      >>> x, y = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 4.0, 6.0])
-      >>> jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, strategy="vmap")
-      Array([2., 1.], dtype=float32)
+        >>> import jax.numpy as jnp, jaxl2
+        >>> def ridge_1d(lam, x, y):  # argmin_w  Σ (y - w·x)² + lam · w²
+        ...     return jnp.sum(x * y) / (jnp.sum(x * x) + lam)
+        >>> x, y = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 4.0, 6.0])
+        >>> jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, strategy="vmap")
+        Array([2., 1.], dtype=float32)
 
     References:
-      Timings of each strategy on the examples above: ``benchmarks/RESULTS.md`` ("λ sweeps"),
-      from ``benchmarks/bench_sweep.py``.
+        Timings of each strategy on the examples above: ``benchmarks/RESULTS.md`` ("λ sweeps"),
+        from ``benchmarks/bench_sweep.py``.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}.")
@@ -751,22 +751,22 @@ def grid(**axes: ArrayLike) -> dict[str, jax.Array]:
     ``itertools.product`` (the first axis varies slowest): ``(a1, b1), (a1, b2), … (a2, b3)``.
 
     Args:
-      **axes: name = 1-D array (or list) of values. At least one axis; none empty.
+        **axes: name = 1-D array (or list) of values. At least one axis; none empty.
 
     Returns:
-      A dict of arrays of shape ``(K,)``, K the product of the axis lengths, keeping each
-      axis's dtype.
+        A dict of arrays of shape ``(K,)``, K the product of the axis lengths, keeping each
+        axis's dtype.
 
     Raises:
-      ValueError: no axes, an empty axis, or an axis that is not one-dimensional.
+        ValueError: no axes, an empty axis, or an axis that is not one-dimensional.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), lr=jnp.array([1e-3, 1e-2]))
-      >>> g["weight_decay"]
-      Array([0. , 0. , 0.1, 0.1], dtype=float32)
-      >>> g["lr"]
-      Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32)
+        >>> import jax.numpy as jnp, jaxl2
+        >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), lr=jnp.array([1e-3, 1e-2]))
+        >>> g["weight_decay"]
+        Array([0. , 0. , 0.1, 0.1], dtype=float32)
+        >>> g["lr"]
+        Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32)
     """
     if not axes:
         raise ValueError(

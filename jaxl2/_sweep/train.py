@@ -226,71 +226,71 @@ def train_sweep(
     on.
 
     Args:
-      init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
-        NNX factory ``lambda rngs: Net(rngs=rngs)`` (see :class:`jaxl2.SweepTrainer`).
-      loss_fn: ``loss_fn(params, batch) -> scalar``, where ``batch`` has the structure of
-        ``train_data`` with fewer examples; ``loss_fn(module, batch)`` for NNX;
-        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
-      train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``;
-        or a generator, an iterable of such batches, or a zero-argument function returning one
-        epoch's iterator.
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
-        mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
-        accept arrays).
-      steps: optimizer steps per member.
-      batch_size: minibatch size (None: full batch).
-      eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or
-        None; with streamed ``train_data`` also a list of batches or a zero-argument function
-        returning an iterator of them (averaged by example count).
-      metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy (called like
-        ``loss_fn``, in evaluation mode).
-      eval_every: steps between records (default: ``steps // 10``, at least 1).
-      seed: seeds the initialization and the shuffling.
-      norm_mask: which leaves count in ``weight_norm`` (None: all; ``"weights"``: weight
-        matrices only).
-      keep_params: keep every member's final parameters in ``.params`` (a pure dict of the
-        ``nnx.Param`` values for NNX models).
-      monitor: the recorded metric early stopping reads, e.g. ``"val_loss"`` or
-        ``"val_accuracy"``.
-      mode: ``"min"`` or ``"max"`` for ``monitor``; default from an unambiguous name (losses
-        min, accuracies max), else an error asks for it.
-      patience: records without improvement before a member stops (None: never).
-      restore_best: keep each member's parameters from its best record.
-      **sweep_options: ``strategy``, ``devices``, ``progress``, ``checkpoint_dir`` as in
-        :func:`jaxl2.sweep`, and ``chunk_size`` (members per compiled call: the ``batch_size``
-        of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size). With
-        streamed ``train_data`` only ``devices`` applies (members sharded over them).
+        init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
+            NNX factory ``lambda rngs: Net(rngs=rngs)`` (see :class:`jaxl2.SweepTrainer`).
+        loss_fn: ``loss_fn(params, batch) -> scalar``, where ``batch`` has the structure of
+            ``train_data`` with fewer examples; ``loss_fn(module, batch)`` for NNX;
+            ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+        train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``;
+            or a generator, an iterable of such batches, or a zero-argument function returning one
+            epoch's iterator.
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
+            hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
+            mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
+            accept arrays).
+        steps: optimizer steps per member.
+        batch_size: minibatch size (None: full batch).
+        eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or
+            None; with streamed ``train_data`` also a list of batches or a zero-argument function
+            returning an iterator of them (averaged by example count).
+        metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy (called like
+            ``loss_fn``, in evaluation mode).
+        eval_every: steps between records (default: ``steps // 10``, at least 1).
+        seed: seeds the initialization and the shuffling.
+        norm_mask: which leaves count in ``weight_norm`` (None: all; ``"weights"``: weight
+            matrices only).
+        keep_params: keep every member's final parameters in ``.params`` (a pure dict of the
+            ``nnx.Param`` values for NNX models).
+        monitor: the recorded metric early stopping reads, e.g. ``"val_loss"`` or
+            ``"val_accuracy"``.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; default from an unambiguous name (losses
+            min, accuracies max), else an error asks for it.
+        patience: records without improvement before a member stops (None: never).
+        restore_best: keep each member's parameters from its best record.
+        **sweep_options: ``strategy``, ``devices``, ``progress``, ``checkpoint_dir`` as in
+            :func:`jaxl2.sweep`, and ``chunk_size`` (members per compiled call: the ``batch_size``
+            of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size). With
+            streamed ``train_data`` only ``devices`` applies (members sharded over them).
 
     Returns:
-      A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
-      ``.finite``, ``.best_step``, ``.stopped``, ``.best()``, ``.table()``, ``.plot()``,
-      ``.to_dict()``).
+        A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
+        ``.finite``, ``.best_step``, ``.stopped``, ``.best()``, ``.table()``, ``.plot()``,
+        ``.to_dict()``).
 
     Raises:
-      ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
-        larger than the training set; data whose leaves differ in length; ``eval_data``
-        shaped unlike ``train_data``; ``patience`` without ``eval_data`` or ``monitor``; a
-        ``monitor`` that is not recorded or whose direction needs ``mode``; a generator that
-        runs out before ``steps``; bad ``hparams``.
-      TypeError: an unknown keyword in ``sweep_options``; non-callable functions; an optax or
-        jaxl2 factory passed uncalled (``optimizer=jaxl2.adamw``); a one-shot generator as
-        ``eval_data``.
-      SweepError: a member failed after others finished (see :func:`jaxl2.sweep`).
+        ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
+            larger than the training set; data whose leaves differ in length; ``eval_data``
+            shaped unlike ``train_data``; ``patience`` without ``eval_data`` or ``monitor``; a
+            ``monitor`` that is not recorded or whose direction needs ``mode``; a generator that
+            runs out before ``steps``; bad ``hparams``.
+        TypeError: an unknown keyword in ``sweep_options``; non-callable functions; an optax or
+            jaxl2 factory passed uncalled (``optimizer=jaxl2.adamw``); a one-shot generator as
+            ``eval_data``.
+        SweepError: a member failed after others finished (see :func:`jaxl2.sweep`).
 
     Examples:
-      >>> import jax, jax.numpy as jnp, optax, jaxl2
-      >>> X = jnp.array([[1.0], [2.0], [3.0]]); y = jnp.array([2.0, 4.0, 6.0])
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> result = jaxl2.train_sweep(
-      ...     lambda key: jnp.zeros(1), loss, (X, y), hparams=jnp.array([0.0, 1.0]),
-      ...     optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), steps=100)
-      >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam) = 2, 56/31
-      >>> result.metrics["weight_norm"][:, -1].round(4)
-      array([2.    , 1.8065], dtype=float32)
+        >>> import jax, jax.numpy as jnp, optax, jaxl2
+        >>> X = jnp.array([[1.0], [2.0], [3.0]]); y = jnp.array([2.0, 4.0, 6.0])
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> result = jaxl2.train_sweep(
+        ...     lambda key: jnp.zeros(1), loss, (X, y), hparams=jnp.array([0.0, 1.0]),
+        ...     optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), steps=100)
+        >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam) = 2, 56/31
+        >>> result.metrics["weight_norm"][:, -1].round(4)
+        array([2.    , 1.8065], dtype=float32)
     """
     for fn_, name in ((init_fn, "init_fn"), (loss_fn, "loss_fn")):
         if not callable(fn_) and not (name == "init_fn" and _is_nnx_module(fn_)):

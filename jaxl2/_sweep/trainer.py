@@ -42,31 +42,31 @@ class TrainerState(NamedTuple):
     """The state of K members of a :class:`SweepTrainer`, each leaf stacked on a leading axis K.
 
     Attributes:
-      params: the optimized parameters (``nnx.Param`` values as a pure dict for NNX models;
-        the floating-point leaves of the functional form).
-      model_state: what is carried but not optimized: RNG streams, batch statistics, integer
-        leaves (``nnx`` non-``Param`` state; the functional form's ``model_state``).
-      opt_state: the optimizer states.
-      key: per-member PRNG keys (functional form: ``loss_fn``'s ``key`` is
-        ``fold_in(key, step)``).
-      step: ``(K,)`` optimizer steps each member has taken.
-      active: ``(K,)`` bool, members still updating (False once stopped early or diverged).
-      diverged: ``(K,)`` bool, members frozen because their loss or parameters became
-        non-finite.
-      best: ``(params, model_state)`` at each member's best record (``restore_best=True``),
-        else None.
-      best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
-      best_step: ``(K,)`` the step of the best record (−1 before the first).
-      wait: ``(K,)`` records since the last improvement.
+        params: the optimized parameters (``nnx.Param`` values as a pure dict for NNX models;
+            the floating-point leaves of the functional form).
+        model_state: what is carried but not optimized: RNG streams, batch statistics, integer
+            leaves (``nnx`` non-``Param`` state; the functional form's ``model_state``).
+        opt_state: the optimizer states.
+        key: per-member PRNG keys (functional form: ``loss_fn``'s ``key`` is
+            ``fold_in(key, step)``).
+        step: ``(K,)`` optimizer steps each member has taken.
+        active: ``(K,)`` bool, members still updating (False once stopped early or diverged).
+        diverged: ``(K,)`` bool, members frozen because their loss or parameters became
+            non-finite.
+        best: ``(params, model_state)`` at each member's best record (``restore_best=True``),
+            else None.
+        best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
+        best_step: ``(K,)`` the step of the best record (−1 before the first).
+        wait: ``(K,)`` records since the last improvement.
 
     Examples:
-      >>> import jax.numpy as jnp, optax, jaxl2
-      >>> trainer = jaxl2.SweepTrainer(
-      ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
-      ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
-      >>> state = trainer.init()
-      >>> state.params.shape, state.step, state.active
-      ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
+        >>> import jax.numpy as jnp, optax, jaxl2
+        >>> trainer = jaxl2.SweepTrainer(
+        ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
+        ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
+        >>> state = trainer.init()
+        >>> state.params.shape, state.step, state.active
+        ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
     """
 
     params: Any
@@ -442,50 +442,50 @@ class SweepTrainer:
     bad update and marked ``diverged``; the others go on.
 
     Args:
-      model: the model (see the forms above).
-      loss_fn: ``loss_fn(module, batch)``, ``loss_fn(params, batch)`` or
-        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
-      optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters (``h`` is traced).
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      seed: seeds the initialization (shared) and the members' RNG streams (their own).
-      devices: None (default device), an int, a list of devices or a ``Mesh``: the members
-        are sharded over them (K must be a multiple of their number).
-      monitor: the metric name :meth:`record` reads (e.g. ``"loss"``); needed for
-        ``patience`` and ``restore_best``.
-      mode: ``"min"`` or ``"max"`` for ``monitor``; default from the name when it is
-        unambiguous (loss, error, nll, mse, perplexity: min; accuracy, f1, auc, r2: max).
-      patience: records without improvement before a member stops (None: never).
-      restore_best: keep each member's best parameters and return them.
+        model: the model (see the forms above).
+        loss_fn: ``loss_fn(module, batch)``, ``loss_fn(params, batch)`` or
+            ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+        optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
+            hyperparameters (``h`` is traced).
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        seed: seeds the initialization (shared) and the members' RNG streams (their own).
+        devices: None (default device), an int, a list of devices or a ``Mesh``: the members
+            are sharded over them (K must be a multiple of their number).
+        monitor: the metric name :meth:`record` reads (e.g. ``"loss"``); needed for
+            ``patience`` and ``restore_best``.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; default from the name when it is
+            unambiguous (loss, error, nll, mse, perplexity: min; accuracy, f1, auc, r2: max).
+        patience: records without improvement before a member stops (None: never).
+        restore_best: keep each member's best parameters and return them.
 
     Raises:
-      TypeError: non-callable ``model``/``loss_fn``/``optimizer``, an optax factory passed
-        uncalled (``optimizer=jaxl2.adamw``), a generator passed as a batch.
-      ValueError: bad ``hparams``, ``patience`` or ``restore_best`` without ``monitor``,
-        ``mode`` missing for an ambiguous ``monitor``, ragged batches, evaluation data
-        shaped unlike the training batches, a metric that is not a scalar.
+        TypeError: non-callable ``model``/``loss_fn``/``optimizer``, an optax factory passed
+            uncalled (``optimizer=jaxl2.adamw``), a generator passed as a batch.
+        ValueError: bad ``hparams``, ``patience`` or ``restore_best`` without ``monitor``,
+            ``mode`` missing for an ambiguous ``monitor``, ragged batches, evaluation data
+            shaped unlike the training batches, a metric that is not a scalar.
 
     Examples:
-      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
-      >>> X = np.array([[1.0], [2.0], [3.0]], np.float32); y = 2 * X[:, 0]
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> trainer = jaxl2.SweepTrainer(
-      ...     lambda key: jnp.zeros(1), loss,
-      ...     lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), jnp.array([0.0, 1.0]))
-      >>> state = trainer.init()
-      >>> for _ in range(100):  # any source of batches: a generator, a DataLoader, ...
-      ...     state, losses = trainer.step(state, (X, y))
-      >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam)
-      >>> np.asarray(state.params[:, 0]).round(4)
-      array([2.    , 1.8065], dtype=float32)
-      >>> trainer.evaluate(state, (X, y))["loss"].round(4)
-      Array([0.    , 0.1748], dtype=float32)
+        >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+        >>> X = np.array([[1.0], [2.0], [3.0]], np.float32); y = 2 * X[:, 0]
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> trainer = jaxl2.SweepTrainer(
+        ...     lambda key: jnp.zeros(1), loss,
+        ...     lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), jnp.array([0.0, 1.0]))
+        >>> state = trainer.init()
+        >>> for _ in range(100):  # any source of batches: a generator, a DataLoader, ...
+        ...     state, losses = trainer.step(state, (X, y))
+        >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam)
+        >>> np.asarray(state.params[:, 0]).round(4)
+        array([2.    , 1.8065], dtype=float32)
+        >>> trainer.evaluate(state, (X, y))["loss"].round(4)
+        Array([0.    , 0.1748], dtype=float32)
 
     References:
-      PyTorch's model ensembling (``torch.func.stack_module_state`` + ``vmap``), Flax NNX's
-      vmapped ensembles; early stopping as in Keras ``EarlyStopping``.
+        PyTorch's model ensembling (``torch.func.stack_module_state`` + ``vmap``), Flax NNX's
+        vmapped ensembles; early stopping as in Keras ``EarlyStopping``.
     """
 
     def __init__(
@@ -675,7 +675,7 @@ class SweepTrainer:
         """The K members' initial state, stacked on a leading axis K (sharded over ``devices``).
 
         Returns:
-          A :class:`TrainerState`.
+            A :class:`TrainerState`.
         """
         init = self._program(
             "init", lambda: jax.jit(jax.vmap(self.member_init, in_axes=(0, 0, None)))
@@ -693,12 +693,12 @@ class SweepTrainer:
         to go to the host.
 
         Args:
-          state: from :meth:`init` or a previous :meth:`step`.
-          batch: a pytree of arrays with a leading example axis (numpy or jax).
+            state: from :meth:`init` or a previous :meth:`step`.
+            batch: a pytree of arrays with a leading example axis (numpy or jax).
 
         Returns:
-          ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
-          (in training mode).
+            ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
+            (in training mode).
         """
         check_batch(batch, "batch", "SweepTrainer.step")
         if self._train_shapes is None:
@@ -719,11 +719,11 @@ class SweepTrainer:
         patience from one evaluation (``metrics[monitor]``, shape ``(K,)``).
 
         Args:
-          state: the current state.
-          metrics: e.g. ``trainer.evaluate(state, val_data)``.
+            state: the current state.
+            metrics: e.g. ``trainer.evaluate(state, val_data)``.
 
         Returns:
-          The state, with ``active`` False for members that ran out of patience.
+            The state, with ``active`` False for members that ran out of patience.
         """
         if self.monitor is None:
             raise ValueError("record needs monitor= on the SweepTrainer (e.g. monitor='loss').")
@@ -746,16 +746,16 @@ class SweepTrainer:
         statistics).
 
         Args:
-          state: the current state (not consumed).
-          data: a pytree of arrays (one batch), or an iterable of such batches (a list, a
-            generator, a DataLoader): each value is then the mean over examples, batches
-            weighted by their size.
-          metrics: ``{name: metric}`` called like ``loss_fn`` (``metric(module, batch)`` for
-            NNX, ``metric(params, batch)`` or ``metric(params, model_state, batch, None)``)
-            and returning a scalar (or ``(scalar, aux)``).
+            state: the current state (not consumed).
+            data: a pytree of arrays (one batch), or an iterable of such batches (a list, a
+                generator, a DataLoader): each value is then the mean over examples, batches
+                weighted by their size.
+            metrics: ``{name: metric}`` called like ``loss_fn`` (``metric(module, batch)`` for
+                NNX, ``metric(params, batch)`` or ``metric(params, model_state, batch, None)``)
+                and returning a scalar (or ``(scalar, aux)``).
 
         Returns:
-          ``{"loss": (K,), name: (K,) ...}`` as jax arrays.
+            ``{"loss": (K,), name: (K,) ...}`` as jax arrays.
         """
         items = tuple(sorted((metrics or {}).items()))
         for name, metric in items:

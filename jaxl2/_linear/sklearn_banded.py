@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._typing import ArrayLike
 from .banded_ridge import check_groups, tune_banded_ridge
 from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
+from .sklearn_validation import _check_sample_weight, validate_data
 
 
 def _precision(dtype) -> contextlib.AbstractContextManager:
@@ -199,7 +200,7 @@ class KernelRidgeCV(_Base):
         self.alpha_per_target = alpha_per_target
         self.criterion = criterion
 
-    def _params(self):
+    def _params(self) -> dict[str, Any]:
         return dict(kernel=self.kernel, gamma=self.gamma, degree=self.degree, coef0=self.coef0)
 
     def fit(self, X, y):

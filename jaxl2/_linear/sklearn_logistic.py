@@ -23,10 +23,11 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .glm import NEWTON_MAX_PARAMS, ConvergenceWarning
 from .logistic import logistic_regression
+from .sklearn_validation import _check_sample_weight, validate_data
 
 # scikit-learn's solver names, each mapped to the jaxl2 solver that finds the same solution
 # (scikit-learn's are all exact minimizers of one objective, apart from liblinear, which

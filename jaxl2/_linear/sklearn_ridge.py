@@ -38,7 +38,7 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._typing import ArrayLike
 from . import ridge_data as rd
@@ -53,6 +53,7 @@ from .ridge_path import (
     loo_numerators,
     ridge_path,
 )
+from .sklearn_validation import _check_sample_weight, validate_data
 
 if TYPE_CHECKING:
     from sklearn.model_selection import BaseCrossValidator
@@ -67,7 +68,8 @@ _REFINE_MAX_ITER = 200
 
 
 def _x64_enabled() -> bool:
-    return bool(jax.config.jax_enable_x64)
+    # jax.config's stub declares none of JAX's flags as attributes.
+    return bool(jax.config.jax_enable_x64)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _needs_refinement(X: np.ndarray) -> bool:
@@ -220,7 +222,7 @@ def _fit_ridge(X, y, alpha, sw, fit_intercept, solver):
 
 def _compute_dtype(X) -> np.dtype:
     """float32 for float32 input or when JAX's x64 is off, else float64."""
-    return np.dtype(np.float64) if X.dtype == np.float64 and _x64_enabled() else np.float32
+    return np.dtype(np.float64 if X.dtype == np.float64 and _x64_enabled() else np.float32)
 
 
 def _jax_design(X, dtype):

@@ -177,18 +177,20 @@ def enable_compilation_cache() -> str | None:
     under MIN_COMPILE_SECONDS are not stored (JAX's default threshold, one second, is lowered
     to it unless the user changed it).
     """
+    # (jax.config's stub declares none of JAX's flags as attributes: the ignores below.)
     global _compilation_cache_checked
     if _compilation_cache_checked:
-        return jax.config.jax_compilation_cache_dir
+        return jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     _compilation_cache_checked = True
-    if jax.config.jax_compilation_cache_dir is not None:
-        return jax.config.jax_compilation_cache_dir  # the user's own setting
+    if jax.config.jax_compilation_cache_dir is not None:  # pyright: ignore[reportAttributeAccessIssue]
+        # The user's own setting.
+        return jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     home = cache_home()
     if (
         home is None
         or _env_off("JAXL2_COMPILATION_CACHE")
         or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-        or not jax.config.jax_enable_compilation_cache
+        or not jax.config.jax_enable_compilation_cache  # pyright: ignore[reportAttributeAccessIssue]
     ):
         return None
     path = os.path.join(home, "xla", machine_id())
@@ -197,7 +199,8 @@ def enable_compilation_cache() -> str | None:
     except OSError:
         return None  # a read-only home: run without the cache
     jax.config.update("jax_compilation_cache_dir", path)
-    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
+    # 1.0 is JAX's default.
+    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # pyright: ignore[reportAttributeAccessIssue]
         # A sweep's programs often compile in under JAX's default second, yet a rerun still
         # saves that time; programs faster than this are not worth a file.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)

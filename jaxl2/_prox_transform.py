@@ -147,7 +147,8 @@ def proximal(
         elif name == "l2":
             target = prox.l2(moved, lam_t, step, mask=mask, center=center)
         else:
-            target = prox.elastic_net(moved, lam_t, l1_ratio, step, mask=mask, center=center)
+            # l1_ratio was checked to be a number for "elastic_net" above.
+            target = prox.elastic_net(moved, lam_t, l1_ratio, step, mask=mask, center=center)  # pyright: ignore[reportArgumentType]
         # w + (target - w) == target exactly when target == 0, so the zeros survive.
         new_updates = jax.tree.map(lambda t, w: (t - w).astype(w.dtype), target, params)
         # optax.safe_increment is annotated to return ArrayLike; it returns an Array.

@@ -19,7 +19,8 @@ import optax
 from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
 
 try:  # optax.adamw's middle state for a scheduled rate (not exported by optax 0.2.8)
-    from optax.transforms._adding import WeightDecaySchedule
+    # The fallback class below has the same fields.
+    from optax.transforms._adding import WeightDecaySchedule  # pyright: ignore[reportAssignmentType]
 except ImportError:  # pragma: no cover
 
     class WeightDecaySchedule(NamedTuple):  # pyright: ignore[reportAssignmentType]  # fallback
@@ -753,7 +754,8 @@ def _decoupled_chain(
             factor = None
         else:
             lr_t = learning_rate(last_state.count) if lr_schedule else learning_rate
-            factor = factor_of(lr_t)
+            # factor_of is None only in mode "constant", the branch above.
+            factor = factor_of(lr_t)  # pyright: ignore[reportOptionalCall]
         if stable is not None:
             s = stable(first_state)
             with jax.numpy_dtype_promotion("standard"):

@@ -541,7 +541,7 @@ def ema_timescale(
     tau = 1.0 / (learning_rate * weight_decay)
     if (batch_size is None) != (n_train is None):
         raise ValueError("ema_timescale: pass both batch_size and n_train (for epochs) or neither.")
-    if batch_size is not None:
+    if batch_size is not None and n_train is not None:  # both or neither, checked above
         _positive(batch_size, "batch_size")
         _positive(n_train, "n_train")
         tau = tau * batch_size / n_train
@@ -581,7 +581,7 @@ def weight_decay_from_timescale(
             "weight_decay_from_timescale: pass both batch_size and n_train (tau in epochs) "
             "or neither."
         )
-    if batch_size is not None:
+    if batch_size is not None and n_train is not None:  # both or neither, checked above
         _positive(batch_size, "batch_size")
         _positive(n_train, "n_train")
         tau = tau * n_train / batch_size

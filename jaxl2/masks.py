@@ -33,7 +33,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
 import jax.core  # jax.core.Tracer: the submodule is not an attribute of jax in its stubs
@@ -682,7 +682,7 @@ def resolve(mask: MaskLike, params: Params, *, name: str = "mask") -> Any:
     return _broadcast(mask, params, name)
 
 
-def _is_function_mask(mask: Any) -> bool:
+def _is_function_mask(mask: Any) -> TypeGuard[Callable[[Any], Any]]:
     # An Equinox module of bools is callable too (its __call__ is the model's forward pass), so
     # only a callable that is not itself a pytree of values is called (optax #1373).
     if isinstance(mask, (Mask, InjectedMask)):

@@ -2,8 +2,8 @@
 
 jaxl2's docstrings indent a section's entries 4 spaces below ``Args:``/``Returns:``/... and an
 entry's continuation lines 4 more (the Google style guide's form and the majority in the
-package); some modules used 2 and 2. This moves such sections to 4 and 4. It only touches docstring sections and
-reports lines that become longer than the limit, to rewrap by hand.
+package); some modules used 2 and 2. This moves such sections to 4 and 4. It only touches
+docstring sections, and reports lines that become longer than the limit, to rewrap by hand.
 
 Usage: ``python tools/normalize_docstring_indent.py [--check] FILE...``; ``--check`` lists the
 files it would change and exits 1 if there are any.

@@ -120,7 +120,8 @@ def _banded_core(
     if dual:
         eye = jnp.eye(n, dtype=X.dtype)
 
-        def solve(dk: jax.Array, ys: jax.Array) -> jax.Array:
+        # One definition per branch (dual or primal form).
+        def solve(dk: jax.Array, ys: jax.Array) -> jax.Array:  # pyright: ignore[reportRedeclaration]
             Xd = Xs / dk[None, :]
             K = Xd @ Xs.T + eye
             alpha = jsl.cho_solve(jsl.cho_factor(K, lower=True), ys)
@@ -342,7 +343,8 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
                 jsl.cho_solve(jsl.cho_factor(Xd @ Xs.T + jnp.eye(Xs.shape[0], dtype=X.dtype)), ys)
                 @ Xd
             )
-        return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)
+        # G is computed whenever the primal form is used.
+        return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)  # pyright: ignore[reportOptionalOperand]
 
     W = jax.vmap(coef, in_axes=(0, 1))(d, Ys)
     W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)

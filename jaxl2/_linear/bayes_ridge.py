@@ -47,10 +47,10 @@ class BayesianRidgeResult(NamedTuple):
 
 
 class _Hyper(NamedTuple):
-    alpha_1: float
-    alpha_2: float
-    lambda_1: float
-    lambda_2: float
+    alpha_1: jax.Array
+    alpha_2: jax.Array
+    lambda_1: jax.Array
+    lambda_2: jax.Array
 
 
 def _fit_one(

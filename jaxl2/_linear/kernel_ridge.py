@@ -258,7 +258,16 @@ def kernel_ridge_path(
         A, best, best_lam, gcv = A[:, 0], best[0], best_lam[0], gcv[:, 0]
         loo = None if loo is None else loo[:, 0]
         coef = None if coef is None else coef[0]
-    cast = lambda a: None if a is None else a.astype(out_dtype)
+
+    def cast(a: Any) -> Any:  # keeps None for the fields that may be None (loo_mse, coef)
+        return None if a is None else a.astype(out_dtype)
+
     return KernelRidgePathResult(
-        cast(lams), cast(A), cast(coef), cast(loo), cast(gcv), best, cast(best_lam)
+        cast(lams),
+        cast(A),
+        cast(coef),
+        cast(loo),
+        cast(gcv),
+        best,
+        cast(best_lam),
     )

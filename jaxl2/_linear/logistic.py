@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import sparse as jsparse
 
 from .._checks import check_choice, check_in_range, is_concrete
 from .._typing import ArrayLike, Matrix
@@ -52,7 +53,9 @@ class LogisticPathResult(NamedTuple):
     converged: jax.Array
 
 
-def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS):
+def _prepare(
+    X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS
+) -> tuple[jax.Array | jsparse.BCOO, jax.Array, Any, int, str, int, jax.Array]:
     X = _glm.check_X(X)
     n, p = X.shape
     y, k = _glm.check_labels(y, n, n_classes)
@@ -133,13 +136,13 @@ def logistic_regression(
     y: ArrayLike,
     lam: ArrayLike,
     *,
-    l1_ratio: ArrayLike = 0.0,
+    l1_ratio: float | jax.Array = 0.0,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
     coef_init: ArrayLike | None = None,
     intercept_init: ArrayLike | None = None,
 ) -> LogisticResult:
@@ -252,7 +255,7 @@ def logistic_regression(
 
 
 def logistic_path(
-    X: ArrayLike,
+    X: Matrix,
     y: ArrayLike,
     lams: ArrayLike,
     *,
@@ -261,7 +264,7 @@ def logistic_path(
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> LogisticPathResult:
     r"""L2-regularized logistic regression along a path of penalties, warm-started.
 

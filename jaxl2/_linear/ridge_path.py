@@ -57,7 +57,7 @@ class RidgePathResult(NamedTuple):
     lams: jax.Array
     coef: jax.Array
     intercept: jax.Array
-    loo_mse: jax.Array
+    loo_mse: jax.Array | None
     gcv: jax.Array
     best_index: jax.Array
     best_lam: jax.Array

@@ -63,8 +63,9 @@ def _criterion_fn(
     def values(lam_t: jax.Array) -> jax.Array:
         if criterion == "val":
             W, b = coefs(lam_t)
-            pred = X_val @ W.T + b[None, :]
-            return jnp.mean(jnp.square(Y_val - pred), axis=0)
+            # criterion "val" requires X_val and y_val (checked on entry).
+            pred = X_val @ W.T + b[None, :]  # pyright: ignore[reportOptionalOperand]
+            return jnp.mean(jnp.square(Y_val - pred), axis=0)  # pyright: ignore[reportOptionalOperand]
         filt = rp.filters(dec, lam_t)
         num, resid = rp.loo_numerators(dec, data.Ys, dec.C, filt)
         if criterion == "loo":

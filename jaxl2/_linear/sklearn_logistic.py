@@ -233,7 +233,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
                     stacklevel=3,
                 )
             C, penalty = np.inf, "l2"
-        rho = {"l1": 1.0, "elasticnet": l1_ratio}.get(penalty, 0.0)
+        rho = {"l1": 1.0, "elasticnet": l1_ratio}.get(penalty or "l2", 0.0)
         if np.isinf(C):
             return penalty, 0.0, 0.0
         return penalty, (1.0 + rho) / (2.0 * float(C)), 2.0 * rho / (1.0 + rho)

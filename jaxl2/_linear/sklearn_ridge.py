@@ -759,7 +759,8 @@ class RidgeCV(_RidgeBase):
             if per_target:
                 scores = np.array(
                     [
-                        [scorer(identity, pred[:, k, j], Ys[:, j], **params) for j in range(t)]
+                        # check_scoring returns a scorer: scoring is set on this branch.
+                        [scorer(identity, pred[:, k, j], Ys[:, j], **params) for j in range(t)]  # pyright: ignore[reportOptionalCall]
                         for k in range(K)
                     ]
                 )
@@ -767,7 +768,7 @@ class RidgeCV(_RidgeBase):
                 target = Ys[:, 0] if y_was_1d else Ys
                 scores = np.array(
                     [
-                        scorer(
+                        scorer(  # pyright: ignore[reportOptionalCall]
                             identity, pred[:, k, 0] if y_was_1d else pred[:, k, :], target, **params
                         )
                         for k in range(K)

@@ -46,7 +46,7 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     coef, intercept = coef[..., 0], intercept[..., 0]  # (classes, p): scikit-learn's layout
     if n_classes == 2:
-        coef, intercept, n_iter, ok = coef[0], intercept[0], n_iter[0], ok[0]
+        coef, intercept, n_iter, ok = coef[0], intercept[0], n_iter[0], ok[0]  # pyright: ignore[reportIndexIssue]
     return coef, intercept, n_iter, ok
 
 
@@ -61,7 +61,7 @@ def linear_svm(
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> SVMResult:
     r"""L2-regularized linear SVM with the squared hinge loss; one-vs-rest for K >= 3 classes.
 

@@ -107,7 +107,8 @@ class _Data:
                 self._perm = jnp.asarray(rng.permutation(self.n).astype(np.int32))
                 self._epoch = epoch
             bs = self.batch_size
-            return self._take(self.data, self._perm[pos * bs : (pos + 1) * bs])
+            # _perm is set on the first batch of every epoch, just above.
+            return self._take(self.data, self._perm[pos * bs : (pos + 1) * bs])  # pyright: ignore[reportOptionalSubscript]
         if self._it is None or t < self._cursor:
             self._it, self._cursor = self._fresh(), 0
         while self._cursor < t:  # resuming: skip the batches already used
@@ -117,11 +118,13 @@ class _Data:
 
     def _fresh(self) -> Any:
         src = self.source
-        return iter(src()) if callable(src) else iter(src)
+        # An iterable or a callable returning one (checked by the caller).
+        return iter(src()) if callable(src) else iter(src)  # pyright: ignore[reportCallIssue, reportArgumentType]
 
     def _next(self) -> Any:
         try:
-            batch = next(self._it)
+            # _fresh() has set _it before the first call.
+            batch = next(self._it)  # pyright: ignore[reportArgumentType]
         except StopIteration:
             if not (callable(self.source) or isinstance(self.source, list)):
                 raise ValueError(

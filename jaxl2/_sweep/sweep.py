@@ -691,7 +691,8 @@ def sweep(
         if progress and jax.process_index() == 0 and not state.done.all():
             from tqdm.auto import tqdm
 
-            state.bar = tqdm(
+            # _Sweep's progress bar is attached only when progress=True.
+            state.bar = tqdm(  # pyright: ignore[reportAttributeAccessIssue]
                 total=K,
                 initial=int(state.done.sum()),
                 unit="member",

@@ -37,7 +37,8 @@ def _leading_length(data: Any, name: str) -> int:
             f"{name} must be a pytree of arrays sharing their leading (example) axis, "
             f"got {listing}."
         )
-    return next(iter(lengths.values()))
+    # None was ruled out above.
+    return next(iter(lengths.values()))  # pyright: ignore[reportReturnType]
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -336,7 +337,9 @@ def train_sweep(
             raise TypeError(f"metrics[{name!r}] must be callable, got {type(metric).__name__}.")
     monitor = _check_monitor(monitor, patience, restore_best, eval_data, metric_items, stream)
     h_host, K = _host_hparams(hparams)
-    stopping = dict(monitor=monitor, mode=mode, patience=patience, restore_best=restore_best)
+    stopping: dict[str, Any] = dict(
+        monitor=monitor, mode=mode, patience=patience, restore_best=restore_best
+    )
     if stream:
         return _train_stream(
             init_fn,
@@ -510,7 +513,7 @@ def _train_stream(
         state, losses = trainer.step(state, batches.next(t))
         total, count = total + losses, count + 1
         if t in record_at:
-            record = {"train_loss": total / count}
+            record: dict[str, Any] = {"train_loss": total / count}
             total, count = 0.0, 0
             if eval_data is not None:
                 val = trainer.evaluate(state, eval_data, dict(metrics))
@@ -548,7 +551,8 @@ def _all_finite(tree: Any) -> np.ndarray:
         leaf = np.asarray(leaf)
         here = np.isfinite(leaf.reshape(leaf.shape[0], -1)).all(1)
         ok = here if ok is None else ok & here
-    return ok
+    # Every tree passed here has leaves, so ok is an array.
+    return ok  # pyright: ignore[reportReturnType]
 
 
 class _Epochs:
@@ -567,7 +571,8 @@ class _Epochs:
                 "train_data() must return an iterator of batches (one epoch), got a "
                 f"{type(source).__name__}; for arrays pass them directly as train_data."
             )
-        return iter(source)
+        # An iterable (the data types that are not were rejected above).
+        return iter(source)  # pyright: ignore[reportCallIssue, reportArgumentType]
 
     def next(self, t: int) -> Any:
         for attempt in range(2):

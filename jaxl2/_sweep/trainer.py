@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -111,7 +111,8 @@ def check_batch(batch: Any, name: str, where: str) -> int:
         raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
     if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
-        return first.pop()
+        # None was ruled out on this line's condition.
+        return first.pop()  # pyright: ignore[reportReturnType]
     flat = jax.tree_util.tree_flatten_with_path(batch)[0]
     lengths = {}
     for path, x in flat:
@@ -532,7 +533,7 @@ class SweepTrainer:
                 f"{self.mesh.devices.size} devices; use a K that is a multiple of it."
             )
         self._train_shapes = None
-        self._compiled: dict[str, Callable] = {}
+        self._compiled: dict[Hashable, Callable] = {}
 
     # -- one member's pure functions (train_sweep builds on them)
     def tx(self, h: Any) -> optax.GradientTransformation:
@@ -666,7 +667,7 @@ class SweepTrainer:
         sharding = NamedSharding(self.mesh, P(tuple(self.mesh.axis_names)))
         return jax.device_put(tree, sharding)
 
-    def _program(self, name: str, build: Callable[[], Callable]) -> Callable:
+    def _program(self, name: Hashable, build: Callable[[], Callable]) -> Callable:
         if name not in self._compiled:
             self._compiled[name] = build()
         return self._compiled[name]

@@ -14,7 +14,7 @@ at a time: its norm, bound, multiplier or singular vectors are per leaf.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -165,7 +165,9 @@ def _check_steps(value: Any, name: str, minimum: int) -> None:
 
 
 def cpr(
-    kappa_init: str = "inflection_point",
+    kappa_init: Literal[
+        "uniform", "dependent", "warm_start", "inflection_point"
+    ] = "inflection_point",
     kappa: ArrayLike | None = None,
     *,
     warm_start_steps: int | None = None,
@@ -386,7 +388,9 @@ def adamcpr(
     eps_root: ArrayLike = 0.0,
     mu_dtype: DTypeLike | None = None,
     *,
-    kappa_init: str = "inflection_point",
+    kappa_init: Literal[
+        "uniform", "dependent", "warm_start", "inflection_point"
+    ] = "inflection_point",
     kappa: ArrayLike | None = None,
     warm_start_steps: int | None = None,
     mu: ArrayLike = 1.0,
@@ -453,7 +457,7 @@ def weight_norm_control(
     learning_rate: ScalarOrSchedule | None = None,
     mask: MaskLike = None,
     relative: bool = False,
-    per: str = "leaf",
+    per: Literal["leaf", "global"] = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """Weight norm control: decay each matrix toward a target norm instead of toward zero.
 
@@ -579,7 +583,7 @@ def adamwn(
     nesterov: bool = False,
     target_norm: ScalarOrSchedule = 0.0,
     relative: bool = False,
-    per: str = "leaf",
+    per: Literal["leaf", "global"] = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """AdamWN: Adam with weight norm control (``optax.adamw``'s parameters, in its order).
 

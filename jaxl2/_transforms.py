@@ -8,7 +8,7 @@ weight decay. Each docstring says which, and whether the decay is multiplied by 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -524,7 +524,7 @@ def decoupled(
     rate: ScalarOrSchedule | None = None,
     *,
     learning_rate: ScalarOrSchedule | None = None,
-    mode: str = "lr",
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
     mask: MaskLike = None,
     center: Params | None = None,
     base_learning_rate: ScalarOrSchedule | None = None,
@@ -814,7 +814,7 @@ def adamw(
     mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    mode: str = "lr",
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
     center: Params | None = None,
     cautious: bool = False,
     base_learning_rate: ScalarOrSchedule | None = None,
@@ -901,7 +901,7 @@ def adams(
     mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    mode: str = "lr",
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
     center: Params | None = None,
     cautious: bool = False,
     base_learning_rate: ScalarOrSchedule | None = None,
@@ -979,7 +979,7 @@ def sgdw(
     weight_decay: ScalarOrSchedule = 1e-4,
     mask: MaskLike = None,
     *,
-    mode: str = "lr",
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
     center: Params | None = None,
     cautious: bool = False,
     base_learning_rate: ScalarOrSchedule | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -510,7 +510,7 @@ def tikhonov(
     *,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
-    solver: str = "auto",
+    solver: Literal["auto", "cholesky", "lstsq"] = "auto",
 ) -> RidgeResult:
     r"""Tikhonov regularization: ridge with the penalty ``lam · ‖Γw‖²`` for a general matrix Γ.
 

@@ -21,7 +21,7 @@ residual terms, so neither Xs nor U (each n × p) is ever held in memory. :func:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -380,7 +380,7 @@ def ridge_path(
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
     standardize: bool = False,
-    keep: str = "all",
+    keep: Literal["all", "best"] = "all",
     select: str = "loo",
     targets_batch: int | None = None,
     progress: bool = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -156,7 +156,7 @@ def tune_ridge(
     *,
     X_val: ArrayLike | None = None,
     y_val: ArrayLike | None = None,
-    criterion: str = "loo",
+    criterion: Literal["loo", "gcv", "val"] = "loo",
     lams: ArrayLike | None = None,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,

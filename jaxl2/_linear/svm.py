@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +55,7 @@ def linear_svm(
     y: ArrayLike,
     lam: ArrayLike,
     *,
-    loss: str = "squared_hinge",
+    loss: Literal["squared_hinge"] = "squared_hinge",
     fit_intercept: bool = False,
     sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,

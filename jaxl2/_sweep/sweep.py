@@ -22,7 +22,7 @@ import operator
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -538,7 +538,7 @@ def sweep(
     fn: Callable[..., Any],
     hparams: ArrayTree,
     *args: Any,
-    strategy: str = "auto",
+    strategy: Literal["auto", "vmap", "chunked", "map", "loop"] = "auto",
     batch_size: int | None = None,
     devices: Devices = None,
     progress: bool = False,

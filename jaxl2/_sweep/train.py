@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -185,7 +185,7 @@ def train_sweep(
     norm_mask: MaskLike = None,
     keep_params: bool = True,
     monitor: str | None = None,
-    mode: str | None = None,
+    mode: Literal["min", "max"] | None = None,
     patience: int | None = None,
     restore_best: bool = False,
     **sweep_options: Any,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -499,7 +499,7 @@ class SweepTrainer:
         seed: int = 0,
         devices: Devices = None,
         monitor: str | None = None,
-        mode: str | None = None,
+        mode: Literal["min", "max"] | None = None,
         patience: int | None = None,
         restore_best: bool = False,
     ) -> None:

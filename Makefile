@@ -37,6 +37,7 @@ bench: $(VENV)/.stamp-test
 lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check jaxl2 tests benchmarks notebooks examples docs
 	$(VENV)/bin/ruff format --check jaxl2 tests benchmarks docs examples
+	$(VENV)/bin/pyright --pythonpath $(PY)
 
 format: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff format jaxl2 tests benchmarks docs examples

@@ -31,7 +31,7 @@ from ._linear.enet import ElasticNetPathResult as ElasticNetPathResult
 from ._linear.enet import elastic_net_path as elastic_net_path
 from ._linear.enet import lasso_path as lasso_path
 from ._linear.glm import ConvergenceWarning as ConvergenceWarning
-from ._linear.kernel_ridge import KernelRidgePath as KernelRidgePath
+from ._linear.kernel_ridge import KernelRidgePathResult as KernelRidgePathResult
 from ._linear.kernel_ridge import kernel_matrix as kernel_matrix
 from ._linear.kernel_ridge import kernel_ridge_path as kernel_ridge_path
 from ._linear.logistic import LogisticPathResult as LogisticPathResult
@@ -41,7 +41,7 @@ from ._linear.logistic import logistic_regression as logistic_regression
 from ._linear.ridge import RidgeResult as RidgeResult
 from ._linear.ridge import ridge as ridge
 from ._linear.ridge import tikhonov as tikhonov
-from ._linear.ridge_path import RidgePath as RidgePath
+from ._linear.ridge_path import RidgePathResult as RidgePathResult
 from ._linear.ridge_path import ridge_path as ridge_path
 from ._linear.ridge_tune import TuneResult as TuneResult
 from ._linear.ridge_tune import tune_ridge as tune_ridge
@@ -85,6 +85,27 @@ from ._transforms import weight_decay as weight_decay
 
 __version__ = "0.1.0"
 
+# Old names of renamed public objects: still importable, with a DeprecationWarning.
+_DEPRECATED = {
+    "RidgePath": ("RidgePathResult", RidgePathResult),
+    "KernelRidgePath": ("KernelRidgePathResult", KernelRidgePathResult),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEPRECATED:
+        new_name, obj = _DEPRECATED[name]
+        import warnings
+
+        warnings.warn(
+            f"jaxl2.{name} is deprecated; use jaxl2.{new_name} (the same class).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return obj
+    raise AttributeError(f"module 'jaxl2' has no attribute {name!r}")
+
+
 __all__ = [
     # modules
     "convert",
@@ -126,7 +147,7 @@ __all__ = [
     "ridge",
     "RidgeResult",
     "ridge_path",
-    "RidgePath",
+    "RidgePathResult",
     "tikhonov",
     "bayesian_ridge",
     "BayesianRidgeResult",
@@ -139,7 +160,7 @@ __all__ = [
     "banded_predict_split",
     "r2_score_split",
     "kernel_ridge_path",
-    "KernelRidgePath",
+    "KernelRidgePathResult",
     "kernel_matrix",
     # classifiers and sparse paths
     "logistic_regression",

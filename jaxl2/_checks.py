@@ -18,6 +18,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.core  # jax.core.Tracer: the submodule is not an attribute of jax in its stubs
 import jax.numpy as jnp
 import numpy as np
 
@@ -69,7 +70,8 @@ def is_concrete(x: Any) -> bool:
 
 
 def _where(index: tuple[int, ...]) -> str:
-    return "" if index == () else f" at index {index if len(index) > 1 else index[0]}"
+    # pyright narrows `index` to tuple[()] in the inner branch, not seeing `index == ()` above.
+    return "" if index == () else f" at index {index if len(index) > 1 else index[0]}"  # pyright: ignore[reportGeneralTypeIssues]
 
 
 def check_real(value: Any, name: str) -> None:

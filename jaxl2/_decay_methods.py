@@ -14,7 +14,7 @@ at a time: its norm, bound, multiplier or singular vectors are per leaf.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,7 @@ from ._checks import (
     is_concrete,
     widest_float,
 )
+from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # f32 products in f32 on TPU/GPU (not bf16 or TF32)
 
@@ -217,15 +218,17 @@ def _check_steps(value: Any, name: str, minimum: int) -> None:
 
 
 def cpr(
-    kappa_init: str = "inflection_point",
-    kappa: Any = None,
+    kappa_init: Literal[
+        "uniform", "dependent", "warm_start", "inflection_point"
+    ] = "inflection_point",
+    kappa: ArrayLike | None = None,
     *,
-    warm_start_steps: Any = None,
-    mu: Any = 1.0,
-    learning_rate: Any = None,
-    mask: Any = None,
+    warm_start_steps: int | None = None,
+    mu: ArrayLike = 1.0,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
     reg_step_size: int = 200,
-    reg_ema_decay: Any = 0.9,
+    reg_ema_decay: ArrayLike = 0.9,
 ) -> optax.GradientTransformationExtraArgs:
     """Constrained parameter regularization (CPR): keep ``‖W‖² ≤ κ`` per matrix, not decay it.
 
@@ -401,27 +404,31 @@ def cpr(
             leaf, flags, updates, params, state.kappa, state.kappa_set, state.lagmul,
             state.ema, state.prev_reg, state.prev_grad,
         )  # fmt: skip
-        return u, CPRState(t, *fields)
+        # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+        return u, CPRState(t, *fields)  # pyright: ignore[reportArgumentType]
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def adamcpr(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
     *,
-    kappa_init: str = "inflection_point",
-    kappa: Any = None,
-    warm_start_steps: Any = None,
-    mu: Any = 1.0,
+    kappa_init: Literal[
+        "uniform", "dependent", "warm_start", "inflection_point"
+    ] = "inflection_point",
+    kappa: ArrayLike | None = None,
+    warm_start_steps: int | None = None,
+    mu: ArrayLike = 1.0,
     reg_by_lr: bool = False,
-    mask: Any = None,
+    mask: MaskLike = None,
     reg_step_size: int = 200,
-    reg_ema_decay: Any = 0.9,
+    reg_ema_decay: ArrayLike = 0.9,
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with constrained parameter regularization: ``chain(optax.adam(...), cpr(...))``.
@@ -471,13 +478,13 @@ def adamcpr(
 
 
 def weight_norm_control(
-    rate: Any,
-    target_norm: Any = 0.0,
+    rate: ScalarOrSchedule,
+    target_norm: ScalarOrSchedule = 0.0,
     *,
-    learning_rate: Any = None,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
     relative: bool = False,
-    per: str = "leaf",
+    per: Literal["leaf", "global"] = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """Weight norm control: decay each matrix toward a target norm instead of toward zero.
 
@@ -561,6 +568,7 @@ def weight_norm_control(
             n0_in, dt = n0, _f32(jnp.result_type(w))
             wf = jnp.asarray(w).astype(dt)
             if per == "global":
+                assert g_norm is not None and g_n0 is not None  # set above for per="global"
                 norm, n0 = g_norm.astype(dt), g_n0.astype(dt)
             else:
                 norm = _norm(wf)
@@ -570,7 +578,9 @@ def weight_norm_control(
 
         out, _ = _map_flagged(leaf, flags, updates, params, state.initial_norm)
         new_state = WeightNormControlState(
-            count=optax.safe_increment(state.count), initial_norm=state.initial_norm
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=optax.safe_increment(state.count),  # pyright: ignore[reportArgumentType]
+            initial_norm=state.initial_norm,
         )
         return out, new_state
 
@@ -578,19 +588,19 @@ def weight_norm_control(
 
 
 def adamwn(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    target_norm: Any = 0.0,
+    target_norm: ScalarOrSchedule = 0.0,
     relative: bool = False,
-    per: str = "leaf",
+    per: Literal["leaf", "global"] = "leaf",
 ) -> optax.GradientTransformationExtraArgs:
     """AdamWN: Adam with weight norm control (``optax.adamw``'s parameters, in its order).
 
@@ -647,7 +657,11 @@ def _spectral_leaves(params: Any, mask: Any) -> list[bool]:
 
 
 def spectral_decay(
-    rate: Any, *, learning_rate: Any = None, mask: Any = None, seed: int = 0
+    rate: ScalarOrSchedule,
+    *,
+    learning_rate: ScalarOrSchedule | None = None,
+    mask: MaskLike = None,
+    seed: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Spectral weight decay: shrink each matrix's largest singular value, not all its entries.
 
@@ -750,12 +764,14 @@ def spectral_decay(
         out, vs, sigmas = _map_flagged(
             leaf, _spectral_leaves(params, mask), updates, params, state.v, state.sigma
         )
-        return out, SpectralDecayState(optax.safe_increment(state.count), vs, sigmas)
+        count = optax.safe_increment(state.count)
+        # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+        return out, SpectralDecayState(count, vs, sigmas)  # pyright: ignore[reportArgumentType]
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def describe_spectral_decay(params: Any, mask: Any = None) -> str:
+def describe_spectral_decay(params: Params, mask: MaskLike = None) -> str:
     """Which leaves :func:`spectral_decay` decays, as which matrix, and which it skips.
 
     One row per leaf: path, shape, and ``m×n`` (the matrix whose ``σ₁`` is decayed),

@@ -18,6 +18,7 @@ from ._checks import (
     check_nonnegative,
     widest_float,
 )
+from ._typing import MaskLike, Params
 
 
 class WeightNorms(NamedTuple):
@@ -39,7 +40,7 @@ def _sqrt0(s: jax.Array) -> jax.Array:
     return jnp.where(s > 0, jnp.sqrt(safe), jnp.where(jnp.isnan(s), s, jnp.zeros_like(s)))
 
 
-def weight_norms(params: Any, mask: Any = None) -> WeightNorms:
+def weight_norms(params: Params, mask: MaskLike = None) -> WeightNorms:
     """L2 norms of every leaf and the total norm of the masked leaves.
 
     ``per_leaf[k] = ‖w_k‖₂``; ``total = √(Σ_{k masked} ‖w_k‖²)``. Squares are summed in at least

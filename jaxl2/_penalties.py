@@ -20,6 +20,7 @@ from ._checks import (
     is_concrete,
     widest_float,
 )
+from ._typing import ArrayLike, MaskLike, Params
 
 Penalty = Callable[..., jax.Array]
 
@@ -69,7 +70,9 @@ def _abs(d: jax.Array) -> jax.Array:
     return d * jnp.sign(d)
 
 
-def l2(params: Any, lam: Any, *, mask: Any = None, center: Any = None) -> jax.Array:
+def l2(
+    params: Params, lam: ArrayLike, *, mask: MaskLike = None, center: Params | None = None
+) -> jax.Array:
     """The L2 penalty ``lam · Σ (w − c)²`` over the (masked) leaves of a pytree.
 
     Its gradient is ``2 · lam · (w − c)``, so SGD on ``loss + l2(params, rate / 2)`` takes the same
@@ -109,7 +112,9 @@ def l2(params: Any, lam: Any, *, mask: Any = None, center: Any = None) -> jax.Ar
     return _scaled(lam, total, dtype)
 
 
-def l1(params: Any, lam: Any, *, mask: Any = None, center: Any = None) -> jax.Array:
+def l1(
+    params: Params, lam: ArrayLike, *, mask: MaskLike = None, center: Params | None = None
+) -> jax.Array:
     """The L1 penalty ``lam · Σ |w − c|`` over the (masked) leaves of a pytree.
 
     Its (sub)gradient is ``lam · sign(w − c)``, which is 0 where ``w == c``. Gradient descent on it
@@ -145,7 +150,12 @@ def l1(params: Any, lam: Any, *, mask: Any = None, center: Any = None) -> jax.Ar
 
 
 def elastic_net(
-    params: Any, lam: Any, l1_ratio: Any, *, mask: Any = None, center: Any = None
+    params: Params,
+    lam: ArrayLike,
+    l1_ratio: ArrayLike,
+    *,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> jax.Array:
     """The elastic-net penalty ``lam · (ρ Σ |w − c| + (1 − ρ) Σ (w − c)²)``, ``ρ = l1_ratio``.
 
@@ -191,10 +201,10 @@ _BY_NAME: dict[str, Penalty] = {"l2": l2, "l1": l1}
 def penalized(
     loss_fn: Callable[..., Any],
     penalty: Penalty | str,
-    lam: Any,
+    lam: ArrayLike,
     *,
-    mask: Any = None,
-    center: Any = None,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> Callable[..., Any]:
     """Wraps ``loss_fn(params, *args)`` into ``loss_fn(params, *args) + penalty(params, lam)``.
 

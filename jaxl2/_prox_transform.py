@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,7 @@ import optax
 
 from . import _penalties, prox
 from ._checks import check_floating, check_in_range, check_nonnegative, is_concrete
+from ._typing import MaskLike, Params
 
 _NO_PARAMS = (
     "params: the proximal step needs the current parameters; call update(updates, state, params)."
@@ -55,13 +56,13 @@ def _evaluator(value: Any, name: str) -> Callable[[jax.Array], Any]:
 
 
 def proximal(
-    penalty: Any,
+    penalty: Literal["l1", "l2", "elastic_net"] | Callable[..., jax.Array],
     lam: optax.ScalarOrSchedule,
     learning_rate: optax.ScalarOrSchedule,
     *,
     l1_ratio: float | None = None,
-    mask: Any = None,
-    center: Any = None,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""The proximal step of a penalty, as an optax transform to put LAST in a chain.
 
@@ -146,9 +147,11 @@ def proximal(
         elif name == "l2":
             target = prox.l2(moved, lam_t, step, mask=mask, center=center)
         else:
-            target = prox.elastic_net(moved, lam_t, l1_ratio, step, mask=mask, center=center)
+            # l1_ratio was checked to be a number for "elastic_net" above.
+            target = prox.elastic_net(moved, lam_t, l1_ratio, step, mask=mask, center=center)  # pyright: ignore[reportArgumentType]
         # w + (target - w) == target exactly when target == 0, so the zeros survive.
         new_updates = jax.tree.map(lambda t, w: (t - w).astype(w.dtype), target, params)
-        return new_updates, ProximalState(count=optax.safe_increment(state.count))
+        # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+        return new_updates, ProximalState(count=optax.safe_increment(state.count))  # pyright: ignore[reportArgumentType]
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

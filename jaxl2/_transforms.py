@@ -8,18 +8,21 @@ weight decay. Each docstring says which, and whether the decay is multiplied by 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
+
 try:  # optax.adamw's middle state for a scheduled rate (not exported by optax 0.2.8)
-    from optax.transforms._adding import WeightDecaySchedule
+    # The fallback class below has the same fields.
+    from optax.transforms._adding import WeightDecaySchedule  # pyright: ignore[reportAssignmentType]
 except ImportError:  # pragma: no cover
 
-    class WeightDecaySchedule(NamedTuple):  # type: ignore[no-redef]
+    class WeightDecaySchedule(NamedTuple):  # pyright: ignore[reportAssignmentType]  # fallback
         count: jax.Array
 
 
@@ -81,7 +84,7 @@ def _check_schedule_value(value: Any, name: str) -> Any:
     )
 
 
-def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
+def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array | None], Any]:
     """Validates ``rate`` now where it is concrete; returns ``count -> rate value (tree)``."""
     if rate is None:
         raise ValueError(
@@ -98,7 +101,7 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
         if not _is_schedule(leaf) and is_concrete(leaf):
             check_nonnegative(leaf, f"{name}{jax.tree_util.keystr(path)}")
 
-    def per_leaf(count: jax.Array) -> Any:
+    def per_leaf(count: jax.Array | None) -> Any:
         return jax.tree.map(
             lambda r: (
                 _check_schedule_value(r(count), name)
@@ -242,7 +245,7 @@ def _check_mask_arg(mask: Any) -> None:
 
 
 def weight_decay(
-    rate: Any, mask: Any = None, *, center: Any = None
+    rate: ScalarOrSchedule, mask: MaskLike = None, *, center: Params | None = None
 ) -> optax.GradientTransformationExtraArgs:
     """Adds ``rate · (w − c)`` to the updates: the gradient of ``l2(params, rate / 2)``.
 
@@ -297,7 +300,8 @@ def weight_decay(
         # when the rate is scheduled.
         count = state.count if scheduled else None
         if isinstance(state, WeightDecayState):
-            state = WeightDecayState(count=optax.safe_increment(state.count))
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            state = WeightDecayState(count=optax.safe_increment(state.count))  # pyright: ignore[reportArgumentType]
         if updates is None:
             return None, state
         updates = _add_decay(
@@ -312,11 +316,16 @@ def weight_decay(
         )
         return updates, state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def coupled(
-    inner: optax.GradientTransformation, rate: Any, *, mask: Any = None, center: Any = None
+    inner: optax.GradientTransformation,
+    rate: ScalarOrSchedule,
+    *,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Classic (coupled) L2: adds ``rate · (w − c)`` to the gradient before ``inner`` sees it.
 
@@ -512,16 +521,16 @@ def _check_cautious(cautious: Any) -> None:
 
 def decoupled(
     inner: optax.GradientTransformation,
-    rate: Any = None,
+    rate: ScalarOrSchedule | None = None,
     *,
-    learning_rate: Any = None,
-    mode: str = "lr",
-    mask: Any = None,
-    center: Any = None,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
+    learning_rate: ScalarOrSchedule | None = None,
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
+    mask: MaskLike = None,
+    center: Params | None = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
     cautious: bool = False,
-    timescale: Any = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Decoupled weight decay for any optax optimizer: decay applied after ``inner``'s step.
 
@@ -643,10 +652,13 @@ def decoupled(
             cautious_sign=-1,  # inner's output is −lr_t · u_t
         )
         return new_updates, DecoupledState(
-            count=optax.safe_increment(state.count), inner_state=inner_state
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            count=optax.safe_increment(state.count),  # pyright: ignore[reportArgumentType]
+            inner_state=inner_state,
         )
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    # optax types `update` as TransformUpdateFn over OptState; ours takes its own state type.
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 def _decay_state(scheduled: bool, masked: bool) -> Any:
@@ -734,14 +746,16 @@ def _decoupled_chain(
         inner = decay_state.inner_state if mask is not None else decay_state
         rates = rate_at(inner.count if scheduled_rate else None)
         if scheduled_rate:
-            inner = WeightDecaySchedule(count=optax.safe_increment(inner.count))
+            # optax.safe_increment is annotated to return ArrayLike; it returns an Array.
+            inner = WeightDecaySchedule(count=optax.safe_increment(inner.count))  # pyright: ignore[reportArgumentType]
             decay_state = optax.MaskedState(inner_state=inner) if mask is not None else inner
         u, first_state = first.update(updates, first_state, params, **extra_args)
         if mode == "constant":
             factor = None
         else:
             lr_t = learning_rate(last_state.count) if lr_schedule else learning_rate
-            factor = factor_of(lr_t)
+            # factor_of is None only in mode "constant", the branch above.
+            factor = factor_of(lr_t)  # pyright: ignore[reportOptionalCall]
         if stable is not None:
             s = stable(first_state)
             with jax.numpy_dtype_promotion("standard"):
@@ -790,22 +804,22 @@ def _adam_signs(b1: Any, nesterov: bool) -> Callable[[Any, Any], Any]:
 
 
 def adamw(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    mode: str = "lr",
-    center: Any = None,
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
-    timescale: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with decoupled weight decay: ``optax.adamw``'s call, state and numbers, and more.
 
@@ -877,21 +891,21 @@ def adamw(
 
 
 def adams(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    mode: str = "lr",
-    center: Any = None,
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """AdamS: Adam with stable weight decay, the decay divided by the root mean second moment.
 
@@ -958,19 +972,19 @@ def adams(
 
 
 def sgdw(
-    learning_rate: Any,
-    momentum: Any = None,
+    learning_rate: ScalarOrSchedule,
+    momentum: ArrayLike | None = None,
     nesterov: bool = False,
-    accumulator_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    accumulator_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
-    mode: str = "lr",
-    center: Any = None,
+    mode: Literal["lr", "schedule", "constant", "corrected"] = "lr",
+    center: Params | None = None,
     cautious: bool = False,
-    base_learning_rate: Any = None,
-    max_learning_rate: Any = None,
-    timescale: Any = None,
+    base_learning_rate: ScalarOrSchedule | None = None,
+    max_learning_rate: ScalarOrSchedule | None = None,
+    timescale: ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """SGD (with optional momentum) and decoupled weight decay, in ``optax.sgd``'s call order.
 
@@ -1037,17 +1051,17 @@ def sgdw(
 
 
 def adam_l2(
-    learning_rate: Any,
-    b1: Any = 0.9,
-    b2: Any = 0.999,
-    eps: Any = 1e-8,
-    eps_root: Any = 0.0,
-    mu_dtype: Any = None,
-    weight_decay: Any = 1e-4,
-    mask: Any = None,
+    learning_rate: ScalarOrSchedule,
+    b1: ArrayLike = 0.9,
+    b2: ArrayLike = 0.999,
+    eps: ArrayLike = 1e-8,
+    eps_root: ArrayLike = 0.0,
+    mu_dtype: DTypeLike | None = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: MaskLike = None,
     *,
     nesterov: bool = False,
-    center: Any = None,
+    center: Params | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with classic (coupled) L2: ``coupled(optax.adam(lr, ...), weight_decay)``.
 

@@ -18,9 +18,10 @@ NumPy arrays and JAX arrays (also under ``jit``); concrete inputs are validated.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ._checks import check_choice, check_in_range, check_nonnegative, is_concrete
+from ._typing import ArrayLike
 
 __all__ = [
     "alpha_to_lam",
@@ -60,11 +61,18 @@ def _positive(x: Any, name: str) -> Any:
     return x
 
 
-def alpha_to_lam(alpha: Any) -> Any:
+def alpha_to_lam(alpha: ArrayLike) -> ArrayLike:
     """scikit-learn ``Ridge(alpha)`` → jaxl2 ridge ``lam``: ``lam = alpha``.
 
     Both minimize ``Σ sᵢ (yᵢ − xᵢᵀw − b)² + alpha · ‖w‖²`` (unnormalized squared error, intercept
-    unpenalized), so the numbers are the same; this function exists to say so.
+    unpenalized), so the numbers are the same. scikit-learn's ``alpha`` is already jaxl2's ``lam``
+    for ridge; this exists so that code converting from any peer reads the same way.
+
+    Args:
+        alpha: scikit-learn's ``alpha`` ``≥ 0``: a number or an array (traced values pass through).
+
+    Returns:
+        ``lam``, the same value (and type) as ``alpha``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -75,8 +83,17 @@ def alpha_to_lam(alpha: Any) -> Any:
     return alpha
 
 
-def lam_to_alpha(lam: Any) -> Any:
+def lam_to_alpha(lam: ArrayLike) -> ArrayLike:
     """jaxl2 ridge ``lam`` → scikit-learn ``Ridge(alpha)``: ``alpha = lam``.
+
+    The same number (see :func:`alpha_to_lam`); this exists so that code converting to any peer
+    reads the same way.
+
+    Args:
+        lam: jaxl2's ridge strength ``≥ 0``: a number or an array.
+
+    Returns:
+        scikit-learn's ``alpha``, the same value (and type) as ``lam``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -87,13 +104,19 @@ def lam_to_alpha(lam: Any) -> Any:
     return lam
 
 
-def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
+def c_to_lam(C: ArrayLike) -> ArrayLike:  # noqa: N803 - scikit-learn's name
     """scikit-learn ``C`` (``LogisticRegression``, ``LinearSVC``) → jaxl2 ``lam = 1 / (2 C)``.
 
     scikit-learn minimizes ``C · Σ sᵢ lossᵢ + ½ ‖w‖²``; dividing by ``C`` gives
     ``Σ sᵢ lossᵢ + (1 / (2C)) · ‖w‖²``.
 
     ``C = inf`` (scikit-learn's "no penalty") gives ``lam = 0``.
+
+    Args:
+        C: scikit-learn's inverse strength ``> 0`` (``inf`` allowed): a number or an array.
+
+    Returns:
+        ``lam = 1 / (2 C)``.
 
     Raises:
         ValueError: ``C`` is not > 0, or is NaN.
@@ -114,8 +137,14 @@ def c_to_lam(C: Any) -> Any:  # noqa: N803 - scikit-learn's name
     return 1.0 / (2.0 * C)
 
 
-def lam_to_c(lam: Any) -> Any:
+def lam_to_c(lam: ArrayLike) -> ArrayLike:
     """jaxl2 ``lam`` → scikit-learn ``C = 1 / (2 lam)``.
+
+    Args:
+        lam: jaxl2's strength ``> 0``: a number or an array.
+
+    Returns:
+        scikit-learn's ``C = 1 / (2 lam)``.
 
     Raises:
         ValueError: ``lam`` is not > 0 (``lam = 0`` is ``C = ∞``: no penalty).
@@ -129,12 +158,19 @@ def lam_to_c(lam: Any) -> Any:
     return 1.0 / (2.0 * lam)
 
 
-def weight_decay_to_lam(weight_decay: Any) -> Any:
+def weight_decay_to_lam(weight_decay: ArrayLike) -> ArrayLike:
     """torch / optax coupled ``weight_decay`` → penalty ``lam = weight_decay / 2``.
 
     ``torch.optim.SGD(weight_decay=r)`` adds ``r · w`` to the gradient, which is the gradient of
     ``(r / 2) · ‖w‖² = l2(w, r / 2)``. (For decoupled decay, AdamW, there is no penalty
     equivalent under an adaptive optimizer; see :func:`convert_decay`.)
+
+    Args:
+        weight_decay: the coupled rate ``r ≥ 0`` of ``torch.optim.SGD`` (or
+            ``optax.add_decayed_weights`` before a non-adaptive optimizer).
+
+    Returns:
+        ``lam = weight_decay / 2``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -145,8 +181,14 @@ def weight_decay_to_lam(weight_decay: Any) -> Any:
     return weight_decay / 2.0
 
 
-def lam_to_weight_decay(lam: Any) -> Any:
+def lam_to_weight_decay(lam: ArrayLike) -> ArrayLike:
     """Penalty ``lam`` → torch / optax coupled ``weight_decay = 2 · lam``.
+
+    Args:
+        lam: jaxl2's penalty strength ``≥ 0``.
+
+    Returns:
+        the coupled ``weight_decay = 2 · lam``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -157,11 +199,18 @@ def lam_to_weight_decay(lam: Any) -> Any:
     return 2.0 * lam
 
 
-def keras_l2_to_lam(l2: Any) -> Any:
+def keras_l2_to_lam(l2: ArrayLike) -> ArrayLike:
     """Keras ``regularizers.L2(l2)`` → ``lam = l2`` (Keras adds ``l2 · Σ w²`` to the loss).
 
     Keras averages the data loss over the batch, so relative to a summed data term of ``n``
-    points the strength is ``n · l2``; the penalty itself is the same number.
+    points the strength is ``n · l2``; the penalty itself is the same number. This exists so that
+    code converting from any peer reads the same way.
+
+    Args:
+        l2: the ``l2`` factor of ``keras.regularizers.L2`` (``≥ 0``).
+
+    Returns:
+        ``lam``, the same value (and type) as ``l2``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -172,8 +221,17 @@ def keras_l2_to_lam(l2: Any) -> Any:
     return l2
 
 
-def lam_to_keras_l2(lam: Any) -> Any:
+def lam_to_keras_l2(lam: ArrayLike) -> ArrayLike:
     """``lam`` → Keras ``regularizers.L2(l2=lam)``.
+
+    The same number (see :func:`keras_l2_to_lam`); this exists so that code converting to any
+    peer reads the same way.
+
+    Args:
+        lam: jaxl2's penalty strength ``≥ 0``.
+
+    Returns:
+        Keras's ``l2``, the same value (and type) as ``lam``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -184,11 +242,18 @@ def lam_to_keras_l2(lam: Any) -> Any:
     return lam
 
 
-def keras_l1l2_to_lam(l1: Any, l2: Any) -> tuple[Any, Any]:
+def keras_l1l2_to_lam(l1: ArrayLike, l2: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """Keras ``L1L2(l1, l2)`` → ``(lam, l1_ratio)`` of :func:`jaxl2.elastic_net`.
 
     Keras adds ``l1 · Σ|w| + l2 · Σ w²`` = ``lam · (ρ Σ|w| + (1 − ρ) Σ w²)`` with ``lam = l1 + l2``
     and ``ρ = l1 / (l1 + l2)``.
+
+    Args:
+        l1: the ``l1`` factor of ``keras.regularizers.L1L2`` (``≥ 0``).
+        l2: its ``l2`` factor (``≥ 0``); ``l1 + l2`` must be ``> 0``.
+
+    Returns:
+        ``(lam, l1_ratio)`` with ``lam = l1 + l2`` and ``l1_ratio = l1 / (l1 + l2)``.
 
     Raises:
         ValueError: a negative ``l1`` or ``l2``, or both 0.
@@ -205,7 +270,9 @@ def keras_l1l2_to_lam(l1: Any, l2: Any) -> tuple[Any, Any]:
     return lam, l1 / lam
 
 
-def _enet_forward(lambda_: Any, mix: Any, n_samples: Any, half_loss: bool) -> tuple[Any, Any]:
+def _enet_forward(
+    lambda_: Any, mix: Any, n_samples: Any, half_loss: bool
+) -> tuple[ArrayLike, ArrayLike]:
     # peer: (1/(2N))·RSS + λ·(α‖w‖₁ + (1−α)/2·‖w‖²)  [half_loss]  or  (1/N)·Σloss + same.
     # Multiply by 2N (or N): RSS + 2Nλα‖w‖₁ + Nλ(1−α)‖w‖², i.e. lam·ρ = 2Nλα, lam·(1−ρ) = Nλ(1−α).
     scale = 2.0 if half_loss else 1.0
@@ -216,7 +283,9 @@ def _enet_forward(lambda_: Any, mix: Any, n_samples: Any, half_loss: bool) -> tu
     return lam, rho
 
 
-def _enet_inverse(lam: Any, rho: Any, n_samples: Any, half_loss: bool) -> tuple[Any, Any]:
+def _enet_inverse(
+    lam: Any, rho: Any, n_samples: Any, half_loss: bool
+) -> tuple[ArrayLike, ArrayLike]:
     scale = 2.0 if half_loss else 1.0
     mix = rho / (2.0 - rho)
     lambda_ = lam * (2.0 - rho) / (scale * n_samples)
@@ -224,8 +293,12 @@ def _enet_inverse(lam: Any, rho: Any, n_samples: Any, half_loss: bool) -> tuple[
 
 
 def glmnet_to_lam(
-    lambda_: Any, n_samples: Any, alpha: Any = 0.0, *, family: str = "gaussian"
-) -> tuple[Any, Any]:
+    lambda_: ArrayLike,
+    n_samples: ArrayLike,
+    alpha: ArrayLike = 0.0,
+    *,
+    family: Literal["gaussian", "binomial", "multinomial"] = "gaussian",
+) -> tuple[ArrayLike, ArrayLike]:
     """glmnet ``(λ, α)`` → jaxl2 ``(lam, l1_ratio)``.
 
     glmnet minimizes ``(1/N) Σ wᵢ ℓᵢ + λ · [(1 − α)/2 · ‖β‖² + α · ‖β‖₁]``, ``ℓ = ½ (y − ŷ)²`` for
@@ -265,11 +338,25 @@ def glmnet_to_lam(
 
 
 def lam_to_glmnet(
-    lam: Any, n_samples: Any, l1_ratio: Any = 0.0, *, family: str = "gaussian"
-) -> tuple[Any, Any]:
+    lam: ArrayLike,
+    n_samples: ArrayLike,
+    l1_ratio: ArrayLike = 0.0,
+    *,
+    family: Literal["gaussian", "binomial", "multinomial"] = "gaussian",
+) -> tuple[ArrayLike, ArrayLike]:
     """jaxl2 ``(lam, l1_ratio)`` → glmnet ``(λ, α)``; the inverse of :func:`glmnet_to_lam`.
 
     ``α = ρ / (2 − ρ)``; ``λ = lam (2 − ρ) / (2N)`` (gaussian) or ``lam (2 − ρ) / N`` (logistic).
+
+    Args:
+        lam: jaxl2's strength ``≥ 0``.
+        n_samples: the number of observations ``N > 0``.
+        l1_ratio: jaxl2's ``ρ`` in ``[0, 1]``.
+        family: ``"gaussian"`` (glmnet halves the mean squared error), ``"binomial"`` or
+            ``"multinomial"``.
+
+    Returns:
+        glmnet's ``(lambda, alpha)``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -283,7 +370,9 @@ def lam_to_glmnet(
     return _enet_inverse(lam, l1_ratio, n_samples, half_loss=family == "gaussian")
 
 
-def sklearn_enet_to_lam(alpha: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+def sklearn_enet_to_lam(
+    alpha: ArrayLike, l1_ratio: ArrayLike, n_samples: ArrayLike
+) -> tuple[ArrayLike, ArrayLike]:
     """scikit-learn ``ElasticNet(alpha, l1_ratio)`` (and ``Lasso``) → jaxl2 ``(lam, l1_ratio)``.
 
     scikit-learn minimizes ``1/(2n) ‖y − Xw‖² + alpha ρ_s ‖w‖₁ + ½ alpha (1 − ρ_s) ‖w‖²``;
@@ -310,11 +399,21 @@ def sklearn_enet_to_lam(alpha: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any,
     return _enet_forward(alpha, l1_ratio, n_samples, half_loss=True)
 
 
-def lam_to_sklearn_enet(lam: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, Any]:
+def lam_to_sklearn_enet(
+    lam: ArrayLike, l1_ratio: ArrayLike, n_samples: ArrayLike
+) -> tuple[ArrayLike, ArrayLike]:
     """jaxl2 ``(lam, l1_ratio)`` → scikit-learn ``ElasticNet(alpha, l1_ratio)``.
 
     ``ρ_s = ρ / (2 − ρ)``, ``alpha = lam (2 − ρ) / (2n)``; the inverse of
     :func:`sklearn_enet_to_lam`.
+
+    Args:
+        lam: jaxl2's strength ``≥ 0``.
+        l1_ratio: jaxl2's ``ρ`` in ``[0, 1]``.
+        n_samples: the number of observations ``n > 0``.
+
+    Returns:
+        scikit-learn's ``(alpha, l1_ratio)``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -327,12 +426,23 @@ def lam_to_sklearn_enet(lam: Any, l1_ratio: Any, n_samples: Any) -> tuple[Any, A
     return _enet_inverse(lam, l1_ratio, n_samples, half_loss=True)
 
 
-def normalized_weight_decay(lam_norm: Any, batch_size: Any, n_train: Any, epochs: Any) -> Any:
+def normalized_weight_decay(
+    lam_norm: ArrayLike, batch_size: ArrayLike, n_train: ArrayLike, epochs: ArrayLike
+) -> ArrayLike:
     """Loshchilov & Hutter's normalized weight decay: ``rate = lam_norm · √(b / (B · T))``.
 
     ``b`` is the batch size, ``B`` the number of training points and ``T`` the number of epochs;
     the paper found ``lam_norm ≈ 0.025–0.05`` good across budgets. The result is the paper's
     ``λ`` (their Algorithm 2 decay, :func:`jaxl2.decoupled` with ``mode="schedule"``).
+
+    Args:
+        lam_norm: the normalized decay ``λ_norm ≥ 0``.
+        batch_size: the batch size ``b > 0``.
+        n_train: the number of training points ``B > 0``.
+        epochs: the number of epochs ``T > 0``.
+
+    Returns:
+        the rate ``lam_norm · √(b / (B · T))``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -352,13 +462,13 @@ _DECAY_MODES = ("lr", "schedule", "constant")
 
 
 def convert_decay(
-    rate: Any,
+    rate: ArrayLike,
     *,
-    from_mode: str,
-    to_mode: str,
-    learning_rate: Any,
-    base_learning_rate: Any = None,
-) -> Any:
+    from_mode: Literal["lr", "schedule", "constant"],
+    to_mode: Literal["lr", "schedule", "constant"],
+    learning_rate: ArrayLike,
+    base_learning_rate: ArrayLike | None = None,
+) -> ArrayLike:
     """The decay rate giving the same per-step decay in another mode of :func:`jaxl2.decoupled`.
 
     The weight shrinks by ``d · (w − c)`` per step, with ``d = lr_t · rate`` (``"lr"``, PyTorch /
@@ -366,6 +476,16 @@ def convert_decay(
     ``d = rate`` (``"constant"``). This returns the rate in ``to_mode`` with the same ``d`` at
     ``lr_t = learning_rate`` and ``lr_0 = base_learning_rate`` (default ``learning_rate``). At a
     constant learning rate ``lr``: ``rate_schedule = rate_constant = lr · rate_lr``.
+
+    Args:
+        rate: the decay rate in ``from_mode`` (``≥ 0``).
+        from_mode: ``"lr"``, ``"schedule"`` or ``"constant"``: the mode ``rate`` is given in.
+        to_mode: the mode to convert to (same choices).
+        learning_rate: ``lr_t``, the learning rate at which the decays match (``> 0``).
+        base_learning_rate: ``lr_0`` of ``"schedule"`` (default ``learning_rate``).
+
+    Returns:
+        the rate in ``to_mode`` giving the same per-step decay ``d``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -382,14 +502,28 @@ def convert_decay(
 
 
 def ema_timescale(
-    learning_rate: Any, weight_decay: Any, *, batch_size: Any = None, n_train: Any = None
-) -> Any:
+    learning_rate: ArrayLike,
+    weight_decay: ArrayLike,
+    *,
+    batch_size: ArrayLike | None = None,
+    n_train: ArrayLike | None = None,
+) -> ArrayLike:
     """The EMA timescale of decoupled weight decay: ``τ_iter = 1 / (lr · rate)`` iterations.
 
     With AdamW-style decay the weights are an exponential moving average of recent updates with
     this timescale (Wang & Aitchison 2024). Given ``batch_size`` ``b`` and ``n_train`` ``N``, it is
     returned in epochs: ``τ_epoch = τ_iter · b / N``. Their finding: the best ``τ_epoch`` stays
     roughly constant as model and data grow, so at a fixed ``lr``, ``rate ∝ 1 / N``.
+
+    Args:
+        learning_rate: ``lr > 0``.
+        weight_decay: the decoupled rate ``> 0`` (the PyTorch / optax AdamW convention: the
+            weights shrink by ``lr · rate`` per step).
+        batch_size: ``b``; with ``n_train``, the timescale is returned in epochs.
+        n_train: ``N``, the number of training points.
+
+    Returns:
+        ``τ_iter = 1 / (lr · rate)`` iterations, or ``τ_iter · b / N`` epochs.
 
     Examples:
         >>> from jaxl2 import convert
@@ -407,7 +541,7 @@ def ema_timescale(
     tau = 1.0 / (learning_rate * weight_decay)
     if (batch_size is None) != (n_train is None):
         raise ValueError("ema_timescale: pass both batch_size and n_train (for epochs) or neither.")
-    if batch_size is not None:
+    if batch_size is not None and n_train is not None:  # both or neither, checked above
         _positive(batch_size, "batch_size")
         _positive(n_train, "n_train")
         tau = tau * batch_size / n_train
@@ -415,11 +549,25 @@ def ema_timescale(
 
 
 def weight_decay_from_timescale(
-    tau: Any, learning_rate: Any, *, batch_size: Any = None, n_train: Any = None
-) -> Any:
+    tau: ArrayLike,
+    learning_rate: ArrayLike,
+    *,
+    batch_size: ArrayLike | None = None,
+    n_train: ArrayLike | None = None,
+) -> ArrayLike:
     """The decay rate for an EMA timescale: ``rate = 1 / (lr · τ_iter)``; the inverse of
     :func:`ema_timescale` (``τ`` in epochs when ``batch_size`` and ``n_train`` are given,
     ``τ_iter = τ_epoch · N / b``).
+
+    Args:
+        tau: the timescale ``τ > 0``: iterations, or epochs when ``batch_size`` and ``n_train``
+            are given.
+        learning_rate: ``lr > 0``.
+        batch_size: ``b``, to read ``tau`` in epochs.
+        n_train: ``N``, the number of training points.
+
+    Returns:
+        the decoupled rate ``1 / (lr · τ_iter)``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -433,19 +581,26 @@ def weight_decay_from_timescale(
             "weight_decay_from_timescale: pass both batch_size and n_train (tau in epochs) "
             "or neither."
         )
-    if batch_size is not None:
+    if batch_size is not None and n_train is not None:  # both or neither, checked above
         _positive(batch_size, "batch_size")
         _positive(n_train, "n_train")
         tau = tau * n_train / batch_size
     return 1.0 / (learning_rate * tau)
 
 
-def prior_to_lam(noise_variance: Any, prior_variance: Any) -> Any:
+def prior_to_lam(noise_variance: ArrayLike, prior_variance: ArrayLike) -> ArrayLike:
     """Gaussian prior → ridge strength: ``lam = σ²_noise / σ²_prior``.
 
     With ``yᵢ = xᵢᵀw + εᵢ``, ``εᵢ ~ N(0, σ²_noise)`` and the prior ``w ~ N(0, σ²_prior I)``, the
     negative log-posterior is ``(1 / (2σ²_noise)) · [Σ (yᵢ − xᵢᵀw)² + (σ²_noise / σ²_prior) ‖w‖²]``
     plus a constant, so the MAP estimate is :func:`jaxl2.ridge` with this ``lam``.
+
+    Args:
+        noise_variance: ``σ²_noise > 0``.
+        prior_variance: ``σ²_prior > 0``.
+
+    Returns:
+        ``lam = σ²_noise / σ²_prior``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -457,8 +612,15 @@ def prior_to_lam(noise_variance: Any, prior_variance: Any) -> Any:
     return noise_variance / prior_variance
 
 
-def lam_to_prior_variance(lam: Any, noise_variance: Any) -> Any:
+def lam_to_prior_variance(lam: ArrayLike, noise_variance: ArrayLike) -> ArrayLike:
     """Ridge strength → prior variance: ``σ²_prior = σ²_noise / lam``.
+
+    Args:
+        lam: the ridge strength ``> 0``.
+        noise_variance: ``σ²_noise > 0``.
+
+    Returns:
+        ``σ²_prior = σ²_noise / lam``.
 
     Examples:
         >>> from jaxl2 import convert
@@ -479,15 +641,15 @@ def _new(value: Any, old: Any, name: str) -> Any:
 
 
 def transfer_weight_decay(
-    weight_decay: Any,
-    learning_rate: Any,
+    weight_decay: ArrayLike,
+    learning_rate: ArrayLike,
     *,
-    batch_size: Any,
-    n_train: Any,
-    new_batch_size: Any = None,
-    new_n_train: Any = None,
-    new_learning_rate: Any = None,
-) -> Any:
+    batch_size: ArrayLike,
+    n_train: ArrayLike,
+    new_batch_size: ArrayLike | None = None,
+    new_n_train: ArrayLike | None = None,
+    new_learning_rate: ArrayLike | None = None,
+) -> ArrayLike:
     """The AdamW decay that keeps the EMA timescale in epochs, ``τ_epoch = B / (η λ N)``.
 
     Wang & Aitchison read AdamW's weights as an exponential moving average of recent updates
@@ -538,13 +700,13 @@ def transfer_weight_decay(
 
 
 def ema_timescale_fraction(
-    learning_rate: Any,
-    weight_decay: Any,
+    learning_rate: ArrayLike,
+    weight_decay: ArrayLike,
     *,
-    batch_size: Any,
-    n_samples: Any = None,
-    steps: Any = None,
-) -> Any:
+    batch_size: ArrayLike,
+    n_samples: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
+) -> ArrayLike:
     """The AdamW EMA timescale as a fraction of training: ``τ = B / (η λ D)``.
 
     ``D`` is the number of samples (or tokens, with ``B`` in tokens) seen in the whole run; with
@@ -592,17 +754,17 @@ def _samples(n_samples: Any, steps: Any, batch_size: Any, n_name: str, s_name: s
 
 
 def transfer_weight_decay_budget(
-    weight_decay: Any,
-    learning_rate: Any,
+    weight_decay: ArrayLike,
+    learning_rate: ArrayLike,
     *,
-    batch_size: Any,
-    n_samples: Any = None,
-    steps: Any = None,
-    new_batch_size: Any = None,
-    new_n_samples: Any = None,
-    new_steps: Any = None,
-    new_learning_rate: Any = None,
-) -> Any:
+    batch_size: ArrayLike,
+    n_samples: ArrayLike | None = None,
+    steps: ArrayLike | None = None,
+    new_batch_size: ArrayLike | None = None,
+    new_n_samples: ArrayLike | None = None,
+    new_steps: ArrayLike | None = None,
+    new_learning_rate: ArrayLike | None = None,
+) -> ArrayLike:
     """The AdamW decay that keeps ``τ = B / (η λ D)`` (the timescale as a fraction of training).
 
     ``λ' = λ · (η / η') · (B' / B) · (D / D')``, with ``D`` the samples (or tokens) of the whole
@@ -648,8 +810,8 @@ def transfer_weight_decay_budget(
 
 
 def transfer_width(
-    learning_rate: Any, weight_decay: Any, *, width: Any, new_width: Any
-) -> tuple[Any, Any]:
+    learning_rate: ArrayLike, weight_decay: ArrayLike, *, width: ArrayLike, new_width: ArrayLike
+) -> tuple[ArrayLike, ArrayLike]:
     """μP-style transfer of AdamW's ``(η, λ)`` for hidden matrices to a new width.
 
     ``η' = η · (d / d')`` and ``λ' = λ · √(d' / d)`` (``d`` the width, e.g. the hidden size).

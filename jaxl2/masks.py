@@ -33,13 +33,15 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import jax
+import jax.core  # jax.core.Tracer: the submodule is not an attribute of jax in its stubs
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import broadcast_prefix
+from ._typing import MaskLike, Params
 
 __all__ = [
     "Mask",
@@ -327,7 +329,7 @@ class Mask:
         self._name = name or getattr(fn, "__name__", "mask")
         self._warn_if_empty = _warn_if_empty
 
-    def __call__(self, params: Any, **extra_args: Any) -> Any:
+    def __call__(self, params: Params, **extra_args: Any) -> Any:
         if isinstance(params, MaskScheduleState):
             return InjectedMask(self)  # called by inject_hyperparams as a schedule.
         out = self._fn(params)
@@ -624,7 +626,7 @@ def _broadcast(mask: Any, params: Any, name: str) -> Any:
         return jax.tree.map(_check_mask_leaf, broadcast_prefix(mask, params, name), params)
 
 
-def resolve(mask: Any, params: Any, *, name: str = "mask") -> Any:
+def resolve(mask: MaskLike, params: Params, *, name: str = "mask") -> Any:
     """Turns any accepted mask into a pytree of bools with exactly the structure of ``params``.
 
     A bool pytree is matched to ``params`` by key (dict key, attribute or index), so a plain
@@ -680,7 +682,7 @@ def resolve(mask: Any, params: Any, *, name: str = "mask") -> Any:
     return _broadcast(mask, params, name)
 
 
-def _is_function_mask(mask: Any) -> bool:
+def _is_function_mask(mask: Any) -> TypeGuard[Callable[[Any], Any]]:
     # An Equinox module of bools is callable too (its __call__ is the model's forward pass), so
     # only a callable that is not itself a pytree of values is called (optax #1373).
     if isinstance(mask, (Mask, InjectedMask)):
@@ -696,7 +698,7 @@ def _dtype_str(x: Any) -> str:
     return type(x).__name__
 
 
-def describe(params: Any, mask: Any = "weights") -> str:
+def describe(params: Params, mask: MaskLike = "weights") -> str:
     """A readable table of which parameters a mask decays.
 
     One row per leaf (path, shape, dtype, decayed: ``yes``, ``no`` or ``k/n`` for an element-wise

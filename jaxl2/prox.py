@@ -26,6 +26,7 @@ from ._checks import (
     check_same_structure,
     check_scalar,
 )
+from ._typing import ArrayLike, MaskLike, Params
 from .masks import resolve
 
 __all__ = ["l1", "l2", "elastic_net"]
@@ -68,7 +69,14 @@ def _scalar(value: Any, like: jax.Array) -> jax.Array:
     return jnp.asarray(value).astype(like.dtype)
 
 
-def l1(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any = None) -> Any:
+def l1(
+    params: Params,
+    lam: ArrayLike,
+    step: ArrayLike = 1.0,
+    *,
+    mask: MaskLike = None,
+    center: Params | None = None,
+) -> Any:
     r"""Proximal operator of ``jaxl2.l1``: soft-thresholding by ``step * lam``.
 
     .. math:: \mathrm{prox}(x) = \arg\min_u \mathrm{lam} \sum |u - c|
@@ -104,7 +112,14 @@ def l1(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any 
     return _apply(params, lambda d: _soft(d, _scalar(step, d) * _scalar(lam, d)), mask, center)
 
 
-def l2(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any = None) -> Any:
+def l2(
+    params: Params,
+    lam: ArrayLike,
+    step: ArrayLike = 1.0,
+    *,
+    mask: MaskLike = None,
+    center: Params | None = None,
+) -> Any:
     r"""Proximal operator of ``jaxl2.l2``: shrinkage by ``1 / (1 + 2 step lam)``.
 
     .. math:: \mathrm{prox}(x) = \arg\min_u \mathrm{lam} \sum (u - c)^2
@@ -140,13 +155,13 @@ def l2(params: Any, lam: Any, step: Any = 1.0, *, mask: Any = None, center: Any 
 
 
 def elastic_net(
-    params: Any,
-    lam: Any,
-    l1_ratio: Any,
-    step: Any = 1.0,
+    params: Params,
+    lam: ArrayLike,
+    l1_ratio: ArrayLike,
+    step: ArrayLike = 1.0,
     *,
-    mask: Any = None,
-    center: Any = None,
+    mask: MaskLike = None,
+    center: Params | None = None,
 ) -> Any:
     r"""Proximal operator of ``jaxl2.elastic_net``: soft-threshold, then shrink.
 

@@ -19,6 +19,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_data as rd
 from . import ridge_many as rm
 from .ridge import RidgeResult
@@ -119,7 +120,8 @@ def _banded_core(
     if dual:
         eye = jnp.eye(n, dtype=X.dtype)
 
-        def solve(dk: jax.Array, ys: jax.Array) -> jax.Array:
+        # One definition per branch (dual or primal form).
+        def solve(dk: jax.Array, ys: jax.Array) -> jax.Array:  # pyright: ignore[reportRedeclaration]
             Xd = Xs / dk[None, :]
             K = Xd @ Xs.T + eye
             alpha = jsl.cho_solve(jsl.cho_factor(K, lower=True), ys)
@@ -138,13 +140,13 @@ def _banded_core(
 
 
 def banded_ridge(
-    X: Any,
-    y: Any,
-    groups: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike | Sequence[Sequence[int] | slice],
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
 ) -> RidgeResult:
     r"""Banded ridge: a strength per feature group, ``Σᵢ sᵢ(yᵢ − xᵢᵀw − b)² + Σ_g λ_g ‖w_g‖²``.
 
@@ -154,35 +156,35 @@ def banded_ridge(
     the dual ``X diag(1/λ) Xᵀ + I`` (then ``w = diag(1/λ) Xᵀα``) when n < p.
 
     Args:
-      X: ``(n, p)`` design matrix (its dtype is kept).
-      y: ``(n,)`` or ``(n, t)`` targets.
-      groups: the group of each feature: 1-D integer labels of length p (values 0..G-1), or a
-        sequence of G index lists (or slices) that cover every feature exactly once.
-      lams: ``(G,)`` strengths ``λ_g ≥ 0`` shared by the targets, or ``(t, G)`` per target.
-        When n < p every strength must be > 0.
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        X: ``(n, p)`` design matrix (its dtype is kept).
+        y: ``(n,)`` or ``(n, t)`` targets.
+        groups: the group of each feature: 1-D integer labels of length p (values 0..G-1), or a
+            sequence of G index lists (or slices) that cover every feature exactly once.
+        lams: ``(G,)`` strengths ``λ_g ≥ 0`` shared by the targets, or ``(t, G)`` per target.
+            When n < p every strength must be > 0.
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
 
     Returns:
-      :class:`RidgeResult` ``(coef, intercept)`` with :func:`jaxl2.ridge`'s shapes.
+        :class:`RidgeResult` ``(coef, intercept)`` with :func:`jaxl2.ridge`'s shapes.
 
     Raises:
-      ValueError: groups that overlap or leave a feature out; ``lams`` of the wrong length,
-        negative or not finite; plus the errors of :func:`jaxl2.ridge`.
+        ValueError: groups that overlap or leave a feature out; ``lams`` of the wrong length,
+            negative or not finite; plus the errors of :func:`jaxl2.ridge`.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
-      >>> y = jnp.array([1.0, 2.0, 0.0, 3.0])
-      >>> res = jaxl2.banded_ridge(X, y, [[0, 1], [2]], jnp.array([0.1, 10.0]))
-      >>> print(res.coef.round(3).tolist())
-      [0.088, -0.815, 0.015]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [2.0, 0.0, 1.0]])
+        >>> y = jnp.array([1.0, 2.0, 0.0, 3.0])
+        >>> res = jaxl2.banded_ridge(X, y, [[0, 1], [2]], jnp.array([0.1, 10.0]))
+        >>> print(res.coef.round(3).tolist())
+        [0.088, -0.815, 0.015]
 
     References:
-      Nunez-Elizalde, Huth & Gallant (2019), *Voxelwise encoding models with non-spherical
-      multivariate normal priors*, NeuroImage; Dupré la Tour et al. (2022), *Feature-space
-      selection with banded ridge regression*, NeuroImage (himalaya).
+        Nunez-Elizalde, Huth & Gallant (2019), *Voxelwise encoding models with non-spherical
+        multivariate normal priors*, NeuroImage; Dupré la Tour et al. (2022), *Feature-space
+        selection with banded ridge regression*, NeuroImage (himalaya).
     """
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     n, p = X.shape
@@ -206,10 +208,10 @@ class BandedTuneResult(NamedTuple):
     """Result of :func:`tune_banded_ridge`.
 
     Attributes:
-      lams: ``(t, G)`` (``(G,)`` for 1-D y): each target's tuned group strengths.
-      coef: ``(t, p)`` or ``(p,)`` coefficients at those strengths.
-      intercept: ``(t,)`` or ``()``.
-      value: ``(t,)`` or ``()``: the criterion (LOO MSE or GCV) at the tuned strengths.
+        lams: ``(t, G)`` (``(G,)`` for 1-D y): each target's tuned group strengths.
+        coef: ``(t, p)`` or ``(p,)`` coefficients at those strengths.
+        intercept: ``(t,)`` or ``()``.
+        value: ``(t,)`` or ``()``: the criterion (LOO MSE or GCV) at the tuned strengths.
     """
 
     lams: jax.Array
@@ -389,7 +391,8 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
                 jsl.cho_solve(jsl.cho_factor(Xd @ Xs.T + jnp.eye(Xs.shape[0], dtype=X.dtype)), ys)
                 @ Xd
             )
-        return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)
+        # G is computed whenever the primal form is used.
+        return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), Xs.T @ ys)  # pyright: ignore[reportOptionalOperand]
 
     W = rd.map_unbatched(coef, d, Ys.T)
     W, b = rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
@@ -397,19 +400,19 @@ def _gradient_batch(X, Y, sw, labels, theta0, *, criterion, fit_intercept, dual,
 
 
 def tune_banded_ridge(
-    X: Any,
-    y: Any,
-    groups: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike | Sequence[Sequence[int] | slice],
     *,
     method: str = "gradient",
     criterion: str = "loo",
-    alphas: Any = None,
+    alphas: ArrayLike | None = None,
     n_iter: int | None = None,
-    concentration: Any = (0.1, 1.0),
+    concentration: float | Sequence[float] = (0.1, 1.0),
     steps: int = 20,
     seed: int = 0,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     targets_batch: int | None = None,
     progress: bool = False,
 ) -> BandedTuneResult:
@@ -437,44 +440,44 @@ def tune_banded_ridge(
       LAPACK; batched LAPACK calls can deadlock XLA:CPU's thread pool in jaxlib 0.10).
 
     Args:
-      X: ``(n, p)`` design; y: ``(n,)`` or ``(n, t)`` targets.
-      groups: as for :func:`banded_ridge`.
-      method: ``"gradient"`` or ``"random"``.
-      criterion: ``"loo"`` or ``"gcv"``.
-      alphas: ``(K,)`` overall strengths α > 0 for the search (default: the mean eigenvalue of
-        the Gram matrix of the centred X times ``logspace(-4, 4, 17)``).
-      n_iter: number of group-weight candidates (default 20 for ``"random"``, 5 as the start of
-        ``"gradient"``).
-      concentration: Dirichlet concentration(s) (``"random"``).
-      steps: gradient steps (``"gradient"``).
-      seed: seed of the Dirichlet samples.
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
-      targets_batch: targets per batch (bounded memory).
-      progress: show progress over batches.
+        X: ``(n, p)`` design; y: ``(n,)`` or ``(n, t)`` targets.
+        groups: as for :func:`banded_ridge`.
+        method: ``"gradient"`` or ``"random"``.
+        criterion: ``"loo"`` or ``"gcv"``.
+        alphas: ``(K,)`` overall strengths α > 0 for the search (default: the mean eigenvalue of
+            the Gram matrix of the centred X times ``logspace(-4, 4, 17)``).
+        n_iter: number of group-weight candidates (default 20 for ``"random"``, 5 as the start of
+            ``"gradient"``).
+        concentration: Dirichlet concentration(s) (``"random"``).
+        steps: gradient steps (``"gradient"``).
+        seed: seed of the Dirichlet samples.
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        targets_batch: targets per batch (bounded memory).
+        progress: show progress over batches.
 
     Returns:
-      :class:`BandedTuneResult` ``(lams, coef, intercept, value)``.
+        :class:`BandedTuneResult` ``(lams, coef, intercept, value)``.
 
     Raises:
-      ValueError: an unknown method or criterion, bad groups, ``n_iter``/``steps`` not
-        positive ints, plus the errors of :func:`banded_ridge`.
+        ValueError: an unknown method or criterion, bad groups, ``n_iter``/``steps`` not
+            positive ints, plus the errors of :func:`banded_ridge`.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.normal(jax.random.PRNGKey(0), (60, 6))
-      >>> w = jnp.array([1.0, -1.0, 0.5, 0.0, 0.0, 0.0])
-      >>> y = X @ w + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (60,))
-      >>> res = jaxl2.tune_banded_ridge(X, y, [[0, 1, 2], [3, 4, 5]])
-      >>> print(bool(res.lams[1] > res.lams[0]), res.value.round(2))
-      True 0.29
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.normal(jax.random.PRNGKey(0), (60, 6))
+        >>> w = jnp.array([1.0, -1.0, 0.5, 0.0, 0.0, 0.0])
+        >>> y = X @ w + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (60,))
+        >>> res = jaxl2.tune_banded_ridge(X, y, [[0, 1, 2], [3, 4, 5]])
+        >>> print(bool(res.lams[1] > res.lams[0]), res.value.round(2))
+        True 0.29
 
     References:
-      Dupré la Tour et al. (2022), *Feature-space selection with banded ridge regression*,
-      NeuroImage (random search; himalaya); Bengio (2000), *Gradient-based optimization of
-      hyperparameters* (hypergradient).
+        Dupré la Tour et al. (2022), *Feature-space selection with banded ridge regression*,
+        NeuroImage (random search; himalaya); Bengio (2000), *Gradient-based optimization of
+        hyperparameters* (hypergradient).
     """
     check_choice(method, "method", ("gradient", "random"))
     check_choice(criterion, "criterion", ("loo", "gcv"))
@@ -531,7 +534,7 @@ def tune_banded_ridge(
 
 
 def r2_score_split(
-    y_true: Any, y_pred_split: Any, *, include_correlation: bool = True
+    y_true: ArrayLike, y_pred_split: ArrayLike, *, include_correlation: bool = True
 ) -> jax.Array:
     r"""Variance explained split by feature group (himalaya's ``r2_score_split``).
 
@@ -542,26 +545,26 @@ def r2_score_split(
     ``Σᵢ (2 yᵢ ŷ_gᵢ − ŷ_gᵢ²)/Σᵢ yᵢ²``.
 
     Args:
-      y_true: ``(n,)`` or ``(n, t)`` targets, zero-mean over samples (centre them first).
-      y_pred_split: ``(G, n)`` or ``(G, n, t)`` per-group predictions.
-      include_correlation: include the correlation between the groups' predictions.
+        y_true: ``(n,)`` or ``(n, t)`` targets, zero-mean over samples (centre them first).
+        y_pred_split: ``(G, n)`` or ``(G, n, t)`` per-group predictions.
+        include_correlation: include the correlation between the groups' predictions.
 
     Returns:
-      ``(G,)`` or ``(G, t)`` split R².
+        ``(G,)`` or ``(G, t)`` split R².
 
     Raises:
-      ValueError: shapes that disagree.
+        ValueError: shapes that disagree.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> y = jnp.array([1.0, -1.0, 2.0, -2.0])
-      >>> parts = jnp.stack([0.5 * y, 0.3 * y])
-      >>> print(jaxl2.r2_score_split(y, parts).round(3))
-      [0.6  0.36]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> y = jnp.array([1.0, -1.0, 2.0, -2.0])
+        >>> parts = jnp.stack([0.5 * y, 0.3 * y])
+        >>> print(jaxl2.r2_score_split(y, parts).round(3))
+        [0.6  0.36]
 
     References:
-      himalaya ``himalaya.scoring.r2_score_split``; Dupré la Tour et al. (2022).
+        himalaya ``himalaya.scoring.r2_score_split``; Dupré la Tour et al. (2022).
     """
     y = jnp.asarray(y_true)
     parts = jnp.asarray(y_pred_split)
@@ -577,24 +580,26 @@ def r2_score_split(
     return jnp.sum(2 * y[None] * parts - cross, axis=1) / sst[None]
 
 
-def banded_predict_split(X: Any, coef: Any, groups: Any) -> jax.Array:
+def banded_predict_split(
+    X: ArrayLike, coef: ArrayLike, groups: ArrayLike | Sequence[Sequence[int] | slice]
+) -> jax.Array:
     r"""Per-group predictions ``ŷ_g = X_g w_g``: ``(G, n)`` or ``(G, n, t)`` (no intercept).
 
     Args:
-      X: ``(n, p)`` design.
-      coef: ``(p,)`` or ``(t, p)`` coefficients (e.g. :func:`banded_ridge`'s).
-      groups: as for :func:`banded_ridge`.
+        X: ``(n, p)`` design.
+        coef: ``(p,)`` or ``(t, p)`` coefficients (e.g. :func:`banded_ridge`'s).
+        groups: as for :func:`banded_ridge`.
 
     Returns:
-      The predictions of each group's features alone; they sum to ``X @ coef.T``.
+        The predictions of each group's features alone; they sum to ``X @ coef.T``.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.array([[1.0, 2.0], [3.0, 4.0]])
-      >>> print(jaxl2.banded_predict_split(X, jnp.array([1.0, 1.0]), [0, 1]))
-      [[1. 3.]
-       [2. 4.]]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> print(jaxl2.banded_predict_split(X, jnp.array([1.0, 1.0]), [0, 1]))
+        [[1. 3.]
+         [2. 4.]]
     """
     X = rd.as_2d_design(X)
     W = jnp.asarray(coef)

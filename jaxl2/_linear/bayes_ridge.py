@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_nonnegative
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 
@@ -19,16 +20,16 @@ class BayesianRidgeResult(NamedTuple):
     """Result of :func:`bayesian_ridge` (leading ``(t,)`` axis on every field for 2-D ``y``).
 
     Attributes:
-      coef: ``(p,)`` posterior mean of the weights.
-      intercept: ``()`` intercept (0 without one).
-      alpha: ``()`` noise precision α.
-      lambda_: ``()`` weight precision λ.
-      sigma: ``(p, p)`` posterior covariance ``(λ·I + α·XᵀSX)⁻¹`` (on centred data).
-      scores: ``(max_iter + 1,)`` log evidence (log marginal likelihood, including the Gamma
-        hyperpriors) before each update and, at index ``n_iter``, at the final (α, λ) (as
-        scikit-learn computes it there: with the new SSE and the previous weights); NaN after
-        that. scikit-learn's ``scores_`` is ``scores[:n_iter + 1]``.
-      n_iter: ``()`` number of updates made (scikit-learn's ``n_iter_``).
+        coef: ``(p,)`` posterior mean of the weights.
+        intercept: ``()`` intercept (0 without one).
+        alpha: ``()`` noise precision α.
+        lambda_: ``()`` weight precision λ.
+        sigma: ``(p, p)`` posterior covariance ``(λ·I + α·XᵀSX)⁻¹`` (on centred data).
+        scores: ``(max_iter + 1,)`` log evidence (log marginal likelihood, including the Gamma
+            hyperpriors) before each update and, at index ``n_iter``, at the final (α, λ) (as
+            scikit-learn computes it there: with the new SSE and the previous weights); NaN after
+            that. scikit-learn's ``scores_`` is ``scores[:n_iter + 1]``.
+        n_iter: ``()`` number of updates made (scikit-learn's ``n_iter_``).
     """
 
     coef: jax.Array
@@ -46,10 +47,10 @@ class BayesianRidgeResult(NamedTuple):
 
 
 class _Hyper(NamedTuple):
-    alpha_1: float
-    alpha_2: float
-    lambda_1: float
-    lambda_2: float
+    alpha_1: jax.Array
+    alpha_2: jax.Array
+    lambda_1: jax.Array
+    lambda_2: jax.Array
 
 
 def _fit_one(
@@ -170,11 +171,11 @@ def _bayes_core(
 
 
 def bayesian_ridge(
-    X: Any,
-    y: Any,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     max_iter: int = 300,
     tol: float = 1e-3,
     alpha_1: float = 1e-6,
@@ -199,37 +200,37 @@ def bayesian_ridge(
     rule, its ``sigma_`` and its ``scores_`` (the log evidence), step for step.
 
     Args:
-      X: ``(n, p)`` design matrix (its dtype is kept).
-      y: ``(n,)`` targets, or ``(n, t)``: t independent fits, stacked on a leading axis.
-      fit_intercept: fit an unpenalized intercept (data centred with weighted means).
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
-      max_iter: maximum number of updates.
-      tol: stop when the sum of absolute coefficient changes falls below this.
-      alpha_1, alpha_2: shape and rate of the Gamma prior on α.
-      lambda_1, lambda_2: shape and rate of the Gamma prior on λ.
-      alpha_init, lambda_init: starting values (default ``1/Var(y)`` and 1).
+        X: ``(n, p)`` design matrix (its dtype is kept).
+        y: ``(n,)`` targets, or ``(n, t)``: t independent fits, stacked on a leading axis.
+        fit_intercept: fit an unpenalized intercept (data centred with weighted means).
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        max_iter: maximum number of updates.
+        tol: stop when the sum of absolute coefficient changes falls below this.
+        alpha_1, alpha_2: shape and rate of the Gamma prior on α.
+        lambda_1, lambda_2: shape and rate of the Gamma prior on λ.
+        alpha_init, lambda_init: starting values (default ``1/Var(y)`` and 1).
 
     Returns:
-      :class:`BayesianRidgeResult` ``(coef, intercept, alpha, lambda_, sigma, scores,
-      n_iter)``.
+        :class:`BayesianRidgeResult` ``(coef, intercept, alpha, lambda_, sigma, scores,
+        n_iter)``.
 
     Raises:
-      ValueError: shapes that disagree, NaN/Inf in the data, negative weights or
-        hyperparameters, ``max_iter < 1``.
+        ValueError: shapes that disagree, NaN/Inf in the data, negative weights or
+            hyperparameters, ``max_iter < 1``.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
-      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
-      >>> fit = jaxl2.bayesian_ridge(X, y)
-      >>> print(int(fit.n_iter), round(float(fit.ridge_lam), 3))
-      5 0.1
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+        >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+        >>> fit = jaxl2.bayesian_ridge(X, y)
+        >>> print(int(fit.n_iter), round(float(fit.ridge_lam), 3))
+        5 0.1
 
     References:
-      MacKay (1992), *Bayesian interpolation*; Tipping (2001), *Sparse Bayesian learning and
-      the relevance vector machine*; scikit-learn ``BayesianRidge``.
+        MacKay (1992), *Bayesian interpolation*; Tipping (2001), *Sparse Bayesian learning and
+        the relevance vector machine*; scikit-learn ``BayesianRidge``.
     """
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")

@@ -30,6 +30,7 @@ import numpy as np
 from jax import lax
 
 from .._checks import check_in_range, is_concrete
+from .._typing import ArrayLike
 from . import glm as _glm
 
 
@@ -56,12 +57,14 @@ class ElasticNetPathResult(NamedTuple):
 class _Data(NamedTuple):
     """The centred, weighted problem in one of two forms (``gram`` is static)."""
 
+    # Each form's fields are None in the other form and read only under the matching ``gram``,
+    # which a type checker cannot follow: they are typed Any.
     gram: bool
-    G: jax.Array | None  # (p, p) Gram matrix (gram form)
-    c: jax.Array | None  # (p,) X^T y (gram form)
-    XT: jax.Array | None  # (p, n) sqrt(s)-scaled centred X, transposed (residual form)
-    A: jax.Array | None  # (n, p) the same, untransposed: X^T r as r @ A is fast on XLA:CPU
-    ys: jax.Array | None  # (n,) sqrt(s)-scaled centred y (residual form)
+    G: Any  # (p, p) Gram matrix (gram form)
+    c: Any  # (p,) X^T y (gram form)
+    XT: Any  # (p, n) sqrt(s)-scaled centred X, transposed (residual form)
+    A: Any  # (n, p) the same, untransposed: X^T r as r @ A is fast on XLA:CPU
+    ys: Any  # (n,) sqrt(s)-scaled centred y (residual form)
     diag: jax.Array  # (p,) squared column norms
     yy: jax.Array  # ||y||^2 (weighted, centred)
 
@@ -164,7 +167,9 @@ def _anderson(data: _Data, w, v, hist, k, a, b):
     return w, v, jnp.broadcast_to(w, hist.shape)
 
 
-def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
+def _solve_lam(
+    data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
     """Coordinate descent at one lam from a warm start; returns w, v, q, gap, sweeps.
 
     Each sweep runs over the working set only; after it, one product with the Gram matrix (or
@@ -195,7 +200,8 @@ def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
         hist = hist.at[sweeps % m].set(w)
         w, v, hist = lax.cond(
             sweeps % _ANDERSON == 0,
-            lambda args: _anderson(data, *args, sweeps, a, b),
+            # args is the 3-tuple (w, v, hist).
+            lambda args: _anderson(data, *args, sweeps, a, b),  # pyright: ignore[reportCallIssue]
             lambda args: args,
             (w, v, hist),
         )
@@ -215,7 +221,8 @@ def _solve_lam(data: _Data, w, v, q, lam, lam_prev, rho, tol_abs, max_iter):
     idx, n_work = compact(work)
     init = (w, v, q, work, _gap(data, w, v, q, a, b), 0, hist, idx, n_work)
     w, v, q, _, gap, sweeps, _, _, _ = lax.while_loop(cond, body, init)
-    return w, v, q, gap, sweeps
+    # lax.while_loop's stub returns the init's types: the 0 counter comes back as an Array.
+    return w, v, q, gap, sweeps  # pyright: ignore[reportReturnType]
 
 
 def _centred(X, y, s, fit_intercept: bool):
@@ -281,18 +288,18 @@ def _path(X, y, s, lams, rho, tol, max_iter, eps, *, fit_intercept: bool, gram: 
 
 
 def elastic_net_path(
-    X: Any,
-    y: Any,
-    lams: Any = None,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike | None = None,
     l1_ratio: float = 0.5,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_lams: int = 100,
     eps: float = 1e-3,
     precompute: bool | str = "auto",
     max_iter: int = 1000,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> ElasticNetPathResult:
     r"""Elastic net path by warm-started coordinate descent, stopped on the duality gap.
 
@@ -398,21 +405,22 @@ def elastic_net_path(
         n_lams=n_lams if lams is None else None,
     )
     _glm.warn_if_not_converged(ok, "elastic_net_path", max_iter)
-    return ElasticNetPathResult(lams, coef, intercept, gaps, sweeps, ok)
+    # lams is an array on both branches above.
+    return ElasticNetPathResult(lams, coef, intercept, gaps, sweeps, ok)  # pyright: ignore[reportArgumentType]
 
 
 def lasso_path(
-    X: Any,
-    y: Any,
-    lams: Any = None,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike | None = None,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_lams: int = 100,
     eps: float = 1e-3,
     precompute: bool | str = "auto",
     max_iter: int = 1000,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> ElasticNetPathResult:
     r"""Lasso path: :func:`elastic_net_path` with ``l1_ratio = 1``.
 

@@ -21,7 +21,7 @@ objective, which is the quantity scikit-learn's ``tol`` bounds for ``LogisticReg
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import equinox as eqx
 import jax
@@ -32,6 +32,7 @@ from jax import lax
 from jax.experimental import sparse as jsparse
 
 from .._checks import check_finite, check_nonnegative, is_concrete
+from .._typing import ArrayLike
 
 # Newton is chosen automatically up to this many coefficients (rows of the Hessian); above it a
 # Hessian costs more than the L-BFGS iterations it saves.
@@ -84,7 +85,13 @@ def is_sparse(X: Any) -> bool:
     return isinstance(X, jsparse.BCOO)
 
 
-def check_X(X: Any, name: str = "X") -> Any:
+@overload
+def check_X(X: jsparse.BCOO, name: str = "X") -> jsparse.BCOO: ...
+@overload
+def check_X(X: ArrayLike, name: str = "X") -> jax.Array: ...
+@overload
+def check_X(X: Any, name: str = "X") -> jax.Array | jsparse.BCOO: ...
+def check_X(X: Any, name: str = "X") -> jax.Array | jsparse.BCOO:
     """A 2-D floating-point, finite design matrix (returned as is: dtype kept).
 
     A ``jax.experimental.sparse.BCOO`` matrix is accepted as it is (its stored values are
@@ -111,7 +118,7 @@ def check_X(X: Any, name: str = "X") -> Any:
     return check_finite(X, name)
 
 
-def check_target(y: Any, n: int, name: str = "y") -> Any:
+def check_target(y: Any, n: int, name: str = "y") -> jax.Array:
     """A finite real target of shape ``(n,)`` (cast later, inside the solver)."""
     y = _as_array(y)
     if y.ndim != 1 or y.shape[0] != n:
@@ -121,7 +128,7 @@ def check_target(y: Any, n: int, name: str = "y") -> Any:
     return check_finite(y, name)
 
 
-def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tuple[Any, int]:
+def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tuple[jax.Array, int]:
     """Checks integer class labels ``0..K-1`` and returns ``(y, K)``.
 
     ``K`` comes from ``n_classes`` or, when ``y`` is concrete, from its values (all of
@@ -161,7 +168,7 @@ def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tupl
     return eqx.error_if(yi, bad, msg), int(n_classes)
 
 
-def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> Any:
+def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> jax.Array | np.ndarray:
     """Non-negative finite weights of shape ``(n,)`` (host ones when None)."""
     if sample_weight is None:
         return np.ones((n,), dtype)
@@ -176,7 +183,7 @@ def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> Any:
     return sw
 
 
-def check_lam(lam: Any, name: str = "lam") -> Any:
+def check_lam(lam: Any, name: str = "lam") -> jax.Array:
     """A finite non-negative scalar or array of penalties (cast inside the solver)."""
     return check_nonnegative(_as_array(lam), name, allow_inf=False)
 
@@ -418,7 +425,9 @@ def _objective_along(prob: Problem, theta, z, lam):
     return prob.loss.value(z, prob.Y, prob.s) + lam * jnp.sum(pen * theta * theta)
 
 
-def _pcg(prob: Problem, state: NewtonState, lam, g, curv, eta):
+def _pcg(
+    prob: Problem, state: NewtonState, lam, g, curv, eta
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solves (H + 2 lam P) x = -g by preconditioned CG; returns x, X x and the iterations."""
     d, m = prob.d, prob.m
     pen = prob.penalty_mask()
@@ -456,7 +465,8 @@ def _pcg(prob: Problem, state: NewtonState, lam, g, curv, eta):
     q0 = precond(r0)
     init = (jnp.zeros_like(g), jnp.zeros_like(state.z), r0, q0, jnp.sum(r0 * q0), 0)
     x, xx, _, _, _, k = lax.while_loop(cond, body, init)
-    return x, xx, k
+    # lax.while_loop's stub returns the init's types: the 0 counter comes back as an Array.
+    return x, xx, k  # pyright: ignore[reportReturnType]
 
 
 def newton_step(
@@ -533,7 +543,9 @@ def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: b
     return state, n_iter, grad_max(prob, state, lam) <= tol
 
 
-def newton_path(prob: Problem, lams: jax.Array, tol, max_iter):
+def newton_path(
+    prob: Problem, lams: jax.Array, tol, max_iter
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Warm-started Newton along ``lams`` (in the given order): per-lam theta, n_iter, flags."""
     state = newton_init(prob, jnp.zeros((prob.d, prob.m), prob.X.dtype))
 
@@ -542,7 +554,8 @@ def newton_path(prob: Problem, lams: jax.Array, tol, max_iter):
         return st, (st.theta, n_iter, ok)
 
     _, out = lax.scan(per_lam, state, lams)
-    return out
+    # lax.scan's stub returns the init's types: its 0 counters come back as Arrays.
+    return out  # pyright: ignore[reportReturnType]
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,7 +603,9 @@ def lbfgs_solve(prob: Problem, theta0: jax.Array, lam, tol, max_iter):
     return theta, it, final <= tol
 
 
-def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
+def lbfgs_path(
+    prob: Problem, lams: jax.Array, tol, max_iter
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Warm-started L-BFGS along ``lams``."""
 
     def per_lam(theta, lam):
@@ -598,7 +613,8 @@ def lbfgs_path(prob: Problem, lams: jax.Array, tol, max_iter):
         return theta, (theta, it, ok)
 
     _, out = lax.scan(per_lam, jnp.zeros((prob.d, prob.m), prob.X.dtype), lams)
-    return out
+    # lax.scan's stub returns the init's types: its 0 counters come back as Arrays.
+    return out  # pyright: ignore[reportReturnType]
 
 
 def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
@@ -613,15 +629,18 @@ def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
     return solver
 
 
-def solve(prob: Problem, lam, tol, max_iter, solver: str, theta0=None):
+def solve(
+    prob: Problem, lam, tol, max_iter, solver: str, theta0=None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solves at one ``lam`` from ``theta0`` (default zero): (theta, n_iter, converged)."""
     if theta0 is None:
         theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
     if solver in ("newton", "newton_exact"):
         state = newton_init(prob, theta0)
         st, it, ok = newton_solve(prob, state, lam, tol, max_iter, solver == "newton_exact")
-        return st.theta, it, ok
-    return lbfgs_solve(prob, theta0, lam, tol, max_iter)
+        # The solvers' loop counters start as 0 and come back from lax loops as Arrays.
+        return st.theta, it, ok  # pyright: ignore[reportReturnType]
+    return lbfgs_solve(prob, theta0, lam, tol, max_iter)  # pyright: ignore[reportReturnType]
 
 
 def solve_path(prob: Problem, lams, tol, max_iter, solver: str):

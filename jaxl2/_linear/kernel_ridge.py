@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_many as rm
@@ -61,8 +62,8 @@ def _kernel(A, B, *, kernel, gamma, degree, coef0):
 
 
 def kernel_matrix(
-    X: Any,
-    Z: Any = None,
+    X: ArrayLike,
+    Z: ArrayLike | None = None,
     *,
     kernel: str = "rbf",
     gamma: float | None = None,
@@ -78,23 +79,23 @@ def kernel_matrix(
     with ``gamma`` defaulting to ``1/p`` (``sklearn.metrics.pairwise``).
 
     Args:
-      X: ``(n, p)``; Z: ``(m, p)`` or None for X itself.
-      kernel, gamma, degree, coef0: the kernel and its parameters; ``gamma > 0``.
+        X: ``(n, p)``; Z: ``(m, p)`` or None for X itself.
+        kernel, gamma, degree, coef0: the kernel and its parameters; ``gamma > 0``.
 
     Returns:
-      ``(n, m)`` kernel matrix in X's dtype.
+        ``(n, m)`` kernel matrix in X's dtype.
 
     Raises:
-      ValueError: an unknown kernel, ``gamma ≤ 0`` (a negative bandwidth), a non-positive
-        degree, or Z without X's features.
+        ValueError: an unknown kernel, ``gamma ≤ 0`` (a negative bandwidth), a non-positive
+            degree, or Z without X's features.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.array([[0.0, 0.0], [1.0, 0.0]])
-      >>> print(jaxl2.kernel_matrix(X, kernel="rbf", gamma=1.0).round(4))
-      [[1.     0.3679]
-       [0.3679 1.    ]]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.array([[0.0, 0.0], [1.0, 0.0]])
+        >>> print(jaxl2.kernel_matrix(X, kernel="rbf", gamma=1.0).round(4))
+        [[1.     0.3679]
+         [0.3679 1.    ]]
     """
     X = rd.as_2d_design(X)
     dtype = rd.float_dtypes(X)[0]
@@ -106,18 +107,18 @@ def kernel_matrix(
     return _kernel(X, Z, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
 
 
-class KernelRidgePath(NamedTuple):
+class KernelRidgePathResult(NamedTuple):
     """Result of :func:`kernel_ridge_path`.
 
     Attributes:
-      lams: ``(K,)`` the strengths.
-      dual_coef: ``(n,)`` or ``(n, t)``: each target's ``α = (K + lam I)⁻¹ y`` at its best lam;
-        predictions are ``kernel_matrix(X_new, X) @ dual_coef``.
-      coef: linear kernel only, the primal ``w = Xᵀα`` (``(p,)`` or ``(t, p)``); else None.
-      loo_mse: ``(K,)`` or ``(K, t)`` exact LOO MSE (None when ``select="gcv"``).
-      gcv: ``(K,)`` or ``(K, t)``.
-      best_index: ``()`` or ``(t,)``.
-      best_lam: ``()`` or ``(t,)``.
+        lams: ``(K,)`` the strengths.
+        dual_coef: ``(n,)`` or ``(n, t)``: each target's ``α = (K + lam I)⁻¹ y`` at its best lam;
+            predictions are ``kernel_matrix(X_new, X) @ dual_coef``.
+        coef: linear kernel only, the primal ``w = Xᵀα`` (``(p,)`` or ``(t, p)``); else None.
+        loo_mse: ``(K,)`` or ``(K, t)`` exact LOO MSE (None when ``select="gcv"``).
+        gcv: ``(K,)`` or ``(K, t)``.
+        best_index: ``()`` or ``(t,)``.
+        best_lam: ``()`` or ``(t,)``.
     """
 
     lams: jax.Array
@@ -164,9 +165,9 @@ def _kernel_eigh(X, *, kernel, gamma, degree, coef0):
 
 
 def kernel_ridge_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     kernel: str = "rbf",
     gamma: float | None = None,
@@ -174,7 +175,7 @@ def kernel_ridge_path(
     coef0: float = 1.0,
     select: str = "loo",
     targets_batch: int | None = None,
-) -> KernelRidgePath:
+) -> KernelRidgePathResult:
     r"""Kernel ridge over K strengths with exact leave-one-out / GCV; each target's best kept.
 
     For each ``lam`` minimizes ``Σᵢ (yᵢ − f(xᵢ))² + lam·‖f‖²_H`` over the kernel's function space,
@@ -191,34 +192,34 @@ def kernel_ridge_path(
     numbers, with ``p × p`` instead of ``n × n`` work); ``dual_coef`` is then ``(y − Xw)/lam``.
 
     Args:
-      X: ``(n, p)`` training inputs (dtype kept). y: ``(n,)`` or ``(n, t)`` targets.
-      lams: ``(K,)`` strengths ``> 0``.
-      kernel, gamma, degree, coef0: see :func:`kernel_matrix`.
-      select: ``"loo"`` or ``"gcv"``: the criterion that picks each target's strength (with
-        ``"gcv"`` no residual matrices are formed and ``loo_mse`` is None).
-      targets_batch: targets per batch (bounded memory).
+        X: ``(n, p)`` training inputs (dtype kept). y: ``(n,)`` or ``(n, t)`` targets.
+        lams: ``(K,)`` strengths ``> 0``.
+        kernel, gamma, degree, coef0: see :func:`kernel_matrix`.
+        select: ``"loo"`` or ``"gcv"``: the criterion that picks each target's strength (with
+            ``"gcv"`` no residual matrices are formed and ``loo_mse`` is None).
+        targets_batch: targets per batch (bounded memory).
 
     Returns:
-      :class:`KernelRidgePath`.
+        :class:`KernelRidgePathResult`.
 
     Raises:
-      ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
-        shapes that disagree.
+        ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
+            shapes that disagree.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.uniform(jax.random.PRNGKey(0), (40, 1), minval=-3, maxval=3)
-      >>> y = jnp.sin(X[:, 0])
-      >>> path = jaxl2.kernel_ridge_path(X, y, jnp.logspace(-4, 1, 6), gamma=1.0)
-      >>> print(path.best_lam, path.loo_mse[path.best_index] < 1e-4)
-      0.0001 True
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.uniform(jax.random.PRNGKey(0), (40, 1), minval=-3, maxval=3)
+        >>> y = jnp.sin(X[:, 0])
+        >>> path = jaxl2.kernel_ridge_path(X, y, jnp.logspace(-4, 1, 6), gamma=1.0)
+        >>> print(path.best_lam, path.loo_mse[path.best_index] < 1e-4)
+        0.0001 True
 
     References:
-      Saunders, Gammerman & Vovk (1998), *Ridge regression learning algorithm in dual
-      variables*; Cawley & Talbot (2004), *Fast exact leave-one-out cross-validation of sparse
-      least-squares support vector machines*; scikit-learn ``KernelRidge``.
+        Saunders, Gammerman & Vovk (1998), *Ridge regression learning algorithm in dual
+        variables*; Cawley & Talbot (2004), *Fast exact leave-one-out cross-validation of sparse
+        least-squares support vector machines*; scikit-learn ``KernelRidge``.
     """
     check_choice(select, "select", ("loo", "gcv"))
     X, Y, _, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, None)
@@ -257,7 +258,16 @@ def kernel_ridge_path(
         A, best, best_lam, gcv = A[:, 0], best[0], best_lam[0], gcv[:, 0]
         loo = None if loo is None else loo[:, 0]
         coef = None if coef is None else coef[0]
-    cast = lambda a: None if a is None else a.astype(out_dtype)
-    return KernelRidgePath(
-        cast(lams), cast(A), cast(coef), cast(loo), cast(gcv), best, cast(best_lam)
+
+    def cast(a: Any) -> Any:  # keeps None for the fields that may be None (loo_mse, coef)
+        return None if a is None else a.astype(out_dtype)
+
+    return KernelRidgePathResult(
+        cast(lams),
+        cast(A),
+        cast(coef),
+        cast(loo),
+        cast(gcv),
+        best,
+        cast(best_lam),
     )

@@ -7,8 +7,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import sparse as jsparse
 
 from .._checks import check_choice, check_in_range, is_concrete
+from .._typing import ArrayLike, Matrix
 from . import glm as _glm
 from . import glm_prox as _glm_prox
 
@@ -51,7 +53,9 @@ class LogisticPathResult(NamedTuple):
     converged: jax.Array
 
 
-def _prepare(X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS):
+def _prepare(
+    X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS
+) -> tuple[jax.Array | jsparse.BCOO, jax.Array, Any, int, str, int, jax.Array]:
     X = _glm.check_X(X)
     n, p = X.shape
     y, k = _glm.check_labels(y, n, n_classes)
@@ -128,19 +132,19 @@ def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_interc
 
 
 def logistic_regression(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: Matrix,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
-    l1_ratio: Any = 0.0,
+    l1_ratio: float | jax.Array = 0.0,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
-    coef_init: Any = None,
-    intercept_init: Any = None,
+    tol: float | jax.Array | None = None,
+    coef_init: ArrayLike | None = None,
+    intercept_init: ArrayLike | None = None,
 ) -> LogisticResult:
     r"""Regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
 
@@ -251,16 +255,16 @@ def logistic_regression(
 
 
 def logistic_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: Matrix,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> LogisticPathResult:
     r"""L2-regularized logistic regression along a path of penalties, warm-started.
 

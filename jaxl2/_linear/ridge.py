@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +16,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 
 from .._checks import check_choice, is_concrete
+from .._typing import ArrayLike, Matrix
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_iterative as _it
@@ -31,9 +32,9 @@ class RidgeResult(NamedTuple):
     """Result of :func:`ridge` and :func:`tikhonov`.
 
     Attributes:
-      coef: ``(p,)`` for a 1-D ``y``, ``(t, p)`` for ``y`` of shape ``(n, t)`` (scikit-learn's
-        shapes).
-      intercept: ``()`` or ``(t,)``; zero when ``fit_intercept=False``.
+        coef: ``(p,)`` for a 1-D ``y``, ``(t, p)`` for ``y`` of shape ``(n, t)`` (scikit-learn's
+            shapes).
+        intercept: ``()`` or ``(t,)``; zero when ``fit_intercept=False``.
     """
 
     coef: jax.Array
@@ -334,12 +335,12 @@ def _check_max_iter(max_iter: Any, p: int) -> int:
 
 
 def ridge(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: Matrix,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     solver: str = "auto",
     tol: float | None = None,
     max_iter: int | None = None,
@@ -376,43 +377,43 @@ def ridge(
       per-target strengths; else ``"cholesky"``.
 
     Args:
-      X: ``(n, p)`` design matrix, dense or a ``jax.experimental.sparse.BCOO`` (solved by
-        ``"cg"`` with matrix-vector products only, never densified). Its dtype is the compute
-        and output dtype (float16/bfloat16
-        are solved in float32 and cast back; integer ``X`` uses ``y``'s or the default float).
-      y: ``(n,)`` or ``(n, t)`` targets.
-      lam: ``lam ≥ 0``: a scalar, or a ``(t,)`` array of per-target strengths.
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar, or ``(n,)`` non-negative weights ``sᵢ``. Integer weights
-        equal repeated rows; a zero weight equals a dropped row.
-      solver: one of ``"auto"``, ``"cholesky"``, ``"svd"``, ``"eigh"``, ``"cg"``.
-      tol: ``"cg"`` only: relative residual tolerance (default 1e-12 in float64, 1e-6 in
-        float32).
-      max_iter: ``"cg"`` only: iteration cap (default ``10·p``).
+        X: ``(n, p)`` design matrix, dense or a ``jax.experimental.sparse.BCOO`` (solved by
+            ``"cg"`` with matrix-vector products only, never densified). Its dtype is the compute
+            and output dtype (float16/bfloat16
+            are solved in float32 and cast back; integer ``X`` uses ``y``'s or the default float).
+        y: ``(n,)`` or ``(n, t)`` targets.
+        lam: ``lam ≥ 0``: a scalar, or a ``(t,)`` array of per-target strengths.
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar, or ``(n,)`` non-negative weights ``sᵢ``. Integer weights
+            equal repeated rows; a zero weight equals a dropped row.
+        solver: one of ``"auto"``, ``"cholesky"``, ``"svd"``, ``"eigh"``, ``"cg"``.
+        tol: ``"cg"`` only: relative residual tolerance (default 1e-12 in float64, 1e-6 in
+            float32).
+        max_iter: ``"cg"`` only: iteration cap (default ``10·p``).
 
     Returns:
-      :class:`RidgeResult` ``(coef, intercept)`` with scikit-learn's shapes: ``coef`` is
-      ``(p,)`` for 1-D ``y`` and ``(t, p)`` otherwise; ``intercept`` is ``()`` or ``(t,)``.
-      (For a one-column ``y`` of shape ``(n, 1)`` scikit-learn's ``Ridge`` ravels ``coef_`` to
-      ``(p,)``; jaxl2 keeps ``(1, p)``, and ``jaxl2.sklearn.Ridge`` copies scikit-learn.)
+        :class:`RidgeResult` ``(coef, intercept)`` with scikit-learn's shapes: ``coef`` is
+        ``(p,)`` for 1-D ``y`` and ``(t, p)`` otherwise; ``intercept`` is ``()`` or ``(t,)``.
+        (For a one-column ``y`` of shape ``(n, 1)`` scikit-learn's ``Ridge`` ravels ``coef_`` to
+        ``(p,)``; jaxl2 keeps ``(1, p)``, and ``jaxl2.sklearn.Ridge`` copies scikit-learn.)
 
     Raises:
-      ValueError: ``X`` not 2-D; ``y`` or ``sample_weight`` of the wrong length; ``lam``
-        negative or NaN (the offending index is named) or of the wrong shape; NaN or Inf in
-        ``X`` or ``y``; negative, NaN or infinite sample weights; an unknown solver.
+        ValueError: ``X`` not 2-D; ``y`` or ``sample_weight`` of the wrong length; ``lam``
+            negative or NaN (the offending index is named) or of the wrong shape; NaN or Inf in
+            ``X`` or ``y``; negative, NaN or infinite sample weights; an unknown solver.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
-      >>> y = jnp.array([1.0, 2.0, 3.0, 4.0])
-      >>> res = jaxl2.ridge(X, y, 0.5)
-      >>> print(res.coef.round(3), res.intercept.round(3))
-      [1.2 0.4] 1.0
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+        >>> y = jnp.array([1.0, 2.0, 3.0, 4.0])
+        >>> res = jaxl2.ridge(X, y, 0.5)
+        >>> print(res.coef.round(3), res.intercept.round(3))
+        [1.2 0.4] 1.0
 
     References:
-      Hoerl & Kennard (1970), *Ridge regression: biased estimation for nonorthogonal
-      problems*; scikit-learn ``sklearn.linear_model.Ridge``.
+        Hoerl & Kennard (1970), *Ridge regression: biased estimation for nonorthogonal
+        problems*; scikit-learn ``sklearn.linear_model.Ridge``.
     """
     if _it.is_bcoo(X):
         return _ridge_bcoo(X, y, lam, fit_intercept, sample_weight, solver, tol, max_iter)
@@ -502,14 +503,14 @@ def _tikhonov_core(
 
 
 def tikhonov(
-    X: Any,
-    y: Any,
-    lam: Any,
-    gamma: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lam: ArrayLike,
+    gamma: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
-    solver: str = "auto",
+    sample_weight: ArrayLike | None = None,
+    solver: Literal["auto", "cholesky", "lstsq"] = "auto",
 ) -> RidgeResult:
     r"""Tikhonov regularization: ridge with the penalty ``lam · ‖Γw‖²`` for a general matrix Γ.
 
@@ -526,33 +527,33 @@ def tikhonov(
     otherwise.
 
     Args:
-      X: ``(n, p)`` design matrix (its dtype is kept).
-      y: ``(n,)`` or ``(n, t)`` targets.
-      lam: ``lam ≥ 0``, a scalar or a ``(t,)`` array of per-target strengths.
-      gamma: ``(m, p)`` penalty matrix Γ (any m).
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
-      solver: ``"auto"``, ``"cholesky"`` or ``"lstsq"``.
+        X: ``(n, p)`` design matrix (its dtype is kept).
+        y: ``(n,)`` or ``(n, t)`` targets.
+        lam: ``lam ≥ 0``, a scalar or a ``(t,)`` array of per-target strengths.
+        gamma: ``(m, p)`` penalty matrix Γ (any m).
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        solver: ``"auto"``, ``"cholesky"`` or ``"lstsq"``.
 
     Returns:
-      :class:`RidgeResult` with the shapes of :func:`ridge`.
+        :class:`RidgeResult` with the shapes of :func:`ridge`.
 
     Raises:
-      ValueError: ``gamma`` not 2-D or without p columns, plus every error of :func:`ridge`.
+        ValueError: ``gamma`` not 2-D or without p columns, plus every error of :func:`ridge`.
 
     Examples:
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jnp.eye(4)
-      >>> y = jnp.array([0.0, 4.0, 0.0, 4.0])
-      >>> D = jnp.diff(jnp.eye(4), axis=0)  # first differences: rows e_{j+1} - e_j
-      >>> res = jaxl2.tikhonov(X, y, 1.0, D, fit_intercept=False)
-      >>> print([round(float(c), 3) for c in res.coef])
-      [1.143, 2.286, 1.714, 2.857]
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jnp.eye(4)
+        >>> y = jnp.array([0.0, 4.0, 0.0, 4.0])
+        >>> D = jnp.diff(jnp.eye(4), axis=0)  # first differences: rows e_{j+1} - e_j
+        >>> res = jaxl2.tikhonov(X, y, 1.0, D, fit_intercept=False)
+        >>> print([round(float(c), 3) for c in res.coef])
+        [1.143, 2.286, 1.714, 2.857]
 
     References:
-      Tikhonov & Arsenin (1977), *Solutions of ill-posed problems*; Hansen (1998),
-      *Rank-deficient and discrete ill-posed problems*, ch. 5.
+        Tikhonov & Arsenin (1977), *Solutions of ill-posed problems*; Hansen (1998),
+        *Rank-deficient and discrete ill-posed problems*, ch. 5.
     """
     X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
     lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)

@@ -83,7 +83,7 @@ def cg_normal(
     ops = operators(X, Y, sw, fit_intercept)
     lam_t = jnp.broadcast_to(lam, (Y.shape[1],)).astype(Y.dtype)
 
-    def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         b = _design_t(X, ops, ys)
         diag = ops.col_ss + lam_k
         # Jacobi preconditioning; none for lam ≈ 0 (below 1e-8·max column norm²), where plain
@@ -156,7 +156,7 @@ def positive_ridge(
     )
     top = jnp.linalg.norm(gram_v(v / jnp.linalg.norm(v))) * 1.01
 
-    def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def solve(lam_k: jax.Array, ys: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         b = _design_t(X, ops, ys)
         step = 1 / (top + lam_k)
         target = tol * jnp.maximum(jnp.linalg.norm(b), jnp.finfo(ys.dtype).tiny)

@@ -83,7 +83,7 @@ def _gcv_rss(dec: rp.Decomposition, Ys: jax.Array, C: jax.Array, filt: rp.Filter
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "select"))
 def batch_best(
     B: Basis, Y: jax.Array, lams: jax.Array, *, fit_intercept: bool, select: str
-) -> tuple[jax.Array, ...]:
+) -> tuple[Any, ...]:
     """(coef (b, p), intercept (b,), loo (K, b) or None, gcv (K, b), best (b,)) for a batch."""
     dec = B.dec
     n = Y.shape[0]
@@ -117,7 +117,8 @@ def batch_best(
     best = jnp.argmin(jnp.where(jnp.isnan(crit), jnp.inf, crit), axis=0)
     inv_best = jnp.take_along_axis(filt.inv, best[None, :], axis=1)  # (m, b)
     M = inv_best * C
-    W = dec.V @ M if dec.V is not None else ch.tdot(B.Xs, dec.U @ M)  # (p, b)
+    # Xs is kept whenever the decomposition has no V. (p, b)
+    W = dec.V @ M if dec.V is not None else ch.tdot(B.Xs, dec.U @ M)  # pyright: ignore[reportArgumentType]
     if B.scale is not None:
         W = W / B.scale[:, None]
     W = W.T
@@ -152,7 +153,7 @@ def best_path(
     select: str,
     targets_batch: int,
     progress: bool,
-) -> tuple[jax.Array, ...]:
+) -> tuple[Any, ...]:
     """Each target's fit at its own best strength, batch by batch over the targets.
 
     Every batch has the same shape (the last one is padded with zero targets, which are
@@ -244,7 +245,7 @@ def ridge_path_best(
     select: str,
     targets_batch: Any,
     progress: bool,
-) -> rp.RidgePath:
+) -> rp.RidgePathResult:
     """``ridge_path(..., keep="best")`` on validated arrays."""
     n, t = Y.shape
     batch = check_batch(targets_batch, n, t)
@@ -268,5 +269,16 @@ def ridge_path_best(
         W, b, best, best_lam = W[0], b[0], best[0], best_lam[0]
         loo = None if loo is None else loo[:, 0]
         gcv = gcv[:, 0]
-    cast = lambda a: None if a is None else a.astype(out_dtype)
-    return rp.RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))
+
+    def cast(a: Any) -> Any:  # keeps None for the fields that may be None (loo_mse, coef)
+        return None if a is None else a.astype(out_dtype)
+
+    return rp.RidgePathResult(
+        cast(lams),
+        cast(W),
+        cast(b),
+        cast(loo),
+        cast(gcv),
+        best,
+        cast(best_lam),
+    )

@@ -21,12 +21,13 @@ residual terms, so neither Xs nor U (each n × p) is ever held in memory. :func:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from .ridge import eigh_cutoff, svd_cutoff, trusted_rcond
@@ -37,26 +38,26 @@ from .ridge_chunks import gram_cols, gram_rows
 _CHUNK_ENTRIES = 2**25
 
 
-class RidgePath(NamedTuple):
+class RidgePathResult(NamedTuple):
     """Result of :func:`ridge_path`: K strengths, each with coefficients and CV criteria.
 
     Attributes:
-      lams: ``(K,)`` the strengths.
-      coef: ``(K, p)`` for 1-D ``y``, ``(K, t, p)`` for ``(n, t)`` targets.
-      intercept: ``(K,)`` or ``(K, t)``.
-      loo_mse: ``(K,)`` or ``(K, t)``: exact leave-one-out mean squared error
-        ``(1/n) Σᵢ sᵢ eᵢ²``, with ``eᵢ`` the residual of a refit without sample i
-        (scikit-learn ``RidgeCV``'s ``-best_score_``).
-      gcv: ``(K,)`` or ``(K, t)``: generalized cross-validation
-        ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²`` (A the hat matrix, intercept included).
-      best_index: ``()`` or ``(t,)``: index of the smallest ``loo_mse`` (per target).
-      best_lam: ``()`` or ``(t,)``: ``lams[best_index]``.
+        lams: ``(K,)`` the strengths.
+        coef: ``(K, p)`` for 1-D ``y``, ``(K, t, p)`` for ``(n, t)`` targets.
+        intercept: ``(K,)`` or ``(K, t)``.
+        loo_mse: ``(K,)`` or ``(K, t)``: exact leave-one-out mean squared error
+            ``(1/n) Σᵢ sᵢ eᵢ²``, with ``eᵢ`` the residual of a refit without sample i
+            (scikit-learn ``RidgeCV``'s ``-best_score_``).
+        gcv: ``(K,)`` or ``(K, t)``: generalized cross-validation
+            ``(1/n)‖√s∘(y − ŷ)‖² / (1 − tr(A)/n)²`` (A the hat matrix, intercept included).
+        best_index: ``()`` or ``(t,)``: index of the smallest ``loo_mse`` (per target).
+        best_lam: ``()`` or ``(t,)``: ``lams[best_index]``.
     """
 
     lams: jax.Array
     coef: jax.Array
     intercept: jax.Array
-    loo_mse: jax.Array
+    loo_mse: jax.Array | None
     gcv: jax.Array
     best_index: jax.Array
     best_lam: jax.Array
@@ -372,18 +373,18 @@ def _path_core(
 
 
 def ridge_path(
-    X: Any,
-    y: Any,
-    lams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lams: ArrayLike,
     *,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     standardize: bool = False,
-    keep: str = "all",
+    keep: Literal["all", "best"] = "all",
     select: str = "loo",
     targets_batch: int | None = None,
     progress: bool = False,
-) -> RidgePath:
+) -> RidgePathResult:
     r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
 
     For each ``lam`` in ``lams`` minimizes ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + lam · ‖w‖²`` (intercept
@@ -408,58 +409,58 @@ def ridge_path(
     differentiable in ``lams`` (``jax.grad`` of ``loo_mse`` or ``gcv`` is exact).
 
     Args:
-      X: ``(n, p)`` design matrix (its dtype is kept).
-      y: ``(n,)`` or ``(n, t)`` targets; with several targets every criterion and the best
-        strength are per target.
-      lams: ``(K,)`` strengths ``≥ 0`` (any order).
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
-      standardize: penalize coefficients of standardized columns (glmnet's
-        ``standardize=TRUE``); the scale is the weighted standard deviation with an intercept and
-        the weighted root mean square without one.
-      keep: ``"all"`` returns every strength's coefficients; ``"best"`` returns only each
-        target's coefficients at its own best strength (``coef`` of shape ``(t, p)`` or ``(p,)``,
-        ``intercept`` ``(t,)`` or ``()``), so memory is ``O(p·t + K·t)`` instead of
-        ``O(K·p·t)``: the mode for many targets (one model per voxel). Targets are processed in
-        batches of ``targets_batch``.
-      select: ``keep="best"`` only: the criterion that picks each target's strength, ``"loo"``
-        (exact leave-one-out) or ``"gcv"``. GCV needs no residual matrices (its residual sums
-        come from the eigenbasis in ``O(m·t·K)``), so it is much faster; then ``loo_mse`` is
-        None.
-      targets_batch: ``keep="best"`` only: targets per batch (default: about 2**23 / n), so a
-        problem with more targets than fit in memory runs in bounded memory.
-      progress: ``keep="best"`` only: show a progress bar over target batches (tqdm when
-        installed, else printed lines).
+        X: ``(n, p)`` design matrix (its dtype is kept).
+        y: ``(n,)`` or ``(n, t)`` targets; with several targets every criterion and the best
+            strength are per target.
+        lams: ``(K,)`` strengths ``≥ 0`` (any order).
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        standardize: penalize coefficients of standardized columns (glmnet's
+            ``standardize=TRUE``); the scale is the weighted standard deviation with an intercept
+            and the weighted root mean square without one.
+        keep: ``"all"`` returns every strength's coefficients; ``"best"`` returns only each
+            target's coefficients at its own best strength (``coef`` of shape ``(t, p)`` or
+            ``(p,)``, ``intercept`` ``(t,)`` or ``()``), so memory is ``O(p·t + K·t)`` instead of
+            ``O(K·p·t)``: the mode for many targets (one model per voxel). Targets are processed in
+            batches of ``targets_batch``.
+        select: ``keep="best"`` only: the criterion that picks each target's strength, ``"loo"``
+            (exact leave-one-out) or ``"gcv"``. GCV needs no residual matrices (its residual sums
+            come from the eigenbasis in ``O(m·t·K)``), so it is much faster; then ``loo_mse`` is
+            None.
+        targets_batch: ``keep="best"`` only: targets per batch (default: about 2**23 / n), so a
+            problem with more targets than fit in memory runs in bounded memory.
+        progress: ``keep="best"`` only: show a progress bar over target batches (tqdm when
+            installed, else printed lines).
 
     Returns:
-      :class:`RidgePath` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
-      (with ``keep="best"``, ``coef`` and ``intercept`` at each target's best strength).
+        :class:`RidgePathResult` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
+        (with ``keep="best"``, ``coef`` and ``intercept`` at each target's best strength).
 
     Raises:
-      ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
-        NaN or infinite (the index is named) or not 1-D; NaN or Inf in ``X`` or ``y``;
-        negative sample weights.
+        ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
+            NaN or infinite (the index is named) or not 1-D; NaN or Inf in ``X`` or ``y``;
+            negative sample weights.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
-      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
-      >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
-      >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
-      (11, 5) 0.032 1.213
-      >>> noisy = y + 4 * jax.random.normal(jax.random.PRNGKey(2), (50,))
-      >>> Y = jnp.stack([y, noisy], axis=1)  # two targets, each with its own best lam
-      >>> best = jaxl2.ridge_path(X, Y, jnp.logspace(-2, 3, 11), keep="best")
-      >>> print(best.coef.shape, best.loo_mse.shape, best.best_lam.round(3))
-      (2, 5) (11, 2) [0.032 1.   ]
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+        >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+        >>> path = jaxl2.ridge_path(X, y, jnp.logspace(-2, 3, 11))
+        >>> print(path.coef.shape, path.best_lam.round(3), path.loo_mse[path.best_index].round(3))
+        (11, 5) 0.032 1.213
+        >>> noisy = y + 4 * jax.random.normal(jax.random.PRNGKey(2), (50,))
+        >>> Y = jnp.stack([y, noisy], axis=1)  # two targets, each with its own best lam
+        >>> best = jaxl2.ridge_path(X, Y, jnp.logspace(-2, 3, 11), keep="best")
+        >>> print(best.coef.shape, best.loo_mse.shape, best.best_lam.round(3))
+        (2, 5) (11, 2) [0.032 1.   ]
 
     References:
-      Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a
-      good ridge parameter*; Hastie, Tibshirani & Friedman, *The Elements of Statistical
-      Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
-      Tibshirani 2010) for ``standardize``.
+        Golub, Heath & Wahba (1979), *Generalized cross-validation as a method for choosing a
+        good ridge parameter*; Hastie, Tibshirani & Friedman, *The Elements of Statistical
+        Learning*, eq. 7.52 (LOO shortcut); scikit-learn ``RidgeCV``; glmnet (Friedman, Hastie &
+        Tibshirani 2010) for ``standardize``.
     """
     check_choice(keep, "keep", ("all", "best"))
     check_choice(select, "select", ("loo", "gcv"))
@@ -507,4 +508,4 @@ def ridge_path(
             best_lam[0],
         )
     cast = lambda a: a.astype(out_dtype)
-    return RidgePath(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))
+    return RidgePathResult(cast(lams), cast(W), cast(b), cast(loo), cast(gcv), best, cast(best_lam))

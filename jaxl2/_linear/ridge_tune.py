@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_path as rp
@@ -25,12 +26,12 @@ class TuneResult(NamedTuple):
     """Result of :func:`tune_ridge` (per-target ``lam``, ``value`` and ``(t, p)`` coef for 2-D y).
 
     Attributes:
-      lam: the tuned strength (per target).
-      coef: ridge coefficients at ``lam``.
-      intercept: intercept at ``lam``.
-      value: the criterion at ``lam`` (LOO MSE, GCV or validation MSE).
-      grid_lams: ``(K,)`` the seeding grid, ascending.
-      grid_values: ``(K,)`` or ``(K, t)``: the criterion on the grid.
+        lam: the tuned strength (per target).
+        coef: ridge coefficients at ``lam``.
+        intercept: intercept at ``lam``.
+        value: the criterion at ``lam`` (LOO MSE, GCV or validation MSE).
+        grid_lams: ``(K,)`` the seeding grid, ascending.
+        grid_values: ``(K,)`` or ``(K, t)``: the criterion on the grid.
     """
 
     lam: jax.Array
@@ -62,8 +63,9 @@ def _criterion_fn(
     def values(lam_t: jax.Array) -> jax.Array:
         if criterion == "val":
             W, b = coefs(lam_t)
-            pred = X_val @ W.T + b[None, :]
-            return jnp.mean(jnp.square(Y_val - pred), axis=0)
+            # criterion "val" requires X_val and y_val (checked on entry).
+            pred = X_val @ W.T + b[None, :]  # pyright: ignore[reportOptionalOperand]
+            return jnp.mean(jnp.square(Y_val - pred), axis=0)  # pyright: ignore[reportOptionalOperand]
         filt = rp.filters(dec, lam_t)
         num, resid = rp.loo_numerators(dec, data.Ys, dec.C, filt)
         if criterion == "loo":
@@ -149,15 +151,15 @@ def _tune_core(
 
 
 def tune_ridge(
-    X: Any,
-    y: Any,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    X_val: Any = None,
-    y_val: Any = None,
-    criterion: str = "loo",
-    lams: Any = None,
+    X_val: ArrayLike | None = None,
+    y_val: ArrayLike | None = None,
+    criterion: Literal["loo", "gcv", "val"] = "loo",
+    lams: ArrayLike | None = None,
     fit_intercept: bool = True,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     steps: int = 30,
 ) -> TuneResult:
     r"""Tunes the ridge strength continuously: gradient steps on log lam from the best grid point.
@@ -176,36 +178,36 @@ def tune_ridge(
     separately.
 
     Args:
-      X: ``(n, p)`` training design (its dtype is kept).
-      y: ``(n,)`` or ``(n, t)`` training targets.
-      X_val: ``(n_val, p)`` validation design, required for ``criterion="val"``.
-      y_val: ``(n_val,)`` or ``(n_val, t)`` validation targets.
-      criterion: ``"loo"``, ``"gcv"`` or ``"val"``.
-      lams: the seeding grid (``(K,)``, > 0), or None for the default.
-      fit_intercept: fit an unpenalized intercept.
-      sample_weight: ``None``, a scalar or ``(n,)`` non-negative training weights.
-      steps: number of Newton steps.
+        X: ``(n, p)`` training design (its dtype is kept).
+        y: ``(n,)`` or ``(n, t)`` training targets.
+        X_val: ``(n_val, p)`` validation design, required for ``criterion="val"``.
+        y_val: ``(n_val,)`` or ``(n_val, t)`` validation targets.
+        criterion: ``"loo"``, ``"gcv"`` or ``"val"``.
+        lams: the seeding grid (``(K,)``, > 0), or None for the default.
+        fit_intercept: fit an unpenalized intercept.
+        sample_weight: ``None``, a scalar or ``(n,)`` non-negative training weights.
+        steps: number of Newton steps.
 
     Returns:
-      :class:`TuneResult` ``(lam, coef, intercept, value, grid_lams, grid_values)``.
+        :class:`TuneResult` ``(lam, coef, intercept, value, grid_lams, grid_values)``.
 
     Raises:
-      ValueError: an unknown criterion; ``criterion="val"`` without ``X_val``/``y_val`` or with
-        shapes that disagree; plus the errors of :func:`ridge_path`.
+        ValueError: an unknown criterion; ``criterion="val"`` without ``X_val``/``y_val`` or with
+            shapes that disagree; plus the errors of :func:`ridge_path`.
 
     Examples:
-      >>> import jax
-      >>> import jax.numpy as jnp
-      >>> import jaxl2
-      >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
-      >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
-      >>> res = jaxl2.tune_ridge(X, y, criterion="loo")
-      >>> print(res.lam.round(3), res.value.round(3))
-      0.052 1.213
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> import jaxl2
+        >>> X = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+        >>> y = X @ jnp.arange(1.0, 6.0) + jax.random.normal(jax.random.PRNGKey(1), (50,))
+        >>> res = jaxl2.tune_ridge(X, y, criterion="loo")
+        >>> print(res.lam.round(3), res.value.round(3))
+        0.052 1.213
 
     References:
-      Golub, Heath & Wahba (1979); Bengio (2000), *Gradient-based optimization of
-      hyperparameters*.
+        Golub, Heath & Wahba (1979); Bengio (2000), *Gradient-based optimization of
+        hyperparameters*.
     """
     check_choice(criterion, "criterion", CRITERIA)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:

@@ -7,15 +7,19 @@ scoped ``jax.enable_x64(True)`` (JAX's global setting is left as it was).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike
 from .banded_ridge import check_groups, tune_banded_ridge
 from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
+from .sklearn_validation import _check_sample_weight, validate_data
 
 
 def _precision(dtype) -> contextlib.AbstractContextManager:
@@ -39,45 +43,45 @@ class BandedRidgeCV(_Base):
     (``method="random"``, himalaya's ``BandedRidgeCV`` with exact LOO instead of K-fold).
 
     Args:
-      groups: the feature groups (see :func:`jaxl2.banded_ridge`); None puts every feature in
-        one group (plain ridge with a per-target strength).
-      method: ``"gradient"`` or ``"random"``.
-      criterion: ``"loo"`` or ``"gcv"``.
-      alphas: overall strengths searched (None: a default grid scaled to the data).
-      n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
-      steps: hypergradient steps.
-      fit_intercept: fit an unpenalized intercept.
-      random_state: seed of the Dirichlet samples.
+        groups: the feature groups (see :func:`jaxl2.banded_ridge`); None puts every feature in
+            one group (plain ridge with a per-target strength).
+        method: ``"gradient"`` or ``"random"``.
+        criterion: ``"loo"`` or ``"gcv"``.
+        alphas: overall strengths searched (None: a default grid scaled to the data).
+        n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
+        steps: hypergradient steps.
+        fit_intercept: fit an unpenalized intercept.
+        random_state: seed of the Dirichlet samples.
 
     Attributes:
-      coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
-      intercept_: float or ``(n_targets,)``.
-      lams_: ``(n_groups,)`` or ``(n_targets, n_groups)`` tuned strengths.
-      best_score_: ``−criterion`` at the tuned strengths (per target for 2-D y).
-      n_features_in_: number of features seen in ``fit``.
+        coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
+        intercept_: float or ``(n_targets,)``.
+        lams_: ``(n_groups,)`` or ``(n_targets, n_groups)`` tuned strengths.
+        best_score_: ``−criterion`` at the tuned strengths (per target for 2-D y).
+        n_features_in_: number of features seen in ``fit``.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import BandedRidgeCV
-      >>> rng = np.random.default_rng(0)
-      >>> X = rng.standard_normal((80, 6))
-      >>> y = X[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.3 * rng.standard_normal(80)
-      >>> model = BandedRidgeCV(groups=[[0, 1, 2], [3, 4, 5]]).fit(X, y)
-      >>> print(bool(model.lams_[1] > 10 * model.lams_[0]), round(model.score(X, y), 2))
-      True 0.97
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import BandedRidgeCV
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((80, 6))
+        >>> y = X[:, :3] @ np.array([1.0, -1.0, 0.5]) + 0.3 * rng.standard_normal(80)
+        >>> model = BandedRidgeCV(groups=[[0, 1, 2], [3, 4, 5]]).fit(X, y)
+        >>> print(bool(model.lams_[1] > 10 * model.lams_[0]), round(model.score(X, y), 2))
+        True 0.97
     """
 
     def __init__(
         self,
-        groups=None,
+        groups: ArrayLike | Sequence[Sequence[int] | slice] | None = None,
         *,
-        method="gradient",
-        criterion="loo",
-        alphas=None,
-        n_iter=None,
-        steps=20,
-        fit_intercept=True,
-        random_state=0,
+        method: Literal["gradient", "random"] = "gradient",
+        criterion: Literal["loo", "gcv"] = "loo",
+        alphas: ArrayLike | None = None,
+        n_iter: int | None = None,
+        steps: int = 20,
+        fit_intercept: bool = True,
+        random_state: int = 0,
     ):
         self.groups = groups
         self.method = method
@@ -92,11 +96,11 @@ class BandedRidgeCV(_Base):
         """Fits the model, tuning each target's group strengths.
 
         Args:
-          X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         X, y = self._validate(X, y)
         if sample_weight is not None:
@@ -135,10 +139,10 @@ class BandedRidgeCV(_Base):
         """``X @ coef_.T + intercept_``.
 
         Args:
-          X: ``(n_samples, n_features)``.
+            X: ``(n_samples, n_features)``.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -154,39 +158,39 @@ class KernelRidgeCV(_Base):
     (:func:`jaxl2.kernel_ridge_path`), the best kept per target or for all targets.
 
     Args:
-      alphas: candidate strengths ``> 0``.
-      kernel: ``"linear"``, ``"poly"`` or ``"rbf"``.
-      gamma, degree, coef0: kernel parameters (scikit-learn's; ``gamma`` defaults to
-        ``1/n_features``).
-      alpha_per_target: choose alpha per target (2-D y) instead of one for all.
-      criterion: ``"loo"`` or ``"gcv"``.
+        alphas: candidate strengths ``> 0``.
+        kernel: ``"linear"``, ``"poly"`` or ``"rbf"``.
+        gamma, degree, coef0: kernel parameters (scikit-learn's; ``gamma`` defaults to
+            ``1/n_features``).
+        alpha_per_target: choose alpha per target (2-D y) instead of one for all.
+        criterion: ``"loo"`` or ``"gcv"``.
 
     Attributes:
-      alpha_: float, or ``(n_targets,)`` with ``alpha_per_target``.
-      best_score_: ``−criterion`` at ``alpha_``.
-      dual_coef_: ``(n_samples,)`` or ``(n_samples, n_targets)``.
-      X_fit_: the training inputs.
-      n_features_in_: number of features seen in ``fit``.
+        alpha_: float, or ``(n_targets,)`` with ``alpha_per_target``.
+        best_score_: ``−criterion`` at ``alpha_``.
+        dual_coef_: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+        X_fit_: the training inputs.
+        n_features_in_: number of features seen in ``fit``.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import KernelRidgeCV
-      >>> X = np.linspace(-3, 3, 40)[:, None]
-      >>> model = KernelRidgeCV(alphas=[1e-3, 1e-1, 10.0], gamma=1.0).fit(X, np.sin(X[:, 0]))
-      >>> print(model.alpha_, round(model.score(X, np.sin(X[:, 0])), 4))
-      0.001 1.0
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import KernelRidgeCV
+        >>> X = np.linspace(-3, 3, 40)[:, None]
+        >>> model = KernelRidgeCV(alphas=[1e-3, 1e-1, 10.0], gamma=1.0).fit(X, np.sin(X[:, 0]))
+        >>> print(model.alpha_, round(model.score(X, np.sin(X[:, 0])), 4))
+        0.001 1.0
     """
 
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
+        alphas: ArrayLike | Sequence[float] = (0.1, 1.0, 10.0),
         *,
-        kernel="rbf",
-        gamma=None,
-        degree=3,
-        coef0=1.0,
-        alpha_per_target=False,
-        criterion="loo",
+        kernel: Literal["linear", "poly", "rbf"] = "rbf",
+        gamma: float | None = None,
+        degree: int = 3,
+        coef0: float = 1.0,
+        alpha_per_target: bool = False,
+        criterion: Literal["loo", "gcv"] = "loo",
     ):
         self.alphas = alphas
         self.kernel = kernel
@@ -196,17 +200,17 @@ class KernelRidgeCV(_Base):
         self.alpha_per_target = alpha_per_target
         self.criterion = criterion
 
-    def _params(self):
+    def _params(self) -> dict[str, Any]:
         return dict(kernel=self.kernel, gamma=self.gamma, degree=self.degree, coef0=self.coef0)
 
     def fit(self, X, y):
         """Fits the model, choosing alpha by exact leave-one-out (or GCV).
 
         Args:
-          X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
+            X: ``(n_samples, n_features)``; y: ``(n_samples,)`` or ``(n_samples, n_targets)``.
 
         Returns:
-          self.
+            self.
         """
         X, y = self._validate(X, y)
         check_kernel_params(self.kernel, self.gamma, self.degree, self.coef0, X.shape[1])
@@ -240,10 +244,10 @@ class KernelRidgeCV(_Base):
         """``kernel_matrix(X, X_fit_) @ dual_coef_``.
 
         Args:
-          X: ``(n_samples, n_features)``.
+            X: ``(n_samples, n_features)``.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])

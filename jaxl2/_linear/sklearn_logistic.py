@@ -6,8 +6,9 @@ Imported only through ``jaxl2.sklearn`` (``import jaxl2`` never imports scikit-l
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +23,11 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .glm import NEWTON_MAX_PARAMS, ConvergenceWarning
 from .logistic import logistic_regression
+from .sklearn_validation import _check_sample_weight, validate_data
 
 # scikit-learn's solver names, each mapped to the jaxl2 solver that finds the same solution
 # (scikit-learn's are all exact minimizers of one objective, apart from liblinear, which
@@ -149,7 +151,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        penalty="deprecated",
+        penalty: Literal["l1", "l2", "elasticnet", "deprecated"] | None = "deprecated",
         *,
         C: float = 1.0,  # noqa: N803 - scikit-learn's name
         l1_ratio: float | None = 0.0,
@@ -157,8 +159,8 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         tol: float = 1e-4,
         fit_intercept: bool = True,
         intercept_scaling: float = 1,
-        class_weight: Any = None,
-        random_state: Any = None,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
+        random_state: int | np.random.RandomState | None = None,
         solver: str = "auto",
         max_iter: int = 100,
         verbose: int = 0,
@@ -231,7 +233,7 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
                     stacklevel=3,
                 )
             C, penalty = np.inf, "l2"
-        rho = {"l1": 1.0, "elasticnet": l1_ratio}.get(penalty, 0.0)
+        rho = {"l1": 1.0, "elasticnet": l1_ratio}.get(penalty or "l2", 0.0)
         if np.isinf(C):
             return penalty, 0.0, 0.0
         return penalty, (1.0 + rho) / (2.0 * float(C)), 2.0 * rho / (1.0 + rho)

@@ -23,7 +23,9 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +38,9 @@ from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike
 from . import ridge_data as rd
 from . import ridge_iterative as it
 from .ridge import ridge
@@ -50,6 +53,10 @@ from .ridge_path import (
     loo_numerators,
     ridge_path,
 )
+from .sklearn_validation import _check_sample_weight, validate_data
+
+if TYPE_CHECKING:
+    from sklearn.model_selection import BaseCrossValidator
 
 # scikit-learn's solver names and what each runs in jaxl2 (all give the same solution):
 # direct solvers with the SVD fallback, or matrix-free CG (dense or sparse X).
@@ -61,7 +68,8 @@ _REFINE_MAX_ITER = 200
 
 
 def _x64_enabled() -> bool:
-    return bool(jax.config.jax_enable_x64)
+    # jax.config's stub declares none of JAX's flags as attributes.
+    return bool(jax.config.jax_enable_x64)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def _needs_refinement(X: np.ndarray) -> bool:
@@ -214,7 +222,7 @@ def _fit_ridge(X, y, alpha, sw, fit_intercept, solver):
 
 def _compute_dtype(X) -> np.dtype:
     """float32 for float32 input or when JAX's x64 is off, else float64."""
-    return np.dtype(np.float64) if X.dtype == np.float64 and _x64_enabled() else np.float32
+    return np.dtype(np.float64 if X.dtype == np.float64 and _x64_enabled() else np.float32)
 
 
 def _jax_design(X, dtype):
@@ -296,10 +304,10 @@ class _RidgeBase(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """Predicts ``X @ coef_.T + intercept_``.
 
         Args:
-          X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
+            X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
 
         Returns:
-          ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
+            ``(n_samples,)`` or ``(n_samples, n_targets)`` predictions.
         """
         check_is_fitted(self)
         X = validate_data(
@@ -343,34 +351,34 @@ class Ridge(_RidgeBase):
     alpha) to float64 accuracy. Nothing changes JAX's settings.
 
     Args:
-      alpha: strength ``≥ 0``: a float, or an array of shape ``(n_targets,)``.
-      fit_intercept: fit an unpenalized intercept.
-      copy_X: accepted for compatibility; X is never modified.
-      max_iter: iteration cap of the iterative solvers (default ``min(max(200, 10p), 5000)``).
-      tol: tolerance of the iterative solvers (relative residual / projected gradient).
-      solver: ``"auto"``, ``"svd"``, ``"cholesky"``, ``"lsqr"``, ``"sparse_cg"``, ``"sag"``,
-        ``"saga"``, ``"lbfgs"``, or jaxl2's ``"eigh"``, ``"cg"``.
-      positive: constrain the coefficients to be ``≥ 0`` (solver ``"auto"`` or ``"lbfgs"``).
-      random_state: accepted for compatibility (no jaxl2 solver is randomized).
+        alpha: strength ``≥ 0``: a float, or an array of shape ``(n_targets,)``.
+        fit_intercept: fit an unpenalized intercept.
+        copy_X: accepted for compatibility; X is never modified.
+        max_iter: iteration cap of the iterative solvers (default ``min(max(200, 10p), 5000)``).
+        tol: tolerance of the iterative solvers (relative residual / projected gradient).
+        solver: ``"auto"``, ``"svd"``, ``"cholesky"``, ``"lsqr"``, ``"sparse_cg"``, ``"sag"``,
+            ``"saga"``, ``"lbfgs"``, or jaxl2's ``"eigh"``, ``"cg"``.
+        positive: constrain the coefficients to be ``≥ 0`` (solver ``"auto"`` or ``"lbfgs"``).
+        random_state: accepted for compatibility (no jaxl2 solver is randomized).
 
     Attributes:
-      coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
-      intercept_: float or ``(n_targets,)``.
-      n_iter_: ``(n_targets,)`` iterations of ``"lsqr"``, ``"sag"``, ``"saga"``, ``"cg"`` and
-        ``"lbfgs"``; None for the direct solvers and ``"sparse_cg"`` (as scikit-learn).
-      solver_: the solver scikit-learn's name resolves to (``"cholesky"`` for dense
-        ``"auto"``, ``"sparse_cg"`` for sparse, ``"lbfgs"`` with ``positive``).
-      n_features_in_: number of features seen in ``fit``.
-      feature_names_in_: column names, when ``X`` had string column names.
+        coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
+        intercept_: float or ``(n_targets,)``.
+        n_iter_: ``(n_targets,)`` iterations of ``"lsqr"``, ``"sag"``, ``"saga"``, ``"cg"`` and
+            ``"lbfgs"``; None for the direct solvers and ``"sparse_cg"`` (as scikit-learn).
+        solver_: the solver scikit-learn's name resolves to (``"cholesky"`` for dense
+            ``"auto"``, ``"sparse_cg"`` for sparse, ``"lbfgs"`` with ``positive``).
+        n_features_in_: number of features seen in ``fit``.
+        feature_names_in_: column names, when ``X`` had string column names.
 
     Examples:
-      >>> import numpy as np
-      >>> from jaxl2.sklearn import Ridge
-      >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
-      >>> y = np.array([1.0, 2.0, 3.0, 4.0])
-      >>> model = Ridge(alpha=0.5).fit(X, y)
-      >>> print(model.coef_.round(3), round(float(model.intercept_), 3))
-      [1.2 0.4] 1.0
+        >>> import numpy as np
+        >>> from jaxl2.sklearn import Ridge
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]])
+        >>> y = np.array([1.0, 2.0, 3.0, 4.0])
+        >>> model = Ridge(alpha=0.5).fit(X, y)
+        >>> print(model.coef_.round(3), round(float(model.intercept_), 3))
+        [1.2 0.4] 1.0
     """
 
     _parameter_constraints: dict = {
@@ -386,15 +394,17 @@ class Ridge(_RidgeBase):
 
     def __init__(
         self,
-        alpha=1.0,
+        alpha: ArrayLike = 1.0,
         *,
-        fit_intercept=True,
-        copy_X=True,
-        max_iter=None,
-        tol=1e-4,
-        solver="auto",
-        positive=False,
-        random_state=None,
+        fit_intercept: bool = True,
+        copy_X: bool = True,
+        max_iter: int | None = None,
+        tol: float = 1e-4,
+        solver: Literal[
+            "auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga", "lbfgs"
+        ] = "auto",
+        positive: bool = False,
+        random_state: int | np.random.RandomState | None = None,
     ):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -450,12 +460,12 @@ class Ridge(_RidgeBase):
         """Fits the model.
 
         Args:
-          X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
-          y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix.
+            y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         self._validate_params()
         self.solver_ = self._check_solver(X)
@@ -563,35 +573,35 @@ class RidgeCV(_RidgeBase):
     float64 throughout.
 
     Args:
-      alphas: candidate strengths ``> 0`` (``≥ 0`` with ``cv`` set).
-      fit_intercept: fit an unpenalized intercept.
-      scoring: None (squared LOO error), a scorer name or a callable ``scorer(est, X, y)``;
-        in the LOO mode it scores the exact LOO predictions.
-      cv: None for efficient leave-one-out, else any scikit-learn ``cv`` (folds, splitter,
-        iterable of splits).
-      gcv_mode: ``None``, ``"auto"``, ``"svd"`` or ``"eigen"``: accepted for compatibility;
-        jaxl2 picks the decomposition itself (always exact).
-      store_cv_results: keep ``cv_results_`` (LOO mode only).
-      alpha_per_target: choose alpha per target (2-D ``y``) instead of one for all (LOO only).
+        alphas: candidate strengths ``> 0`` (``≥ 0`` with ``cv`` set).
+        fit_intercept: fit an unpenalized intercept.
+        scoring: None (squared LOO error), a scorer name or a callable ``scorer(est, X, y)``;
+            in the LOO mode it scores the exact LOO predictions.
+        cv: None for efficient leave-one-out, else any scikit-learn ``cv`` (folds, splitter,
+            iterable of splits).
+        gcv_mode: ``None``, ``"auto"``, ``"svd"`` or ``"eigen"``: accepted for compatibility;
+            jaxl2 picks the decomposition itself (always exact).
+        store_cv_results: keep ``cv_results_`` (LOO mode only).
+        alpha_per_target: choose alpha per target (2-D ``y``) instead of one for all (LOO only).
 
     Attributes:
-      alpha_: chosen alpha (float, or ``(n_targets,)`` with ``alpha_per_target``).
-      best_score_: score at ``alpha_``: ``−LOO MSE`` without ``scoring`` (scikit-learn's sign).
-      cv_results_: with ``store_cv_results``: ``(n_samples, n_alphas)`` or ``(n_samples,
-        n_targets, n_alphas)`` squared LOO errors (√s-scaled, as scikit-learn), or the LOO
-        predictions when ``scoring`` is set.
-      loo_mse_: ``(n_alphas,)`` or ``(n_alphas, n_targets)`` LOO MSE of every alpha (LOO mode
-        without ``scoring``).
-      coef_, intercept_, n_features_in_, feature_names_in_: as for :class:`Ridge`.
+        alpha_: chosen alpha (float, or ``(n_targets,)`` with ``alpha_per_target``).
+        best_score_: score at ``alpha_``: ``−LOO MSE`` without ``scoring`` (scikit-learn's sign).
+        cv_results_: with ``store_cv_results``: ``(n_samples, n_alphas)`` or ``(n_samples,
+            n_targets, n_alphas)`` squared LOO errors (√s-scaled, as scikit-learn), or the LOO
+            predictions when ``scoring`` is set.
+        loo_mse_: ``(n_alphas,)`` or ``(n_alphas, n_targets)`` LOO MSE of every alpha (LOO mode
+            without ``scoring``).
+        coef_, intercept_, n_features_in_, feature_names_in_: as for :class:`Ridge`.
 
     Examples:
-      >>> import numpy as np
-      >>> from sklearn.datasets import load_diabetes
-      >>> from jaxl2.sklearn import RidgeCV
-      >>> X, y = load_diabetes(return_X_y=True)
-      >>> model = RidgeCV(alphas=np.logspace(-3, 1, 9)).fit(X, y)
-      >>> print(round(float(model.alpha_), 4))
-      0.0032
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_diabetes
+        >>> from jaxl2.sklearn import RidgeCV
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> model = RidgeCV(alphas=np.logspace(-3, 1, 9)).fit(X, y)
+        >>> print(round(float(model.alpha_), 4))
+        0.0032
     """
 
     _parameter_constraints: dict = {
@@ -606,14 +616,14 @@ class RidgeCV(_RidgeBase):
 
     def __init__(
         self,
-        alphas=(0.1, 1.0, 10.0),
+        alphas: ArrayLike | Sequence[float] = (0.1, 1.0, 10.0),
         *,
-        fit_intercept=True,
-        scoring=None,
-        cv=None,
-        gcv_mode=None,
-        store_cv_results=False,
-        alpha_per_target=False,
+        fit_intercept: bool = True,
+        scoring: str | Callable[..., float] | None = None,
+        cv: int | Iterable[Any] | BaseCrossValidator | None = None,
+        gcv_mode: Literal["auto", "svd", "eigen"] | None = None,
+        store_cv_results: bool = False,
+        alpha_per_target: bool = False,
     ):
         self.alphas = alphas
         self.fit_intercept = fit_intercept
@@ -649,12 +659,12 @@ class RidgeCV(_RidgeBase):
         """Fits the model, choosing alpha by leave-one-out (or by ``cv``).
 
         Args:
-          X: ``(n_samples, n_features)`` array-like (``scipy.sparse`` with ``cv`` set).
-          y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
-          sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
+            X: ``(n_samples, n_features)`` array-like (``scipy.sparse`` with ``cv`` set).
+            y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
+            sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
         Returns:
-          self.
+            self.
         """
         self._validate_params()
         alphas = self._check_alphas()
@@ -749,7 +759,8 @@ class RidgeCV(_RidgeBase):
             if per_target:
                 scores = np.array(
                     [
-                        [scorer(identity, pred[:, k, j], Ys[:, j], **params) for j in range(t)]
+                        # check_scoring returns a scorer: scoring is set on this branch.
+                        [scorer(identity, pred[:, k, j], Ys[:, j], **params) for j in range(t)]  # pyright: ignore[reportOptionalCall]
                         for k in range(K)
                     ]
                 )
@@ -757,7 +768,7 @@ class RidgeCV(_RidgeBase):
                 target = Ys[:, 0] if y_was_1d else Ys
                 scores = np.array(
                     [
-                        scorer(
+                        scorer(  # pyright: ignore[reportOptionalCall]
                             identity, pred[:, k, 0] if y_was_1d else pred[:, k, :], target, **params
                         )
                         for k in range(K)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._checks import check_choice
+from .._typing import ArrayLike
 from . import glm as _glm
 
 
@@ -45,22 +46,22 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     coef, intercept = coef[..., 0], intercept[..., 0]  # (classes, p): scikit-learn's layout
     if n_classes == 2:
-        coef, intercept, n_iter, ok = coef[0], intercept[0], n_iter[0], ok[0]
+        coef, intercept, n_iter, ok = coef[0], intercept[0], n_iter[0], ok[0]  # pyright: ignore[reportIndexIssue]
     return coef, intercept, n_iter, ok
 
 
 def linear_svm(
-    X: Any,
-    y: Any,
-    lam: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    lam: ArrayLike,
     *,
-    loss: str = "squared_hinge",
+    loss: Literal["squared_hinge"] = "squared_hinge",
     fit_intercept: bool = False,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_classes: int | None = None,
     solver: str = "auto",
     max_iter: int | None = None,
-    tol: float | None = None,
+    tol: float | jax.Array | None = None,
 ) -> SVMResult:
     r"""L2-regularized linear SVM with the squared hinge loss; one-vs-rest for K >= 3 classes.
 

@@ -208,7 +208,7 @@ class SweepStore:
         """Writes one finished chunk: members ``index`` with their output leaves."""
         if not self.writer:
             return
-        arrays = {"index": np.asarray(index, np.int64)}
+        arrays: dict[str, Any] = {"index": np.asarray(index, np.int64)}
         for i, leaf in enumerate(leaves):
             if leaf.dtype.isbuiltin != 1:  # bfloat16 and other ml_dtypes: store the raw bits
                 leaf = leaf.view(f"u{leaf.dtype.itemsize}")

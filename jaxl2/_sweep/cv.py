@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._typing import ArrayLike, ArrayTree
 from .checkpoint import _name
 from .results import Best, _fmt, _json_value, hparam_columns
 from .sweep import SweepInfo, _host_hparams, run_sweep
@@ -26,17 +27,17 @@ class CVResult:
     """Scores of :func:`jaxl2.cross_validate`.
 
     Attributes:
-      hparams: the K settings (host numpy, leading axis K).
-      scores: ``(K, folds)``: the score of each setting on each held-out fold.
-      mean, std: ``(K,)``: mean and (population) standard deviation over the folds, as
-        scikit-learn's ``mean_test_score`` / ``std_test_score``.
-      test_index: ``(folds, n_test)``: the held-out rows of each fold.
-      greater_is_better: whether higher scores are better.
-      info: how the sweep over the settings ran (a :class:`jaxl2.SweepInfo`: strategy, chunk
-        width, devices, members loaded from ``checkpoint_dir``).
+        hparams: the K settings (host numpy, leading axis K).
+        scores: ``(K, folds)``: the score of each setting on each held-out fold.
+        mean, std: ``(K,)``: mean and (population) standard deviation over the folds, as
+            scikit-learn's ``mean_test_score`` / ``std_test_score``.
+        test_index: ``(folds, n_test)``: the held-out rows of each fold.
+        greater_is_better: whether higher scores are better.
+        info: how the sweep over the settings ran (a :class:`jaxl2.SweepInfo`: strategy, chunk
+            width, devices, members loaded from ``checkpoint_dir``).
     """
 
-    hparams: Any
+    hparams: ArrayTree
     scores: np.ndarray
     mean: np.ndarray
     std: np.ndarray
@@ -123,9 +124,9 @@ def _identity(fit_fn: Callable, score_fn: Callable) -> str:
 def cross_validate(
     fit_fn: Callable[[Any, jax.Array, jax.Array], Any],
     score_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
-    X: Any,
-    y: Any,
-    hparams: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    hparams: ArrayTree,
     *,
     folds: int = 5,
     seed: int = 0,
@@ -143,36 +144,36 @@ def cross_validate(
     ``−MSE``.
 
     Args:
-      fit_fn: ``fit_fn(h, X_train, y_train) -> params`` (jit-compatible).
-      score_fn: ``score_fn(params, X_test, y_test) -> scalar``.
-      X: features ``(n, ...)``.
-      y: targets ``(n, ...)``.
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      folds: number of folds, 2 ≤ folds ≤ n.
-      seed: seeds the shuffling.
-      greater_is_better: True when a higher score is better (accuracy, R², −MSE).
-      **sweep_options: ``strategy``, ``batch_size``, ``devices``, ``progress``,
-        ``checkpoint_dir``, as in :func:`jaxl2.sweep`.
+        fit_fn: ``fit_fn(h, X_train, y_train) -> params`` (jit-compatible).
+        score_fn: ``score_fn(params, X_test, y_test) -> scalar``.
+        X: features ``(n, ...)``.
+        y: targets ``(n, ...)``.
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        folds: number of folds, 2 ≤ folds ≤ n.
+        seed: seeds the shuffling.
+        greater_is_better: True when a higher score is better (accuracy, R², −MSE).
+        **sweep_options: ``strategy``, ``batch_size``, ``devices``, ``progress``,
+            ``checkpoint_dir``, as in :func:`jaxl2.sweep`.
 
     Returns:
-      A :class:`CVResult` with ``scores (K, folds)``, ``mean``, ``std``, ``best()``,
-      ``test_index``, ``table()`` and ``info`` (how the sweep ran, a :class:`jaxl2.SweepInfo`).
+        A :class:`CVResult` with ``scores (K, folds)``, ``mean``, ``std``, ``best()``,
+        ``test_index``, ``table()`` and ``info`` (how the sweep ran, a :class:`jaxl2.SweepInfo`).
 
     Raises:
-      ValueError: ``folds`` out of range, or X and y of different lengths.
-      TypeError: an unknown keyword in ``sweep_options`` (``return_info`` too: the result
-        carries ``.info``).
+        ValueError: ``folds`` out of range, or X and y of different lengths.
+        TypeError: an unknown keyword in ``sweep_options`` (``return_info`` too: the result
+            carries ``.info``).
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> X = jnp.arange(20.0).reshape(10, 2); y = X @ jnp.array([1.0, -1.0]) + 3.0
-      >>> def fit(lam, X, y):  # ridge through the origin: argmin Σ (y − Xw)² + lam‖w‖²
-      ...     return jnp.linalg.solve(X.T @ X + lam * jnp.eye(2), X.T @ y)
-      >>> def score(w, X, y):
-      ...     return -jnp.mean((X @ w - y) ** 2)
-      >>> cv = jaxl2.cross_validate(fit, score, X, y, jnp.array([0.01, 100.0]), folds=5)
-      >>> cv.best().index, cv.scores.shape
-      (0, (2, 5))
+        >>> import jax.numpy as jnp, jaxl2
+        >>> X = jnp.arange(20.0).reshape(10, 2); y = X @ jnp.array([1.0, -1.0]) + 3.0
+        >>> def fit(lam, X, y):  # ridge through the origin: argmin Σ (y − Xw)² + lam‖w‖²
+        ...     return jnp.linalg.solve(X.T @ X + lam * jnp.eye(2), X.T @ y)
+        >>> def score(w, X, y):
+        ...     return -jnp.mean((X @ w - y) ** 2)
+        >>> cv = jaxl2.cross_validate(fit, score, X, y, jnp.array([0.01, 100.0]), folds=5)
+        >>> cv.best().index, cv.scores.shape
+        (0, (2, 5))
     """
     unknown = sorted(set(sweep_options) - set(_SWEEP_OPTIONS))
     if unknown:

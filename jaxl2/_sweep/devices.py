@@ -53,46 +53,44 @@ def use_cpu_cores(n: int | None = None) -> int:
     its backend, i.e. before the first JAX computation or ``jax.devices()`` call. It changes
     nothing on GPU/TPU.
 
-    Whether it pays off depends on the model and the machine. On this project's 2-core test
-    machine (jaxlib 0.10.2, quiet), a per-member jitted loop of 64-128-10 MLPs already keeps
-    both cores about 170% busy through XLA's own threads, yet one member per core (``"map"``
-    sharded over 2 devices) ran K = 32 members 1.36× faster (3.6 s against 4.9 s); the
-    project's notes report 2.5× on another 2-core machine. For models small enough that
-    ``"vmap"`` wins (logistic regression), the two devices add about 15%. Over several
+    Whether it pays off depends on the model and the machine: a per-member jitted loop of a
+    mid-sized MLP already keeps several cores busy through XLA's own threads, yet one member
+    per core can still be faster; measured figures are in ``benchmarks/RESULTS.md`` ("λ
+    sweeps", from ``benchmarks/bench_sweep.py``). Over several
     devices, ``sweep``'s ``"auto"`` runs ``"vmap"`` for members whose cost analysis is small,
     ``"map"`` (one member sequence per core) for large ones, and times the candidates on real
     members in between.
 
     Args:
-      n: number of CPU devices; default: the cores this process may use
-        (``os.sched_getaffinity``). If ``XLA_FLAGS`` already sets
-        ``--xla_force_host_platform_device_count``, that setting is kept.
+        n: number of CPU devices; default: the cores this process may use
+            (``os.sched_getaffinity``). If ``XLA_FLAGS`` already sets
+            ``--xla_force_host_platform_device_count``, that setting is kept.
 
     Returns:
-      The number of CPU devices JAX will use (or already uses, if it came too late).
+        The number of CPU devices JAX will use (or already uses, if it came too late).
 
     Raises:
-      ValueError: if ``n`` is not a positive integer.
+        ValueError: if ``n`` is not a positive integer.
 
     Warns:
-      RuntimeWarning: when JAX's backend has already started with a different number of CPU
-        devices; the call then changes nothing and says how to fix it.
+        RuntimeWarning: when JAX's backend has already started with a different number of CPU
+            devices; the call then changes nothing and says how to fix it.
 
     Examples:
-      At the top of a script or the first cell of a notebook::
+        At the top of a script or the first cell of a notebook::
 
-        import jaxl2
-        jaxl2.use_cpu_cores()   # before any JAX computation
+          import jaxl2
+          jaxl2.use_cpu_cores()   # before any JAX computation
 
-      Here (in the test suite) JAX has already started, so the call reports the current
-      count and warns if it differs:
+        Here (in the test suite) JAX has already started, so the call reports the current
+        count and warns if it differs:
 
-      >>> import warnings, jax, jaxl2
-      >>> with warnings.catch_warnings():
-      ...     warnings.simplefilter("ignore")
-      ...     count = jaxl2.use_cpu_cores()
-      >>> count == len(jax.devices("cpu"))
-      True
+        >>> import warnings, jax, jaxl2
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     count = jaxl2.use_cpu_cores()
+        >>> count == len(jax.devices("cpu"))
+        True
     """
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"n must be a positive integer number of CPU devices, got {n!r}.")
@@ -179,18 +177,20 @@ def enable_compilation_cache() -> str | None:
     under MIN_COMPILE_SECONDS are not stored (JAX's default threshold, one second, is lowered
     to it unless the user changed it).
     """
+    # (jax.config's stub declares none of JAX's flags as attributes: the ignores below.)
     global _compilation_cache_checked
     if _compilation_cache_checked:
-        return jax.config.jax_compilation_cache_dir
+        return jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     _compilation_cache_checked = True
-    if jax.config.jax_compilation_cache_dir is not None:
-        return jax.config.jax_compilation_cache_dir  # the user's own setting
+    if jax.config.jax_compilation_cache_dir is not None:  # pyright: ignore[reportAttributeAccessIssue]
+        # The user's own setting.
+        return jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     home = cache_home()
     if (
         home is None
         or _env_off("JAXL2_COMPILATION_CACHE")
         or os.environ.get("JAX_COMPILATION_CACHE_DIR")
-        or not jax.config.jax_enable_compilation_cache
+        or not jax.config.jax_enable_compilation_cache  # pyright: ignore[reportAttributeAccessIssue]
     ):
         return None
     path = os.path.join(home, "xla", machine_id())
@@ -199,7 +199,8 @@ def enable_compilation_cache() -> str | None:
     except OSError:
         return None  # a read-only home: run without the cache
     jax.config.update("jax_compilation_cache_dir", path)
-    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # JAX's default
+    # 1.0 is JAX's default.
+    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:  # pyright: ignore[reportAttributeAccessIssue]
         # A sweep's programs often compile in under JAX's default second, yet a rerun still
         # saves that time; programs faster than this are not worth a file.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._typing import ArrayTree, Data, PathLike
 from .checkpoint import _atomic_write, _name
 from .trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
 
@@ -106,7 +107,8 @@ class _Data:
                 self._perm = jnp.asarray(rng.permutation(self.n).astype(np.int32))
                 self._epoch = epoch
             bs = self.batch_size
-            return self._take(self.data, self._perm[pos * bs : (pos + 1) * bs])
+            # _perm is set on the first batch of every epoch, just above.
+            return self._take(self.data, self._perm[pos * bs : (pos + 1) * bs])  # pyright: ignore[reportOptionalSubscript]
         if self._it is None or t < self._cursor:
             self._it, self._cursor = self._fresh(), 0
         while self._cursor < t:  # resuming: skip the batches already used
@@ -116,11 +118,13 @@ class _Data:
 
     def _fresh(self) -> Any:
         src = self.source
-        return iter(src()) if callable(src) else iter(src)
+        # An iterable or a callable returning one (checked by the caller).
+        return iter(src()) if callable(src) else iter(src)  # pyright: ignore[reportCallIssue, reportArgumentType]
 
     def _next(self) -> Any:
         try:
-            batch = next(self._it)
+            # _fresh() has set _it before the first call.
+            batch = next(self._it)  # pyright: ignore[reportArgumentType]
         except StopIteration:
             if not (callable(self.source) or isinstance(self.source, list)):
                 raise ValueError(
@@ -325,21 +329,21 @@ class HalvingResult:
     """What :func:`successive_halving` and :func:`hyperband` return.
 
     Attributes:
-      hparams: the trainer's K settings (host arrays).
-      monitor: the ranked metric; mode: ``"min"`` or ``"max"``.
-      stopped_step: ``(K,)`` the step at which each member was stopped (its last record;
-        ``max_steps`` for the members that ran to the end).
-      records: ``{name: (K,)}`` each member's last record (``loss`` and the metrics).
-      rungs: per rung, ``{"step", "bracket", "members", "values", "kept"}`` (original member
-        indices; ``values`` the monitored values of ``members``, in that order).
-      best: the original index of the best member among those run to ``max_steps``.
-      member_steps: the compute spent: the sum over steps of the population size.
-      wall_time: seconds, including compilation.
-      compiles: ``{population size: times the step was compiled}``.
-      bracket: ``(K,)`` each member's Hyperband bracket (0 for successive halving).
+        hparams: the trainer's K settings (host arrays).
+        monitor: the ranked metric; mode: ``"min"`` or ``"max"``.
+        stopped_step: ``(K,)`` the step at which each member was stopped (its last record;
+            ``max_steps`` for the members that ran to the end).
+        records: ``{name: (K,)}`` each member's last record (``loss`` and the metrics).
+        rungs: per rung, ``{"step", "bracket", "members", "values", "kept"}`` (original member
+            indices; ``values`` the monitored values of ``members``, in that order).
+        best: the original index of the best member among those run to ``max_steps``.
+        member_steps: the compute spent: the sum over steps of the population size.
+        wall_time: seconds, including compilation.
+        compiles: ``{population size: times the step was compiled}``.
+        bracket: ``(K,)`` each member's Hyperband bracket (0 for successive halving).
     """
 
-    hparams: Any
+    hparams: ArrayTree
     monitor: str
     mode: str
     stopped_step: np.ndarray
@@ -540,8 +544,8 @@ def _setup(trainer, monitor, mode, metrics, eta):
 
 def successive_halving(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -552,7 +556,7 @@ def successive_halving(
     batch_size: int | None = None,
     seed: int = 0,
     compact: bool = True,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
     r"""Successive halving (Jamieson & Talwalkar 2016) of a :class:`SweepTrainer`'s members.
@@ -569,47 +573,47 @@ def successive_halving(
     value) is ranked last.
 
     Args:
-      trainer: the population (its hparams are the K candidates).
-      data: training data: a pytree of arrays (full batch, or minibatches of ``batch_size``
-        drawn from a permutation seeded by ``(seed, epoch)``, shared by the members), a list
-        of batches, or a zero-argument function returning one epoch's iterator.
-      eval_data: validation data as in :meth:`SweepTrainer.evaluate`.
-      monitor: ``"loss"`` or a key of ``metrics`` (a ``val_`` prefix is accepted).
-      mode: ``"min"`` or ``"max"`` (default from an unambiguous name).
-      min_steps: the first rung; max_steps: the last (``min_steps < max_steps``).
-      eta: keep the best ``1/eta`` at each rung (an integer >= 2; K >= eta).
-      metrics: ``{name: metric}`` for :meth:`SweepTrainer.evaluate`.
-      batch_size: minibatch size for array ``data`` (None: full batch).
-      seed: seeds the minibatch permutations.
-      compact: gather the survivors into a smaller population (else mask them).
-      checkpoint_dir: saves the state and bookkeeping after every rung; a rerun resumes
-        from the last finished rung (exactly, for array data and callables).
-      progress: True prints one line per rung to stderr; a callable receives a dict.
+        trainer: the population (its hparams are the K candidates).
+        data: training data: a pytree of arrays (full batch, or minibatches of ``batch_size``
+            drawn from a permutation seeded by ``(seed, epoch)``, shared by the members), a list
+            of batches, or a zero-argument function returning one epoch's iterator.
+        eval_data: validation data as in :meth:`SweepTrainer.evaluate`.
+        monitor: ``"loss"`` or a key of ``metrics`` (a ``val_`` prefix is accepted).
+        mode: ``"min"`` or ``"max"`` (default from an unambiguous name).
+        min_steps: the first rung; max_steps: the last (``min_steps < max_steps``).
+        eta: keep the best ``1/eta`` at each rung (an integer >= 2; K >= eta).
+        metrics: ``{name: metric}`` for :meth:`SweepTrainer.evaluate`.
+        batch_size: minibatch size for array ``data`` (None: full batch).
+        seed: seeds the minibatch permutations.
+        compact: gather the survivors into a smaller population (else mask them).
+        checkpoint_dir: saves the state and bookkeeping after every rung; a rerun resumes
+            from the last finished rung (exactly, for array data and callables).
+        progress: True prints one line per rung to stderr; a callable receives a dict.
 
     Returns:
-      A :class:`HalvingResult`.
+        A :class:`HalvingResult`.
 
     Raises:
-      ValueError: ``eta < 2``, ``min_steps >= max_steps``, ``K < eta``, a ``monitor`` that is
-        not recorded, a checkpoint directory holding another run.
-      TypeError: a trainer that is not a :class:`SweepTrainer`.
+        ValueError: ``eta < 2``, ``min_steps >= max_steps``, ``K < eta``, a ``monitor`` that is
+            not recorded, a checkpoint directory holding another run.
+        TypeError: a trainer that is not a :class:`SweepTrainer`.
 
     Examples:
-      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
-      >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> trainer = jaxl2.SweepTrainer(lambda key: jnp.zeros(1), loss,
-      ...     lambda h: optax.sgd(h), jnp.array([0.01, 0.03, 0.1, 0.3, 0.9, 3.0]))
-      >>> res = jaxl2.successive_halving(trainer, (X, y), (X, y), monitor="loss",
-      ...     min_steps=2, max_steps=18, eta=3)
-      >>> [r["kept"] for r in res.rungs], res.best, res.member_steps  # 6·2 + 2·4 + 1·12
-      ([[4, 3], [4], [4]], 4, 32)
+        >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+        >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> trainer = jaxl2.SweepTrainer(lambda key: jnp.zeros(1), loss,
+        ...     lambda h: optax.sgd(h), jnp.array([0.01, 0.03, 0.1, 0.3, 0.9, 3.0]))
+        >>> res = jaxl2.successive_halving(trainer, (X, y), (X, y), monitor="loss",
+        ...     min_steps=2, max_steps=18, eta=3)
+        >>> [r["kept"] for r in res.rungs], res.best, res.member_steps  # 6·2 + 2·4 + 1·12
+        ([[4, 3], [4], [4]], 4, 32)
 
     References:
-      Jamieson & Talwalkar, "Non-stochastic best arm identification and hyperparameter
-      optimization", AISTATS 2016; Li et al., "Hyperband", JMLR 2018.
+        Jamieson & Talwalkar, "Non-stochastic best arm identification and hyperparameter
+        optimization", AISTATS 2016; Li et al., "Hyperband", JMLR 2018.
     """
     name, mode, eta = _setup(trainer, monitor, mode, metrics, eta)
     min_steps, max_steps = _int(min_steps, "min_steps"), _int(max_steps, "max_steps")
@@ -671,8 +675,8 @@ def successive_halving(
 
 def hyperband(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -682,7 +686,7 @@ def hyperband(
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
     r"""Hyperband (Li et al. 2018): successive halving in brackets that trade the number of
@@ -696,33 +700,34 @@ def hyperband(
     population of its own. ``best`` is the best member trained to ``max_steps``.
 
     Args:
-      trainer, data, eval_data, monitor, mode, eta, metrics, batch_size, seed, progress:
-        as in :func:`successive_halving`.
-      max_steps: the most steps a member gets (Hyperband's R).
-      min_steps: the fewest steps before a cut (R·eta^−s_max; must be < max_steps).
-      checkpoint_dir: one subdirectory per bracket; a rerun resumes.
+        trainer, data, eval_data, monitor, mode, eta, metrics, batch_size, seed, progress:
+            as in :func:`successive_halving`.
+        max_steps: the most steps a member gets (Hyperband's R).
+        min_steps: the fewest steps before a cut (R·eta^−s_max; must be < max_steps).
+        checkpoint_dir: one subdirectory per bracket; a rerun resumes.
 
     Returns:
-      A :class:`HalvingResult` (``bracket`` gives each member's bracket ``s``).
+        A :class:`HalvingResult` (``bracket`` gives each member's bracket ``s``).
 
     Raises:
-      ValueError: as :func:`successive_halving`, and K smaller than the number of brackets.
+        ValueError: as :func:`successive_halving`, and K smaller than the number of brackets.
 
     Examples:
-      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
-      >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> lrs = jnp.geomspace(0.01, 3.0, 12)
-      >>> trainer = jaxl2.SweepTrainer(lambda key: jnp.zeros(1), loss, lambda h: optax.sgd(h), lrs)
-      >>> res = jaxl2.hyperband(trainer, (X, y), (X, y), monitor="loss", max_steps=9, eta=3)
-      >>> sorted(set(res.bracket.tolist())), round(float(lrs[res.best]), 3)
-      ([0, 1, 2], 1.063)
+        >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+        >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> lrs = jnp.geomspace(0.01, 3.0, 12)
+        >>> init = lambda key: jnp.zeros(1)
+        >>> trainer = jaxl2.SweepTrainer(init, loss, lambda h: optax.sgd(h), lrs)
+        >>> res = jaxl2.hyperband(trainer, (X, y), (X, y), monitor="loss", max_steps=9, eta=3)
+        >>> sorted(set(res.bracket.tolist())), round(float(lrs[res.best]), 3)
+        ([0, 1, 2], 1.063)
 
     References:
-      Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, "Hyperband: a novel bandit-based
-      approach to hyperparameter optimization", JMLR 18 (2018).
+        Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, "Hyperband: a novel bandit-based
+        approach to hyperparameter optimization", JMLR 18 (2018).
     """
     name, mode, eta = _setup(trainer, monitor, mode, metrics, eta)
     min_steps, max_steps = _int(min_steps, "min_steps"), _int(max_steps, "max_steps")
@@ -800,21 +805,21 @@ class PBTResult:
     """What :func:`population_based_training` returns.
 
     Attributes:
-      boundaries: ``(T + 1,)`` the steps from which each row of ``hparams_history`` is used
-        (0, interval, 2·interval, …).
-      hparams_history: the hparams pytree with leaves ``(T + 1, K, …)``: member k's setting
-        from ``boundaries[t]`` on.
-      lineage: ``(T, K)`` at boundary ``t + 1``, the member whose parameters, optimizer state
-        and hyperparameters member k took (k itself when it kept its own).
-      values: ``(T + 1, K)`` the monitored value at each exploit step and at the end.
-      records: ``{name: (K,)}`` the final evaluation.
-      best: the index of the best member at the end.
-      member_steps, wall_time: the compute (K · steps) and seconds.
-      origin: ``(K,)`` the original member each final member descends from.
+        boundaries: ``(T + 1,)`` the steps from which each row of ``hparams_history`` is used
+            (0, interval, 2·interval, …).
+        hparams_history: the hparams pytree with leaves ``(T + 1, K, …)``: member k's setting
+            from ``boundaries[t]`` on.
+        lineage: ``(T, K)`` at boundary ``t + 1``, the member whose parameters, optimizer state
+            and hyperparameters member k took (k itself when it kept its own).
+        values: ``(T + 1, K)`` the monitored value at each exploit step and at the end.
+        records: ``{name: (K,)}`` the final evaluation.
+        best: the index of the best member at the end.
+        member_steps, wall_time: the compute (K · steps) and seconds.
+        origin: ``(K,)`` the original member each final member descends from.
     """
 
     boundaries: np.ndarray
-    hparams_history: Any
+    hparams_history: ArrayTree
     lineage: np.ndarray
     values: np.ndarray
     records: dict
@@ -930,8 +935,8 @@ def _exploit_fn(trainer, quantile, perturb, resample_probability):
 
 def population_based_training(
     trainer: SweepTrainer,
-    data: Any,
-    eval_data: Any,
+    data: Data,
+    eval_data: Data | None,
     *,
     monitor: str,
     mode: str | None = None,
@@ -943,7 +948,7 @@ def population_based_training(
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
     seed: int = 0,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> PBTResult:
     r"""Population-based training (Jaderberg et al. 2017) on a :class:`SweepTrainer`'s members.
@@ -963,41 +968,41 @@ def population_based_training(
     array learning rate or weight decay).
 
     Args:
-      trainer: the population; its hparams are the initial settings (floating leaves are
-        perturbed; integer leaves are copied only).
-      data, eval_data, monitor, mode, metrics, batch_size, checkpoint_dir, progress: as in
-        :func:`successive_halving` (checkpoints after every interval).
-      steps: training steps; interval: steps between exploit/explore (< steps).
-      quantile: the bottom and top fraction, in (0, 0.5] (at least one member each).
-      perturb: the two factors; resample_probability: in [0, 1].
-      seed: seeds the minibatch permutations and the exploit/explore draws.
+        trainer: the population; its hparams are the initial settings (floating leaves are
+            perturbed; integer leaves are copied only).
+        data, eval_data, monitor, mode, metrics, batch_size, checkpoint_dir, progress: as in
+            :func:`successive_halving` (checkpoints after every interval).
+        steps: training steps; interval: steps between exploit/explore (< steps).
+        quantile: the bottom and top fraction, in (0, 0.5] (at least one member each).
+        perturb: the two factors; resample_probability: in [0, 1].
+        seed: seeds the minibatch permutations and the exploit/explore draws.
 
     Returns:
-      A :class:`PBTResult` (hyperparameter history, lineage, ``schedule``, ``schedule_fn``,
-      ``replay``).
+        A :class:`PBTResult` (hyperparameter history, lineage, ``schedule``, ``schedule_fn``,
+        ``replay``).
 
     Raises:
-      ValueError: ``quantile`` outside (0, 0.5], ``interval >= steps``, a ``monitor`` not
-        recorded, bad ``perturb`` or ``resample_probability``.
+        ValueError: ``quantile`` outside (0, 0.5], ``interval >= steps``, a ``monitor`` not
+            recorded, bad ``perturb`` or ``resample_probability``.
 
     Examples:
-      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
-      >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> trainer = jaxl2.SweepTrainer(lambda key: jnp.zeros(1), loss, lambda h: optax.sgd(h),
-      ...     jnp.array([0.001, 0.01, 0.1, 0.5]))
-      >>> res = jaxl2.population_based_training(trainer, (X, y), (X, y), monitor="loss",
-      ...     steps=20, interval=5)
-      >>> res.lineage[0].tolist()  # the worst member (lr 0.001) took the best one's state
-      [3, 1, 2, 3]
-      >>> bool(res.replay()["loss"] == res.records["loss"][res.best])
-      True
+        >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+        >>> X = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]; y = 2 * X[:, 0]
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> trainer = jaxl2.SweepTrainer(lambda key: jnp.zeros(1), loss, lambda h: optax.sgd(h),
+        ...     jnp.array([0.001, 0.01, 0.1, 0.5]))
+        >>> res = jaxl2.population_based_training(trainer, (X, y), (X, y), monitor="loss",
+        ...     steps=20, interval=5)
+        >>> res.lineage[0].tolist()  # the worst member (lr 0.001) took the best one's state
+        [3, 1, 2, 3]
+        >>> bool(res.replay()["loss"] == res.records["loss"][res.best])
+        True
 
     References:
-      Jaderberg et al., "Population based training of neural networks", arXiv:1711.09846
-      (2017).
+        Jaderberg et al., "Population based training of neural networks", arXiv:1711.09846
+        (2017).
     """
     _check_trainer(trainer)
     name = _check_monitor(monitor, metrics)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import numpy as np
 
+from .._typing import ArrayTree, Params
 from ..masks import path_to_str
 
 if TYPE_CHECKING:
@@ -138,28 +139,28 @@ class SweepResult:
     """What :func:`jaxl2.train_sweep` recorded for its K members.
 
     Attributes:
-      hparams: the hyperparameters, a pytree of arrays with leading axis K (host numpy).
-      metrics: ``{name: array (K, E)}``: each record at the E steps in ``steps``.
-      steps: the E steps at which the records were taken.
-      params: the final parameters, stacked on a leading axis K (None with
-        ``keep_params=False``).
-      finite: bool ``(K,)``: which members ended with a finite loss and finite parameters.
-      best_step: int ``(K,)``: with early stopping (``monitor=``), the step of each member's
-        best record of ``monitor`` (−1 if none); ``params`` then holds that record's
-        parameters when ``restore_best=True``. None without ``monitor``.
-      stopped: bool ``(K,)``: members that stopped early (ran out of patience) or diverged;
-        None without ``monitor``.
-      monitor: the monitored metric (None without early stopping); :meth:`best` on it reads
-        each member's best record rather than its last.
-      info: how the sweep ran (a :class:`jaxl2.SweepInfo`: strategy, chunk width, devices,
-        members loaded from ``checkpoint_dir``); None for streamed ``train_data`` (no compiled
-        sweep runs) and for results built by hand.
+        hparams: the hyperparameters, a pytree of arrays with leading axis K (host numpy).
+        metrics: ``{name: array (K, E)}``: each record at the E steps in ``steps``.
+        steps: the E steps at which the records were taken.
+        params: the final parameters, stacked on a leading axis K (None with
+            ``keep_params=False``).
+        finite: bool ``(K,)``: which members ended with a finite loss and finite parameters.
+        best_step: int ``(K,)``: with early stopping (``monitor=``), the step of each member's
+            best record of ``monitor`` (−1 if none); ``params`` then holds that record's
+            parameters when ``restore_best=True``. None without ``monitor``.
+        stopped: bool ``(K,)``: members that stopped early (ran out of patience) or diverged;
+            None without ``monitor``.
+        monitor: the monitored metric (None without early stopping); :meth:`best` on it reads
+            each member's best record rather than its last.
+        info: how the sweep ran (a :class:`jaxl2.SweepInfo`: strategy, chunk width, devices,
+            members loaded from ``checkpoint_dir``); None for streamed ``train_data`` (no compiled
+            sweep runs) and for results built by hand.
     """
 
-    hparams: Any
+    hparams: ArrayTree
     metrics: dict[str, np.ndarray]
     steps: np.ndarray
-    params: Any
+    params: Params
     finite: np.ndarray
     best_step: np.ndarray | None = None
     stopped: np.ndarray | None = None
@@ -191,18 +192,18 @@ class SweepResult:
         """The member with the best final ``metric``, ignoring members that did not stay finite.
 
         Args:
-          metric: a recorded metric (default ``"val_loss"`` if recorded, else ``"train_loss"``).
-          mode: ``"min"`` or ``"max"``; default from the name when it is unambiguous (see
-            :func:`metric_mode`: loss, error, nll, bce, mse, perplexity, gap, norm: min;
-            accuracy, f1, auc, r2, score: max); otherwise an error asks for it.
+            metric: a recorded metric (default ``"val_loss"`` if recorded, else ``"train_loss"``).
+            mode: ``"min"`` or ``"max"``; default from the name when it is unambiguous (see
+                :func:`metric_mode`: loss, error, nll, bce, mse, perplexity, gap, norm: min;
+                accuracy, f1, auc, r2, score: max); otherwise an error asks for it.
 
         Returns:
-          A :class:`Best` ``(index, hparams, metric, value)``; ties go to the first member.
+            A :class:`Best` ``(index, hparams, metric, value)``; ties go to the first member.
 
         Raises:
-          KeyError: ``metric`` was not recorded.
-          ValueError: no member stayed finite, an unknown ``mode``, or ``mode`` missing for a
-            metric whose name does not say its direction.
+            KeyError: ``metric`` was not recorded.
+            ValueError: no member stayed finite, an unknown ``mode``, or ``mode`` missing for a
+                metric whose name does not say its direction.
         """
         metric = metric or self.default_metric()
         if mode is None and metric == self.monitor:
@@ -254,12 +255,12 @@ class SweepResult:
         members that did not stay finite are marked ``diverged``.
 
         Args:
-          metrics: the columns to show (default: all recorded, losses first).
-          labels: column titles to use instead of the names, e.g. ``{"val_accuracy": "val acc"}``.
-          best: the metric that picks the starred row.
+            metrics: the columns to show (default: all recorded, losses first).
+            labels: column titles to use instead of the names, e.g. ``{"val_accuracy": "val acc"}``.
+            best: the metric that picks the starred row.
 
         Returns:
-          The table as a string.
+            The table as a string.
         """
         labels = labels or {}
         metrics = metrics or self._ordered_metrics()
@@ -319,15 +320,15 @@ class SweepResult:
         is marked by a dotted vertical line in every panel.
 
         Args:
-          metrics: base names (default: ``"loss"`` and every other recorded metric base).
-          x: the hyperparameter on the x axis (default ``weight_decay`` if present, else the
-            first of shape ``(K,)``).
-          best: the metric that picks the marked member (default: as in :meth:`best`).
-          path: if given, the figure is also saved there (e.g. ``"lambda_sweep.png"``).
-          title: a title for the figure.
+            metrics: base names (default: ``"loss"`` and every other recorded metric base).
+            x: the hyperparameter on the x axis (default ``weight_decay`` if present, else the
+                first of shape ``(K,)``).
+            best: the metric that picks the marked member (default: as in :meth:`best`).
+            path: if given, the figure is also saved there (e.g. ``"lambda_sweep.png"``).
+            title: a title for the figure.
 
         Returns:
-          A ``matplotlib.figure.Figure`` (shown inline in notebooks).
+            A ``matplotlib.figure.Figure`` (shown inline in notebooks).
         """
         from matplotlib.figure import Figure
 

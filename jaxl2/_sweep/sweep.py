@@ -23,7 +23,7 @@ import operator
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_choice
+from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
 from .devices import enable_compilation_cache
@@ -76,32 +77,32 @@ class SweepInfo:
     describes that one call only (nothing is kept between calls).
 
     Attributes:
-      strategy: the strategy asked for: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or
-        ``"loop"``.
-      chosen: the program that ran: ``"vmap"`` (also for ``"chunked"``), ``"map"`` or
-        ``"loop"``; None when every member was loaded from ``checkpoint_dir`` and nothing ran.
-      width: members per chunk (per compiled call; for ``"loop"``, per chunk of single-member
-        calls): what ``progress`` counts and ``checkpoint_dir`` saves. None when nothing ran.
-      devices: the number of devices the members were sharded over (1 when not sharded).
-      members: K, the number of hyperparameter settings.
-      loaded: members loaded from ``checkpoint_dir`` instead of computed (0 without one).
-      decided_by: for ``strategy="auto"``, how it chose: ``"accelerator"`` (GPU/TPU: vmap),
-        ``"cost analysis"``, ``"remembered"`` (an earlier sweep of the same ``fn`` object in
-        this process), ``"remembered on disk"`` or ``"probe"``; None for an explicit strategy
-        or when nothing ran.
-      flops_per_member: ``"auto"`` on CPU: XLA's count of one member's floating-point
-        operations (loops counted once), when it was read; else None.
-      probe_seconds_per_member: ``"auto"`` on CPU after a timed probe: ``{candidate: measured
-        seconds per member}``; else None.
+        strategy: the strategy asked for: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or
+            ``"loop"``.
+        chosen: the program that ran: ``"vmap"`` (also for ``"chunked"``), ``"map"`` or
+            ``"loop"``; None when every member was loaded from ``checkpoint_dir`` and nothing ran.
+        width: members per chunk (per compiled call; for ``"loop"``, per chunk of single-member
+            calls): what ``progress`` counts and ``checkpoint_dir`` saves. None when nothing ran.
+        devices: the number of devices the members were sharded over (1 when not sharded).
+        members: K, the number of hyperparameter settings.
+        loaded: members loaded from ``checkpoint_dir`` instead of computed (0 without one).
+        decided_by: for ``strategy="auto"``, how it chose: ``"accelerator"`` (GPU/TPU: vmap),
+            ``"cost analysis"``, ``"remembered"`` (an earlier sweep of the same ``fn`` object in
+            this process), ``"remembered on disk"`` or ``"probe"``; None for an explicit strategy
+            or when nothing ran.
+        flops_per_member: ``"auto"`` on CPU: XLA's count of one member's floating-point
+            operations (loops counted once), when it was read; else None.
+        probe_seconds_per_member: ``"auto"`` on CPU after a timed probe: ``{candidate: measured
+            seconds per member}``; else None.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> out, info = jaxl2.sweep(lambda lam: 2.0 / (1.0 + lam), jnp.array([0.0, 1.0, 3.0]),
-      ...                         strategy="chunked", batch_size=2, return_info=True)
-      >>> out
-      Array([2. , 1. , 0.5], dtype=float32)
-      >>> info.chosen, info.width, info.devices, info.members
-      ('vmap', 2, 1, 3)
+        >>> import jax.numpy as jnp, jaxl2
+        >>> out, info = jaxl2.sweep(lambda lam: 2.0 / (1.0 + lam), jnp.array([0.0, 1.0, 3.0]),
+        ...                         strategy="chunked", batch_size=2, return_info=True)
+        >>> out
+        Array([2. , 1. , 0.5], dtype=float32)
+        >>> info.chosen, info.width, info.devices, info.members
+        ('vmap', 2, 1, 3)
     """
 
     strategy: str
@@ -152,18 +153,18 @@ class SweepInterrupted(KeyboardInterrupt):
     pass through unchanged; finished chunks are in ``checkpoint_dir`` when one was given.
 
     Examples:
-      >>> import jaxl2
-      >>> issubclass(jaxl2.SweepInterrupted, KeyboardInterrupt)
-      True
-      >>> issubclass(jaxl2.SweepInterrupted, Exception)  # not swallowed by `except Exception`
-      False
+        >>> import jaxl2
+        >>> issubclass(jaxl2.SweepInterrupted, KeyboardInterrupt)
+        True
+        >>> issubclass(jaxl2.SweepInterrupted, Exception)  # not swallowed by `except Exception`
+        False
 
-      To keep what a long sweep finished before Ctrl-C::
+        To keep what a long sweep finished before Ctrl-C::
 
-        try:
-            out = jaxl2.sweep(train, lams, X, y)
-        except jaxl2.SweepInterrupted as stopped:
-            out, done = stopped.partial  # unfinished: done[k] False, NaN in float leaves
+          try:
+              out = jaxl2.sweep(train, lams, X, y)
+          except jaxl2.SweepInterrupted as stopped:
+              out, done = stopped.partial  # unfinished: done[k] False, NaN in float leaves
     """
 
     def __init__(self, message: str, partial: PartialSweep) -> None:
@@ -620,11 +621,11 @@ def _execute(
 
 def sweep(
     fn: Callable[..., Any],
-    hparams: Any,
+    hparams: ArrayTree,
     *args: Any,
-    strategy: str = "auto",
+    strategy: Literal["auto", "vmap", "chunked", "map", "loop"] = "auto",
     batch_size: int | None = None,
-    devices: int | Sequence[jax.Device] | Mesh | None = None,
+    devices: Devices = None,
     progress: bool = False,
     checkpoint_dir: str | None = None,
     return_info: bool = False,
@@ -649,9 +650,9 @@ def sweep(
       one member's lowered program (no compilation spent): loops count once, so for a
       training loop this is about one step. Up to ``VMAP_FLOPS`` (1.5e7) floating-point
       operations, per-operation overhead dominates and it runs ``"vmap"`` over all members
-      (logistic regression on digits, 4.8 MFLOP a step: 2-3.4× the loop); from
+      (logistic regression on digits, 4.8 MFLOP a step); from
       ``LOOP_FLOPS`` (5e7) on, each member's products keep the cores busy alone and it runs
-      the loop (MLP 64-128-10 on digits, 75 MFLOP: vmap 0.6-0.86× the loop), or ``"map"``
+      the loop (an MLP 64-128-10 on digits, 75 MFLOP a step), or ``"map"``
       over several devices. In between, and over several devices, it times: all candidates
       compile at once in threads, the loop runs members as soon as its program is ready (and
       keeps running them while the others compile), then one chunk by each other candidate
@@ -688,66 +689,66 @@ def sweep(
     why, the chunk width, the devices, the members loaded from ``checkpoint_dir``).
 
     Args:
-      fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``
-        (a pytree like ``hparams`` without the leading axis).
-      hparams: an array of shape ``(K,)`` or a pytree of arrays sharing the leading length K,
-        e.g. from :func:`jaxl2.grid`. Must be the same on every host.
-      *args: passed to every call of ``fn`` unchanged (data, for instance).
-      strategy: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or ``"loop"``.
-      batch_size: members per chunk (per compiled call); rounded up to a multiple of the device
-        count. K need not be a multiple: the last chunk is padded and the padding dropped.
-        Chunks are what ``progress`` counts and ``checkpoint_dir`` saves.
-      devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
-        of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
-        to a multiple of the device count. Works on several hosts under
-        ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
-        then span every process, or be each process's own (``jax.local_devices()``: every
-        process runs the whole sweep alone, with a warning).
-      progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
-        chunk, with an ETA.
-      checkpoint_dir: a directory where each finished chunk is saved atomically (written under
-        a temporary name, then renamed). Rerunning the same call resumes where it stopped; a
-        finished sweep is only loaded. A directory holding a different sweep (by a hash of
-        fn's name, the hparams values, the shapes of arguments and outputs, and the values of
-        array arguments) raises and is left untouched. It must be visible to all hosts.
-      return_info: also return a :class:`jaxl2.SweepInfo` saying how this call ran (the
-        strategy chosen and why, the chunk width, the devices, members loaded from
-        ``checkpoint_dir``, "auto"'s cost analysis and probe timings).
+        fn: ``fn(h, *args) -> pytree of arrays`` for one member's hyperparameters ``h``
+            (a pytree like ``hparams`` without the leading axis).
+        hparams: an array of shape ``(K,)`` or a pytree of arrays sharing the leading length K,
+            e.g. from :func:`jaxl2.grid`. Must be the same on every host.
+        *args: passed to every call of ``fn`` unchanged (data, for instance).
+        strategy: ``"auto"``, ``"vmap"``, ``"chunked"``, ``"map"`` or ``"loop"``.
+        batch_size: members per chunk (per compiled call); rounded up to a multiple of the device
+            count. K need not be a multiple: the last chunk is padded and the padding dropped.
+            Chunks are what ``progress`` counts and ``checkpoint_dir`` saves.
+        devices: shard the members over devices: an int (the first n of ``jax.devices()``), a list
+            of devices, or a ``jax.sharding.Mesh`` (members sharded over all its axes). K is padded
+            to a multiple of the device count. Works on several hosts under
+            ``jax.distributed.initialize()`` (results are gathered on every host): the devices must
+            then span every process, or be each process's own (``jax.local_devices()``: every
+            process runs the whole sweep alone, with a warning).
+        progress: show a tqdm progress bar (``tqdm.auto``: a widget in notebooks) advancing per
+            chunk, with an ETA.
+        checkpoint_dir: a directory where each finished chunk is saved atomically (written under
+            a temporary name, then renamed). Rerunning the same call resumes where it stopped; a
+            finished sweep is only loaded. A directory holding a different sweep (by a hash of
+            fn's name, the hparams values, the shapes of arguments and outputs, and the values of
+            array arguments) raises and is left untouched. It must be visible to all hosts.
+        return_info: also return a :class:`jaxl2.SweepInfo` saying how this call ran (the
+            strategy chosen and why, the chunk width, the devices, members loaded from
+            ``checkpoint_dir``, "auto"'s cost analysis and probe timings).
 
     Returns:
-      The pytree ``fn`` returns, each leaf stacked on a leading axis of length K; with
-      ``return_info=True``, the pair ``(outputs, info)``.
+        The pytree ``fn`` returns, each leaf stacked on a leading axis of length K; with
+        ``return_info=True``, the pair ``(outputs, info)``.
 
     Raises:
-      ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
-        ``devices`` than exist, devices that leave out a process under ``jax.distributed``
-        (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
-        ``strategy``.
-      TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
-        arrays; ``strategy="loop"`` with ``devices``.
-      SweepError: ``fn`` or the device failed after some members had finished; the finished
-        members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
-      SweepInterrupted: Ctrl-C (``KeyboardInterrupt``) after some members had finished; a
-        ``KeyboardInterrupt`` carrying them in ``.partial`` (and in ``checkpoint_dir``).
+        ValueError: hparams leaves of different leading lengths, K = 0, ``batch_size`` < 1, more
+            ``devices`` than exist, devices that leave out a process under ``jax.distributed``
+            (raised on every process), a ``checkpoint_dir`` holding another sweep, an unknown
+            ``strategy``.
+        TypeError: ``fn`` returning something that is not an array; hparams leaves that are not
+            arrays; ``strategy="loop"`` with ``devices``.
+        SweepError: ``fn`` or the device failed after some members had finished; the finished
+            members are in the exception's ``.partial`` (and in ``checkpoint_dir``).
+        SweepInterrupted: Ctrl-C (``KeyboardInterrupt``) after some members had finished; a
+            ``KeyboardInterrupt`` carrying them in ``.partial`` (and in ``checkpoint_dir``).
 
     Warns:
-      UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
-        devices: every process runs the whole sweep.
+        UserWarning: under ``jax.distributed``, ``devices`` holding only each process's own
+            devices: every process runs the whole sweep.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> def ridge_1d(lam, x, y):  # argmin_w  Σ (y - w·x)² + lam · w²
-      ...     return jnp.sum(x * y) / (jnp.sum(x * x) + lam)
-      >>> x, y = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 4.0, 6.0])
-      >>> jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, strategy="vmap")
-      Array([2., 1.], dtype=float32)
-      >>> w, info = jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, return_info=True)
-      >>> info.strategy, info.chosen, info.decided_by  # on CPU: a tiny member, so vmap
-      ('auto', 'vmap', 'cost analysis')
+        >>> import jax.numpy as jnp, jaxl2
+        >>> def ridge_1d(lam, x, y):  # argmin_w  Σ (y - w·x)² + lam · w²
+        ...     return jnp.sum(x * y) / (jnp.sum(x * x) + lam)
+        >>> x, y = jnp.array([1.0, 2.0, 3.0]), jnp.array([2.0, 4.0, 6.0])
+        >>> jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, strategy="vmap")
+        Array([2., 1.], dtype=float32)
+        >>> w, info = jaxl2.sweep(ridge_1d, jnp.array([0.0, 14.0]), x, y, return_info=True)
+        >>> info.strategy, info.chosen, info.decided_by  # on CPU: a tiny member, so vmap
+        ('auto', 'vmap', 'cost analysis')
 
     References:
-      The per-strategy timings quoted are from this project's benchmarks on a 2-core XLA:CPU
-      host (``benchmarks/bench_sweep.py``).
+        Timings of each strategy on the examples above: ``benchmarks/RESULTS.md`` ("λ sweeps"),
+        from ``benchmarks/bench_sweep.py``.
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}.")
@@ -773,7 +774,7 @@ def run_sweep(
     name: str | None,
     strategy: str = "auto",
     batch_size: int | None = None,
-    devices: int | Sequence[jax.Device] | Mesh | None = None,
+    devices: Devices = None,
     progress: bool = False,
     checkpoint_dir: str | None = None,
 ) -> tuple[Any, SweepInfo]:
@@ -827,7 +828,8 @@ def run_sweep(
         if progress and jax.process_index() == 0 and not state.done.all():
             from tqdm.auto import tqdm
 
-            state.bar = tqdm(
+            # _Sweep's progress bar is attached only when progress=True.
+            state.bar = tqdm(  # pyright: ignore[reportAttributeAccessIssue]
                 total=K,
                 initial=int(state.done.sum()),
                 unit="member",
@@ -882,29 +884,29 @@ def _stopped(exc: BaseException, state: _Sweep, checkpoint_dir: Any) -> None:
     raise SweepInterrupted(message, partial) from exc
 
 
-def grid(**axes: Any) -> dict[str, jax.Array]:
+def grid(**axes: ArrayLike) -> dict[str, jax.Array]:
     """The Cartesian product of hyperparameter values, as hparams for :func:`jaxl2.sweep`.
 
     ``grid(a=[a1, a2], b=[b1, b2, b3])`` has K = 6 members, ordered like
     ``itertools.product`` (the first axis varies slowest): ``(a1, b1), (a1, b2), … (a2, b3)``.
 
     Args:
-      **axes: name = 1-D array (or list) of values. At least one axis; none empty.
+        **axes: name = 1-D array (or list) of values. At least one axis; none empty.
 
     Returns:
-      A dict of arrays of shape ``(K,)``, K the product of the axis lengths, keeping each
-      axis's dtype.
+        A dict of arrays of shape ``(K,)``, K the product of the axis lengths, keeping each
+        axis's dtype.
 
     Raises:
-      ValueError: no axes, an empty axis, or an axis that is not one-dimensional.
+        ValueError: no axes, an empty axis, or an axis that is not one-dimensional.
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), lr=jnp.array([1e-3, 1e-2]))
-      >>> g["weight_decay"]
-      Array([0. , 0. , 0.1, 0.1], dtype=float32)
-      >>> g["lr"]
-      Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32)
+        >>> import jax.numpy as jnp, jaxl2
+        >>> g = jaxl2.grid(weight_decay=jnp.array([0.0, 0.1]), lr=jnp.array([1e-3, 1e-2]))
+        >>> g["weight_decay"]
+        Array([0. , 0. , 0.1, 0.1], dtype=float32)
+        >>> g["lr"]
+        Array([0.001, 0.01 , 0.001, 0.01 ], dtype=float32)
     """
     if not axes:
         raise ValueError(

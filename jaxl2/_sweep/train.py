@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ import optax
 
 from .._checks import traced_callback_free
 from .._diagnostics import weight_norms
+from .._typing import ArrayTree, Data, MaskLike
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
 from .sweep import SweepInfo, _host_hparams, run_sweep
@@ -37,7 +38,8 @@ def _leading_length(data: Any, name: str) -> int:
             f"{name} must be a pytree of arrays sharing their leading (example) axis, "
             f"got {listing}."
         )
-    return next(iter(lengths.values()))
+    # None was ruled out above.
+    return next(iter(lengths.values()))  # pyright: ignore[reportReturnType]
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -177,20 +179,20 @@ def _identity(trainer, init_fn, loss_fn, optimizer, config: dict) -> str:
 def train_sweep(
     init_fn: Callable[[jax.Array], Any],
     loss_fn: Callable[[Any, Any], jax.Array],
-    train_data: Any,
+    train_data: Data,
     *,
-    hparams: Any,
+    hparams: ArrayTree,
     optimizer: Callable[[Any], optax.GradientTransformation],
     steps: int,
     batch_size: int | None = None,
-    eval_data: Any = None,
+    eval_data: Data | None = None,
     metrics: Mapping[str, Callable[[Any, Any], jax.Array]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    norm_mask: Any = None,
+    norm_mask: MaskLike = None,
     keep_params: bool = True,
     monitor: str | None = None,
-    mode: str | None = None,
+    mode: Literal["min", "max"] | None = None,
     patience: int | None = None,
     restore_best: bool = False,
     **sweep_options: Any,
@@ -237,71 +239,71 @@ def train_sweep(
     member non-finite instead.
 
     Args:
-      init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
-        NNX factory ``lambda rngs: Net(rngs=rngs)`` (see :class:`jaxl2.SweepTrainer`).
-      loss_fn: ``loss_fn(params, batch) -> scalar``, where ``batch`` has the structure of
-        ``train_data`` with fewer examples; ``loss_fn(module, batch)`` for NNX;
-        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
-      train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``;
-        or a generator, an iterable of such batches, or a zero-argument function returning one
-        epoch's iterator.
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
-        mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
-        accept arrays).
-      steps: optimizer steps per member.
-      batch_size: minibatch size (None: full batch).
-      eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or
-        None; with streamed ``train_data`` also a list of batches or a zero-argument function
-        returning an iterator of them (averaged by example count).
-      metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy (called like
-        ``loss_fn``, in evaluation mode).
-      eval_every: steps between records (default: ``steps // 10``, at least 1).
-      seed: seeds the initialization and the shuffling.
-      norm_mask: which leaves count in ``weight_norm`` (None: all; ``"weights"``: weight
-        matrices only).
-      keep_params: keep every member's final parameters in ``.params`` (a pure dict of the
-        ``nnx.Param`` values for NNX models).
-      monitor: the recorded metric early stopping reads, e.g. ``"val_loss"`` or
-        ``"val_accuracy"``.
-      mode: ``"min"`` or ``"max"`` for ``monitor``; default from an unambiguous name (losses
-        min, accuracies max), else an error asks for it.
-      patience: records without improvement before a member stops (None: never).
-      restore_best: keep each member's parameters from its best record.
-      **sweep_options: ``strategy``, ``devices``, ``progress``, ``checkpoint_dir`` as in
-        :func:`jaxl2.sweep`, and ``chunk_size`` (members per compiled call: the ``batch_size``
-        of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size). With
-        streamed ``train_data`` only ``devices`` applies (members sharded over them).
+        init_fn: ``init_fn(key) -> params``, ``init_fn(key) -> (params, model_state)``, or a Flax
+            NNX factory ``lambda rngs: Net(rngs=rngs)`` (see :class:`jaxl2.SweepTrainer`).
+        loss_fn: ``loss_fn(params, batch) -> scalar``, where ``batch`` has the structure of
+            ``train_data`` with fewer examples; ``loss_fn(module, batch)`` for NNX;
+            ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+        train_data: a pytree of arrays sharing their leading (example) axis, e.g. ``(X, y)``;
+            or a generator, an iterable of such batches, or a zero-argument function returning one
+            epoch's iterator.
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
+            hyperparameters, e.g. ``lambda lam: jaxl2.adamw(1e-3, weight_decay=lam,
+            mask="weights")``. ``h`` is traced: use it as an array (optax and jaxl2 transforms
+            accept arrays).
+        steps: optimizer steps per member.
+        batch_size: minibatch size (None: full batch).
+        eval_data: validation data like ``train_data`` (arrays with the same feature shapes), or
+            None; with streamed ``train_data`` also a list of batches or a zero-argument function
+            returning an iterator of them (averaged by example count).
+        metrics: ``{name: metric(params, batch) -> scalar}``, e.g. accuracy (called like
+            ``loss_fn``, in evaluation mode).
+        eval_every: steps between records (default: ``steps // 10``, at least 1).
+        seed: seeds the initialization and the shuffling.
+        norm_mask: which leaves count in ``weight_norm`` (None: all; ``"weights"``: weight
+            matrices only).
+        keep_params: keep every member's final parameters in ``.params`` (a pure dict of the
+            ``nnx.Param`` values for NNX models).
+        monitor: the recorded metric early stopping reads, e.g. ``"val_loss"`` or
+            ``"val_accuracy"``.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; default from an unambiguous name (losses
+            min, accuracies max), else an error asks for it.
+        patience: records without improvement before a member stops (None: never).
+        restore_best: keep each member's parameters from its best record.
+        **sweep_options: ``strategy``, ``devices``, ``progress``, ``checkpoint_dir`` as in
+            :func:`jaxl2.sweep`, and ``chunk_size`` (members per compiled call: the ``batch_size``
+            of :func:`jaxl2.sweep`, renamed since ``batch_size`` here is the minibatch size). With
+            streamed ``train_data`` only ``devices`` applies (members sharded over them).
 
     Returns:
-      A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
-      ``.finite``, ``.best_step``, ``.stopped``, ``.info`` (how the sweep ran, a
-      :class:`jaxl2.SweepInfo`), ``.best()``, ``.table()``, ``.plot()``, ``.to_dict()``).
+        A :class:`SweepResult` (``.hparams``, ``.metrics``, ``.steps``, ``.params``,
+        ``.finite``, ``.best_step``, ``.stopped``, ``.info`` (how the sweep ran, a
+        :class:`jaxl2.SweepInfo`), ``.best()``, ``.table()``, ``.plot()``, ``.to_dict()``).
 
     Raises:
-      ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
-        larger than the training set; data whose leaves differ in length; ``eval_data``
-        shaped unlike ``train_data``; ``patience`` without ``eval_data`` or ``monitor``; a
-        ``monitor`` that is not recorded or whose direction needs ``mode``; a generator that
-        runs out before ``steps``; bad ``hparams``.
-      TypeError: an unknown keyword in ``sweep_options``; non-callable functions; an optax or
-        jaxl2 factory passed uncalled (``optimizer=jaxl2.adamw``); a one-shot generator as
-        ``eval_data``.
-      SweepError: a member failed after others finished (see :func:`jaxl2.sweep`).
+        ValueError: non-positive ``steps``, ``batch_size`` or ``eval_every``; ``batch_size``
+            larger than the training set; data whose leaves differ in length; ``eval_data``
+            shaped unlike ``train_data``; ``patience`` without ``eval_data`` or ``monitor``; a
+            ``monitor`` that is not recorded or whose direction needs ``mode``; a generator that
+            runs out before ``steps``; bad ``hparams``.
+        TypeError: an unknown keyword in ``sweep_options``; non-callable functions; an optax or
+            jaxl2 factory passed uncalled (``optimizer=jaxl2.adamw``); a one-shot generator as
+            ``eval_data``.
+        SweepError: a member failed after others finished (see :func:`jaxl2.sweep`).
 
     Examples:
-      >>> import jax, jax.numpy as jnp, optax, jaxl2
-      >>> X = jnp.array([[1.0], [2.0], [3.0]]); y = jnp.array([2.0, 4.0, 6.0])
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> result = jaxl2.train_sweep(
-      ...     lambda key: jnp.zeros(1), loss, (X, y), hparams=jnp.array([0.0, 1.0]),
-      ...     optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), steps=100)
-      >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam) = 2, 56/31
-      >>> result.metrics["weight_norm"][:, -1].round(4)
-      array([2.    , 1.8065], dtype=float32)
+        >>> import jax, jax.numpy as jnp, optax, jaxl2
+        >>> X = jnp.array([[1.0], [2.0], [3.0]]); y = jnp.array([2.0, 4.0, 6.0])
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> result = jaxl2.train_sweep(
+        ...     lambda key: jnp.zeros(1), loss, (X, y), hparams=jnp.array([0.0, 1.0]),
+        ...     optimizer=lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), steps=100)
+        >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam) = 2, 56/31
+        >>> result.metrics["weight_norm"][:, -1].round(4)
+        array([2.    , 1.8065], dtype=float32)
     """
     for fn_, name in ((init_fn, "init_fn"), (loss_fn, "loss_fn")):
         if not callable(fn_) and not (name == "init_fn" and _is_nnx_module(fn_)):
@@ -347,7 +349,9 @@ def train_sweep(
             raise TypeError(f"metrics[{name!r}] must be callable, got {type(metric).__name__}.")
     monitor = _check_monitor(monitor, patience, restore_best, eval_data, metric_items, stream)
     h_host, K = _host_hparams(hparams)
-    stopping = dict(monitor=monitor, mode=mode, patience=patience, restore_best=restore_best)
+    stopping: dict[str, Any] = dict(
+        monitor=monitor, mode=mode, patience=patience, restore_best=restore_best
+    )
     if stream:
         return _train_stream(
             init_fn,
@@ -529,7 +533,7 @@ def _train_stream(
         state, losses = trainer.step(state, batches.next(t))
         total, count = total + losses, count + 1
         if t in record_at:
-            record = {"train_loss": total / count}
+            record: dict[str, Any] = {"train_loss": total / count}
             total, count = 0.0, 0
             if eval_data is not None:
                 val = trainer.evaluate(state, eval_data, dict(metrics))
@@ -567,7 +571,8 @@ def _all_finite(tree: Any) -> np.ndarray:
         leaf = np.asarray(leaf)
         here = np.isfinite(leaf.reshape(leaf.shape[0], -1)).all(1)
         ok = here if ok is None else ok & here
-    return ok
+    # Every tree passed here has leaves, so ok is an array.
+    return ok  # pyright: ignore[reportReturnType]
 
 
 class _Epochs:
@@ -586,7 +591,8 @@ class _Epochs:
                 "train_data() must return an iterator of batches (one epoch), got a "
                 f"{type(source).__name__}; for arrays pass them directly as train_data."
             )
-        return iter(source)
+        # An iterable (the data types that are not were rejected above).
+        return iter(source)  # pyright: ignore[reportCallIssue, reportArgumentType]
 
     def next(self, t: int) -> Any:
         for attempt in range(2):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -15,6 +15,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from .._checks import check_transformation, traced_callback_free
+from .._typing import ArrayLike, ArrayTree, Devices
 from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
@@ -42,31 +43,31 @@ class TrainerState(NamedTuple):
     """The state of K members of a :class:`SweepTrainer`, each leaf stacked on a leading axis K.
 
     Attributes:
-      params: the optimized parameters (``nnx.Param`` values as a pure dict for NNX models;
-        the floating-point leaves of the functional form).
-      model_state: what is carried but not optimized: RNG streams, batch statistics, integer
-        leaves (``nnx`` non-``Param`` state; the functional form's ``model_state``).
-      opt_state: the optimizer states.
-      key: per-member PRNG keys (functional form: ``loss_fn``'s ``key`` is
-        ``fold_in(key, step)``).
-      step: ``(K,)`` optimizer steps each member has taken.
-      active: ``(K,)`` bool, members still updating (False once stopped early or diverged).
-      diverged: ``(K,)`` bool, members frozen because their loss or parameters became
-        non-finite.
-      best: ``(params, model_state)`` at each member's best record (``restore_best=True``),
-        else None.
-      best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
-      best_step: ``(K,)`` the step of the best record (−1 before the first).
-      wait: ``(K,)`` records since the last improvement.
+        params: the optimized parameters (``nnx.Param`` values as a pure dict for NNX models;
+            the floating-point leaves of the functional form).
+        model_state: what is carried but not optimized: RNG streams, batch statistics, integer
+            leaves (``nnx`` non-``Param`` state; the functional form's ``model_state``).
+        opt_state: the optimizer states.
+        key: per-member PRNG keys (functional form: ``loss_fn``'s ``key`` is
+            ``fold_in(key, step)``).
+        step: ``(K,)`` optimizer steps each member has taken.
+        active: ``(K,)`` bool, members still updating (False once stopped early or diverged).
+        diverged: ``(K,)`` bool, members frozen because their loss or parameters became
+            non-finite.
+        best: ``(params, model_state)`` at each member's best record (``restore_best=True``),
+            else None.
+        best_value: ``(K,)`` the best monitored value so far (``±inf`` before the first record).
+        best_step: ``(K,)`` the step of the best record (−1 before the first).
+        wait: ``(K,)`` records since the last improvement.
 
     Examples:
-      >>> import jax.numpy as jnp, optax, jaxl2
-      >>> trainer = jaxl2.SweepTrainer(
-      ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
-      ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
-      >>> state = trainer.init()
-      >>> state.params.shape, state.step, state.active
-      ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
+        >>> import jax.numpy as jnp, optax, jaxl2
+        >>> trainer = jaxl2.SweepTrainer(
+        ...     lambda key: jnp.zeros(2), lambda w, b: jnp.sum((w - b) ** 2),
+        ...     lambda lr: optax.sgd(lr), jnp.array([0.1, 0.2, 0.3]))
+        >>> state = trainer.init()
+        >>> state.params.shape, state.step, state.active
+        ((3, 2), Array([0, 0, 0], dtype=int32), Array([ True,  True,  True], dtype=bool))
     """
 
     params: Any
@@ -111,7 +112,8 @@ def check_batch(batch: Any, name: str, where: str) -> int:
         raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
     if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
-        return first.pop()
+        # None was ruled out on this line's condition.
+        return first.pop()  # pyright: ignore[reportReturnType]
     flat = jax.tree_util.tree_flatten_with_path(batch)[0]
     lengths = {}
     for path, x in flat:
@@ -268,7 +270,7 @@ def _is_eqx(x: Any) -> bool:
 
 
 @eqx.filter_jit
-def _build_traced(model: Callable, seed: jax.Array) -> Any:
+def _build_traced(model: Callable, seed: ArrayLike) -> Any:
     # model is static (cached per function object), the seed traced: one program, also for
     # the key, whatever the seed.
     return model(jax.random.key(seed))
@@ -465,50 +467,50 @@ class SweepTrainer:
     bad update and marked ``diverged``; the others go on.
 
     Args:
-      model: the model (see the forms above).
-      loss_fn: ``loss_fn(module, batch)``, ``loss_fn(params, batch)`` or
-        ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
-      optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
-        hyperparameters (``h`` is traced).
-      hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
-      seed: seeds the initialization (shared) and the members' RNG streams (their own).
-      devices: None (default device), an int, a list of devices or a ``Mesh``: the members
-        are sharded over them (K must be a multiple of their number).
-      monitor: the metric name :meth:`record` reads (e.g. ``"loss"``); needed for
-        ``patience`` and ``restore_best``.
-      mode: ``"min"`` or ``"max"`` for ``monitor``; default from the name when it is
-        unambiguous (loss, error, nll, mse, perplexity: min; accuracy, f1, auc, r2: max).
-      patience: records without improvement before a member stops (None: never).
-      restore_best: keep each member's best parameters and return them.
+        model: the model (see the forms above).
+        loss_fn: ``loss_fn(module, batch)``, ``loss_fn(params, batch)`` or
+            ``loss_fn(params, model_state, batch, key) -> (loss, model_state)``.
+        optimizer: ``optimizer(h) -> optax.GradientTransformation`` from one member's
+            hyperparameters (``h`` is traced).
+        hparams: the K settings: an array ``(K,)`` or a pytree of them (see :func:`jaxl2.grid`).
+        seed: seeds the initialization (shared) and the members' RNG streams (their own).
+        devices: None (default device), an int, a list of devices or a ``Mesh``: the members
+            are sharded over them (K must be a multiple of their number).
+        monitor: the metric name :meth:`record` reads (e.g. ``"loss"``); needed for
+            ``patience`` and ``restore_best``.
+        mode: ``"min"`` or ``"max"`` for ``monitor``; default from the name when it is
+            unambiguous (loss, error, nll, mse, perplexity: min; accuracy, f1, auc, r2: max).
+        patience: records without improvement before a member stops (None: never).
+        restore_best: keep each member's best parameters and return them.
 
     Raises:
-      TypeError: non-callable ``model``/``loss_fn``/``optimizer``, an optax factory passed
-        uncalled (``optimizer=jaxl2.adamw``), a generator passed as a batch.
-      ValueError: bad ``hparams``, ``patience`` or ``restore_best`` without ``monitor``,
-        ``mode`` missing for an ambiguous ``monitor``, ragged batches, evaluation data
-        shaped unlike the training batches, a metric that is not a scalar.
+        TypeError: non-callable ``model``/``loss_fn``/``optimizer``, an optax factory passed
+            uncalled (``optimizer=jaxl2.adamw``), a generator passed as a batch.
+        ValueError: bad ``hparams``, ``patience`` or ``restore_best`` without ``monitor``,
+            ``mode`` missing for an ambiguous ``monitor``, ragged batches, evaluation data
+            shaped unlike the training batches, a metric that is not a scalar.
 
     Examples:
-      >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
-      >>> X = np.array([[1.0], [2.0], [3.0]], np.float32); y = 2 * X[:, 0]
-      >>> def loss(w, batch):
-      ...     xb, yb = batch
-      ...     return jnp.mean((xb @ w - yb) ** 2)
-      >>> trainer = jaxl2.SweepTrainer(
-      ...     lambda key: jnp.zeros(1), loss,
-      ...     lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), jnp.array([0.0, 1.0]))
-      >>> state = trainer.init()
-      >>> for _ in range(100):  # any source of batches: a generator, a DataLoader, ...
-      ...     state, losses = trainer.step(state, (X, y))
-      >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam)
-      >>> np.asarray(state.params[:, 0]).round(4)
-      array([2.    , 1.8065], dtype=float32)
-      >>> trainer.evaluate(state, (X, y))["loss"].round(4)
-      Array([0.    , 0.1748], dtype=float32)
+        >>> import jax.numpy as jnp, numpy as np, optax, jaxl2
+        >>> X = np.array([[1.0], [2.0], [3.0]], np.float32); y = 2 * X[:, 0]
+        >>> def loss(w, batch):
+        ...     xb, yb = batch
+        ...     return jnp.mean((xb @ w - yb) ** 2)
+        >>> trainer = jaxl2.SweepTrainer(
+        ...     lambda key: jnp.zeros(1), loss,
+        ...     lambda lam: jaxl2.coupled(optax.sgd(0.05), lam), jnp.array([0.0, 1.0]))
+        >>> state = trainer.init()
+        >>> for _ in range(100):  # any source of batches: a generator, a DataLoader, ...
+        ...     state, losses = trainer.step(state, (X, y))
+        >>> # SGD on mean((xw − y)²) + (lam/2)·w²: w = 2·mean(xy) / (2·mean(x²) + lam)
+        >>> np.asarray(state.params[:, 0]).round(4)
+        array([2.    , 1.8065], dtype=float32)
+        >>> trainer.evaluate(state, (X, y))["loss"].round(4)
+        Array([0.    , 0.1748], dtype=float32)
 
     References:
-      PyTorch's model ensembling (``torch.func.stack_module_state`` + ``vmap``), Flax NNX's
-      vmapped ensembles; early stopping as in Keras ``EarlyStopping``.
+        PyTorch's model ensembling (``torch.func.stack_module_state`` + ``vmap``), Flax NNX's
+        vmapped ensembles; early stopping as in Keras ``EarlyStopping``.
     """
 
     def __init__(
@@ -516,12 +518,12 @@ class SweepTrainer:
         model: Any,
         loss_fn: Callable,
         optimizer: Callable[[Any], optax.GradientTransformation],
-        hparams: Any,
+        hparams: ArrayTree,
         *,
         seed: int = 0,
-        devices: Any = None,
+        devices: Devices = None,
         monitor: str | None = None,
-        mode: str | None = None,
+        mode: Literal["min", "max"] | None = None,
         patience: int | None = None,
         restore_best: bool = False,
     ) -> None:
@@ -560,7 +562,7 @@ class SweepTrainer:
         self._check_members_on_host()
         self._train_shapes = None
         self._checked_batches: set = set()
-        self._compiled: dict[str, Callable] = {}
+        self._compiled: dict[Hashable, Callable] = {}
 
     def _check_members_on_host(self, hparams: Any = None) -> None:
         """Builds ``optimizer(h_k)`` for every member from its concrete hyperparameters, so
@@ -756,7 +758,7 @@ class SweepTrainer:
         sharding = NamedSharding(self.mesh, P(tuple(self.mesh.axis_names)))
         return jax.device_put(tree, sharding)
 
-    def _program(self, name: str, build: Callable[[], Callable]) -> Callable:
+    def _program(self, name: Hashable, build: Callable[[], Callable]) -> Callable:
         if name not in self._compiled:
             self._compiled[name] = build()
         return self._compiled[name]
@@ -765,7 +767,7 @@ class SweepTrainer:
         """The K members' initial state, stacked on a leading axis K (sharded over ``devices``).
 
         Returns:
-          A :class:`TrainerState`.
+            A :class:`TrainerState`.
         """
         init = self._program(
             "init",
@@ -786,12 +788,12 @@ class SweepTrainer:
         to go to the host.
 
         Args:
-          state: from :meth:`init` or a previous :meth:`step`.
-          batch: a pytree of arrays with a leading example axis (numpy or jax).
+            state: from :meth:`init` or a previous :meth:`step`.
+            batch: a pytree of arrays with a leading example axis (numpy or jax).
 
         Returns:
-          ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
-          (in training mode).
+            ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
+            (in training mode).
         """
         # The checks depend on the batch's structure and shapes only: done once per signature.
         if isinstance(batch, Iterator):
@@ -824,11 +826,11 @@ class SweepTrainer:
         patience from one evaluation (``metrics[monitor]``, shape ``(K,)``).
 
         Args:
-          state: the current state.
-          metrics: e.g. ``trainer.evaluate(state, val_data)``.
+            state: the current state.
+            metrics: e.g. ``trainer.evaluate(state, val_data)``.
 
         Returns:
-          The state, with ``active`` False for members that ran out of patience.
+            The state, with ``active`` False for members that ran out of patience.
         """
         if self.monitor is None:
             raise ValueError("record needs monitor= on the SweepTrainer (e.g. monitor='loss').")
@@ -854,16 +856,16 @@ class SweepTrainer:
         statistics).
 
         Args:
-          state: the current state (not consumed).
-          data: a pytree of arrays (one batch), or an iterable of such batches (a list, a
-            generator, a DataLoader): each value is then the mean over examples, batches
-            weighted by their size.
-          metrics: ``{name: metric}`` called like ``loss_fn`` (``metric(module, batch)`` for
-            NNX, ``metric(params, batch)`` or ``metric(params, model_state, batch, None)``)
-            and returning a scalar (or ``(scalar, aux)``).
+            state: the current state (not consumed).
+            data: a pytree of arrays (one batch), or an iterable of such batches (a list, a
+                generator, a DataLoader): each value is then the mean over examples, batches
+                weighted by their size.
+            metrics: ``{name: metric}`` called like ``loss_fn`` (``metric(module, batch)`` for
+                NNX, ``metric(params, batch)`` or ``metric(params, model_state, batch, None)``)
+                and returning a scalar (or ``(scalar, aux)``).
 
         Returns:
-          ``{"loss": (K,), name: (K,) ...}`` as jax arrays.
+            ``{"loss": (K,), name: (K,) ...}`` as jax arrays.
         """
         items = tuple(sorted((metrics or {}).items()))
         for name, metric in items:

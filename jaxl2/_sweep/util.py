@@ -36,20 +36,20 @@ def clear_caches() -> None:
     :func:`jaxl2.sweep` to turn them off).
 
     Examples:
-      >>> import jax.numpy as jnp, jaxl2
-      >>> traces = []
-      >>> def half(lam):
-      ...     traces.append(lam)  # runs when JAX traces, not when a compiled program runs
-      ...     return 1.0 / (2.0 + lam)
-      >>> jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
-      Array([0.5 , 0.25], dtype=float32)
-      >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
-      >>> len(traces) - n  # compiled programs reused: no tracing
-      0
-      >>> jaxl2.clear_caches()
-      >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
-      >>> len(traces) - n > 0  # traced (and compiled) again
-      True
+        >>> import jax.numpy as jnp, jaxl2
+        >>> traces = []
+        >>> def half(lam):
+        ...     traces.append(lam)  # runs when JAX traces, not when a compiled program runs
+        ...     return 1.0 / (2.0 + lam)
+        >>> jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+        Array([0.5 , 0.25], dtype=float32)
+        >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+        >>> len(traces) - n  # compiled programs reused: no tracing
+        0
+        >>> jaxl2.clear_caches()
+        >>> n = len(traces); _ = jaxl2.sweep(half, jnp.array([0.0, 2.0]), strategy="vmap")
+        >>> len(traces) - n > 0  # traced (and compiled) again
+        True
     """
     for cache in CACHES:
         cache.clear()

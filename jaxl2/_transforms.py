@@ -30,10 +30,12 @@ from ._checks import (
     broadcast_prefix,
     check_choice,
     check_nonnegative,
+    check_rate,
     check_same_structure,
     check_scalar,
     check_transformation,
     is_concrete,
+    is_schedule,
 )
 
 MODES = ("lr", "schedule", "constant", "corrected")
@@ -54,10 +56,6 @@ class DecoupledState(NamedTuple):
 
     count: jax.Array
     inner_state: optax.OptState
-
-
-def _is_schedule(x: Any) -> bool:
-    return callable(x) and jax.tree.leaves(x) == [x]
 
 
 # A schedule that ends at 0 can give -1.5e-9 under jit (optax.linear_schedule(0.1, 0.0, 10)
@@ -87,7 +85,8 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
         raise ValueError(
             f"{name} must be a non-negative number, array, schedule or pytree; got None."
         )
-    if _is_schedule(rate):
+    check_rate(rate, name)
+    if is_schedule(rate):
         return lambda count: _check_schedule_value(rate(count), name)
     if jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)):
         if is_concrete(rate):
@@ -95,14 +94,14 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
             return lambda count: rate
         return lambda count: check_nonnegative(rate, name)
     for path, leaf in jax.tree_util.tree_flatten_with_path(rate)[0]:
-        if not _is_schedule(leaf) and is_concrete(leaf):
+        if not is_schedule(leaf) and is_concrete(leaf):
             check_nonnegative(leaf, f"{name}{jax.tree_util.keystr(path)}")
 
     def per_leaf(count: jax.Array) -> Any:
         return jax.tree.map(
             lambda r: (
                 _check_schedule_value(r(count), name)
-                if _is_schedule(r)
+                if is_schedule(r)
                 else check_nonnegative(r, name)
             ),
             rate,
@@ -140,7 +139,7 @@ def _center_leaves(center: Any, params: Any) -> list[Any]:
 
 
 def _has_schedule(rate: Any) -> bool:
-    return any(_is_schedule(leaf) for leaf in jax.tree.leaves(rate, is_leaf=_is_schedule))
+    return any(is_schedule(leaf) for leaf in jax.tree.leaves(rate, is_leaf=is_schedule))
 
 
 def _check_decayed_leaves(params: Any, flags: list[Any]) -> None:
@@ -286,6 +285,7 @@ def weight_decay(
     _check_mask_arg(mask)
 
     def init_fn(params: Any) -> WeightDecayState:
+        check_rate(rate, "rate", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return WeightDecayState(count=jnp.zeros([], jnp.int32))
 
@@ -355,7 +355,10 @@ def coupled(
 
 def _check_unit(value: Any, name: str) -> None:
     """A concrete ``b1``/``b2``/``momentum`` must lie in [0, 1); traced values pass to optax."""
-    if value is None or not is_concrete(value):
+    if value is None:
+        return
+    check_scalar(value, name)
+    if not is_concrete(value):
         return
     v = float(np.asarray(value))
     if not 0.0 <= v < 1.0:
@@ -365,7 +368,8 @@ def _check_unit(value: Any, name: str) -> None:
 def _learning_rate_at(
     learning_rate: Any, name: str = "learning_rate"
 ) -> Callable[[jax.Array], Any]:
-    if _is_schedule(learning_rate):
+    check_rate(learning_rate, name, per_leaf=False)
+    if is_schedule(learning_rate):
         return lambda count: _check_schedule_value(learning_rate(count), name)
     if is_concrete(learning_rate):
         check_nonnegative(learning_rate, name)
@@ -390,7 +394,7 @@ def _schedule_base(learning_rate: Any, base_learning_rate: Any, purpose: str) ->
         base = base_learning_rate
         name = "base_learning_rate"
     else:
-        base = learning_rate(0) if _is_schedule(learning_rate) else learning_rate
+        base = learning_rate(0) if is_schedule(learning_rate) else learning_rate
         name = "learning_rate"
     if is_concrete(base):
         check_nonnegative(base, name)
@@ -414,7 +418,7 @@ def _max_learning_rate(learning_rate: Any, max_learning_rate: Any) -> Any:
     why = "mode='corrected' divides the decay by the peak learning rate."
     if max_learning_rate is not None:
         return _positive(max_learning_rate, "max_learning_rate", why)
-    if not _is_schedule(learning_rate):
+    if not is_schedule(learning_rate):
         raise ValueError(
             "mode='corrected' scales the decay by lr_t² / max_learning_rate and needs a "
             f"learning-rate schedule, but learning_rate is the constant {learning_rate!r} (with "
@@ -456,7 +460,7 @@ def _rate_from_timescale(
     """λ = 1 / (τ · η_ref): the rate whose decay per step at the reference lr is 1/τ."""
     # optax.inject_hyperparams passes the default weight_decay too, as a float32 array (traced
     # inside jit): a traced value cannot be told from the default, and timescale then wins.
-    is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)) and not _is_schedule(rate)
+    is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)) and not is_schedule(rate)
     is_default = rate is default or (
         default is not None
         and is_leaf
@@ -468,7 +472,7 @@ def _rate_from_timescale(
             f"pass either {rate_name} or timescale, not both (got {rate_name}={rate!r} and "
             f"timescale={timescale!r}); timescale=τ sets {rate_name} = 1 / (τ · lr)."
         )
-    if _is_schedule(timescale) or not jax.tree_util.treedef_is_leaf(jax.tree.structure(timescale)):
+    if is_schedule(timescale) or not jax.tree_util.treedef_is_leaf(jax.tree.structure(timescale)):
         raise TypeError(
             f"timescale must be a positive number or scalar array (steps), got {timescale!r}."
         )
@@ -624,6 +628,7 @@ def decoupled(
                 return -lr_t * factor
 
     def init_fn(params: Any) -> DecoupledState:
+        check_rate(rate, "rate", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return DecoupledState(count=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
 
@@ -703,7 +708,7 @@ def _decoupled_chain(
         )
     rate_at = _rate_evaluator(weight_decay, "weight_decay")
     scheduled_rate = _has_schedule(weight_decay)
-    lr_schedule = _is_schedule(learning_rate)
+    lr_schedule = is_schedule(learning_rate)
     if not lr_schedule:
         _learning_rate_at(learning_rate)  # validates a concrete learning rate now
     _check_mask_arg(mask)
@@ -716,6 +721,7 @@ def _decoupled_chain(
     last = optax.scale_by_learning_rate(learning_rate)
 
     def init_fn(params: Any) -> tuple[Any, Any, Any]:
+        check_rate(weight_decay, "weight_decay", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return (
             first.init(params),
@@ -1085,6 +1091,7 @@ def adam_l2(
         Regularization", ICLR 2019 (Adam with L2, against which AdamW is contrasted).
     """
     _check_adam_args(b1, b2, eps, eps_root)
+    check_rate(learning_rate, "learning_rate", per_leaf=False)
     inner = optax.adam(
         learning_rate,
         b1=b1,

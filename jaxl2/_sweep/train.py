@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._checks import check_int
 from .._diagnostics import weight_norms
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
@@ -37,12 +38,6 @@ def _leading_length(data: Any, name: str) -> int:
             f"got {listing}."
         )
     return next(iter(lengths.values()))
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _take(data: Any, index: jax.Array) -> Any:
@@ -301,10 +296,10 @@ def train_sweep(
             f"train_sweep got unknown keyword argument(s) {unknown}; the sweep options are "
             f"{list(_SWEEP_OPTIONS)}."
         )
-    steps = _positive_int(steps, "steps")
+    steps = check_int(steps, "steps")
     if eval_every is None:
         eval_every = max(1, steps // 10)
-    eval_every = min(_positive_int(eval_every, "eval_every"), steps)
+    eval_every = min(check_int(eval_every, "eval_every"), steps)
     stream = _is_stream(train_data)
     if stream:
         _check_stream_eval(eval_data)
@@ -319,7 +314,7 @@ def train_sweep(
             _leading_length(eval_data, "eval_data")
             check_like(eval_data, train_data, "eval_data", "train_data")
     if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size")
         if stream:
             raise ValueError(
                 f"batch_size={batch_size} is for array train_data; a generator or iterable "

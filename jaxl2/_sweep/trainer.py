@@ -14,7 +14,7 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_transformation
+from .._checks import check_int, check_transformation
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
 
@@ -502,15 +502,9 @@ class SweepTrainer:
         restore_best: bool = False,
     ) -> None:
         check_optimizer(optimizer)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
+        check_int(seed, "seed", None)
         self.h, self.K = _host_hparams(hparams)
-        if patience is not None and (
-            isinstance(patience, bool)
-            or not isinstance(patience, (int, np.integer))
-            or patience < 1
-        ):
-            raise ValueError(f"patience must be a positive integer or None, got {patience!r}.")
+        check_int(patience, "patience", allow_none=True)
         if (patience is not None or restore_best) and monitor is None:
             raise ValueError(
                 f"patience={patience!r}, restore_best={restore_best!r} need monitor=, the metric "

@@ -51,9 +51,9 @@ def check_real(value: Any, name: str) -> None:
 def check_scalar(value: Any, name: str, alternative: str = "") -> None:
     """Raises ``ValueError`` naming ``name`` when ``value`` is not a scalar (vmap for several;
     ``alternative`` names another way, e.g. ``" or use jaxl2.logistic_path"``)."""
-    if jnp.ndim(value) != 0:
+    if np.ndim(value) != 0:
         raise ValueError(
-            f"{name} must be a scalar, got shape {jnp.shape(value)}; for several values, "
+            f"{name} must be a scalar, got shape {np.shape(value)}; for several values, "
             f"jax.vmap over {name}{alternative}."
         )
 

@@ -1092,6 +1092,7 @@ def adam_l2(
     """
     _check_adam_args(b1, b2, eps, eps_root)
     check_rate(learning_rate, "learning_rate", per_leaf=False)
+    check_rate(weight_decay, "weight_decay")
     inner = optax.adam(
         learning_rate,
         b1=b1,

@@ -35,17 +35,20 @@ def _where(index: tuple[int, ...]) -> str:
     return "" if index == () else f" at index {index if len(index) > 1 else index[0]}"
 
 
+def _is_real(value: Any) -> bool:
+    """Whether a concrete value is a real number or array (floats or integers, not bools)."""
+    try:
+        return np.asarray(value).dtype.kind in "fiu"
+    except (TypeError, ValueError):
+        return False
+
+
 def check_real(value: Any, name: str) -> None:
     """Raises ``TypeError`` naming ``name`` when a concrete value is not a real number/array."""
     if value is None:
         raise TypeError(f"{name} must be a real number or array, got None.")
-    if is_concrete(value):
-        try:
-            kind = np.asarray(value).dtype.kind
-        except (TypeError, ValueError):
-            kind = "O"
-        if kind not in "fiu":
-            raise TypeError(f"{name} must be a real number or array, got {value!r}.")
+    if is_concrete(value) and not _is_real(value):
+        raise TypeError(f"{name} must be a real number or array, got {value!r}.")
 
 
 def check_scalar(value: Any, name: str, alternative: str = "") -> None:
@@ -165,17 +168,26 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     return value
 
 
+def first_leaf_not(kind: Any, tree: Any, flags: Iterable[Any] | None = None) -> Any:
+    """``(where, dtype)`` of the first leaf of ``tree`` whose dtype is not a ``kind``
+    (``jnp.floating``, ``jnp.inexact``), skipping leaves whose flag is ``False``; else None."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    flags = [True] * len(leaves) if flags is None else list(flags)
+    for (path, leaf), flag in zip(leaves, flags, strict=True):
+        dtype = jnp.result_type(leaf)
+        if flag is not False and not jnp.issubdtype(dtype, kind):
+            return jax.tree_util.keystr(path) or "(the array itself)", dtype
+    return None
+
+
 def check_floating(x: Any, name: str) -> None:
     """Raises ``TypeError`` naming ``name`` when a leaf of ``x`` is not floating point."""
-    leaves = jax.tree_util.tree_flatten_with_path(x)[0]
-    for path, leaf in leaves:
-        dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            where = jax.tree_util.keystr(path) or "(the array itself)"
-            raise TypeError(
-                f"{name} must have floating-point leaves, but leaf {where} has dtype {dtype}. "
-                f"Cast it first, e.g. jax.tree.map(lambda x: x.astype(jnp.float32), {name})."
-            )
+    bad = first_leaf_not(jnp.floating, x)
+    if bad is not None:
+        raise TypeError(
+            f"{name} must have floating-point leaves, but leaf {bad[0]} has dtype {bad[1]}. "
+            f"Cast it first, e.g. jax.tree.map(lambda x: x.astype(jnp.float32), {name})."
+        )
 
 
 def check_same_structure(tree: Any, reference: Any, name: str, reference_name: str) -> None:
@@ -263,13 +275,7 @@ def check_tol(tol: Any, name: str = "tol") -> Any:
     one ``ValueError``. A traced value is checked at run time.
     """
     if is_concrete(tol):
-        if isinstance(tol, bool) or tol is None or np.ndim(tol) != 0:
-            raise TypeError(f"{name} must be a non-negative number, got {tol!r}.")
-        try:
-            kind = np.asarray(tol).dtype.kind
-        except (TypeError, ValueError):
-            kind = "O"
-        if kind not in "fiu":
+        if isinstance(tol, bool) or np.ndim(tol) != 0 or not _is_real(tol):
             raise TypeError(f"{name} must be a non-negative number, got {tol!r}.")
         if not (np.isfinite(tol) and tol >= 0):
             raise ValueError(f"{name} must be a non-negative number, got {tol!r}.")
@@ -278,6 +284,25 @@ def check_tol(tol: Any, name: str = "tol") -> Any:
 
 
 # ----------------------------------------------------------------------------- data
+
+
+def leading_length(data: Any, name: str) -> int:
+    """The common leading (example) length of a pytree of arrays; ``ValueError`` naming every
+    leaf's length when they differ or one is a scalar."""
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError(f"{name} is empty: give an array or a pytree of arrays, e.g. (X, y).")
+    first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
+    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
+        return first.pop()
+    lengths = {
+        f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None
+        for p, x in jax.tree_util.tree_flatten_with_path(data)[0]
+    }
+    listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+    raise ValueError(
+        f"{name} must be a pytree of arrays sharing their leading (example) axis, got {listing}."
+    )
 
 
 def host_array(x: Any) -> Any:

@@ -34,6 +34,7 @@ from ._checks import (
     check_same_structure,
     check_scalar,
     check_transformation,
+    first_leaf_not,
     is_concrete,
     is_schedule,
 )
@@ -144,18 +145,14 @@ def _has_schedule(rate: Any) -> bool:
 
 def _check_decayed_leaves(params: Any, flags: list[Any]) -> None:
     """TypeError for a leaf that decays but is not floating point (real or complex)."""
-    for (path, w), m in zip(jax.tree_util.tree_flatten_with_path(params)[0], flags, strict=True):
-        if m is False:
-            continue
-        dtype = jnp.result_type(w)
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            where = jax.tree_util.keystr(path) or "(the array itself)"
-            raise TypeError(
-                f"params must have floating-point leaves (real or complex) where weight decay "
-                f"applies, but leaf {where} has dtype {dtype}. Leave it out with mask= (e.g. "
-                "mask='weights'), or cast it: jax.tree.map(lambda x: x.astype(jnp.float32), "
-                "params)."
-            )
+    bad = first_leaf_not(jnp.inexact, params, flags)
+    if bad is not None:
+        raise TypeError(
+            f"params must have floating-point leaves (real or complex) where weight decay "
+            f"applies, but leaf {bad[0]} has dtype {bad[1]}. Leave it out with mask= (e.g. "
+            "mask='weights'), or cast it: jax.tree.map(lambda x: x.astype(jnp.float32), "
+            "params)."
+        )
 
 
 def _keep_cautious(direction: Any, w: Any, sign: int) -> jax.Array:
@@ -795,6 +792,25 @@ def _adam_signs(b1: Any, nesterov: bool) -> Callable[[Any, Any], Any]:
     return signs
 
 
+def _adam_decoupled(
+    learning_rate: Any, weight_decay: Any, adam: tuple, decay: dict, **extra: Any
+) -> optax.GradientTransformationExtraArgs:
+    """:func:`_decoupled_chain` over optax's ``scale_by_adam``: the body of adamw and adams.
+
+    ``adam`` is ``(b1, b2, eps, eps_root, mu_dtype, nesterov)``, ``decay`` and ``extra`` the
+    keywords of :func:`_decoupled_chain`.
+    """
+    b1, b2, eps, eps_root, mu_dtype, nesterov = adam
+    _check_adam_args(b1, b2, eps, eps_root)
+    first = optax.scale_by_adam(
+        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+    )
+    direction = _adam_signs(b1, nesterov)
+    return _decoupled_chain(
+        first, learning_rate, weight_decay, **decay, direction=direction, **extra
+    )
+
+
 def adamw(
     learning_rate: Any,
     b1: Any = 0.9,
@@ -863,23 +879,10 @@ def adamw(
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019; optax
         ``adamw``. For the modes and keywords, see :func:`decoupled`.
     """
-    _check_adam_args(b1, b2, eps, eps_root)
-    first = optax.scale_by_adam(
-        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
-    )
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=timescale,
-        direction=_adam_signs(b1, nesterov),
-    )
+    adam = (b1, b2, eps, eps_root, mu_dtype, nesterov)
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=timescale)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    return _adam_decoupled(learning_rate, weight_decay, adam, {**decay, **limits})
 
 
 def adams(
@@ -943,24 +946,11 @@ def adams(
         Them: A Gradient-Norm Perspective" (stable weight decay, AdamS), NeurIPS 2023,
         arXiv 2011.11152, Algorithm 2. pytorch-optimizer ``AdamS``.
     """
-    _check_adam_args(b1, b2, eps, eps_root)
-    first = optax.scale_by_adam(
-        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
-    )
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=None,
-        stable=lambda state: _stable_factor(state, b2, eps, eps_root),
-        direction=_adam_signs(b1, nesterov),
-    )
+    adam = (b1, b2, eps, eps_root, mu_dtype, nesterov)
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=None)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    stable = lambda state: _stable_factor(state, b2, eps, eps_root)  # noqa: E731
+    return _adam_decoupled(learning_rate, weight_decay, adam, {**decay, **limits}, stable=stable)
 
 
 def sgdw(
@@ -1028,18 +1018,9 @@ def sgdw(
         first = optax.identity()
     else:
         first = optax.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=timescale,
-    )
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=timescale)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    return _decoupled_chain(first, learning_rate, weight_decay, **decay, **limits)
 
 
 def adam_l2(

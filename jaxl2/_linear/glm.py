@@ -89,7 +89,19 @@ def warn_if_not_converged(converged: Any, what: str, max_iter) -> None:
 # sample weights, ``Y`` the target in the loss's own encoding.
 
 
-class Binomial:
+class _Diagonal:
+    """A loss whose curvature in z is diagonal (one number per sample and column)."""
+
+    @staticmethod
+    def apply(C, dz):
+        return C * dz
+
+    @staticmethod
+    def hessian(X, C, fit_intercept):
+        return _diag_hessian(X, C, fit_intercept)
+
+
+class Binomial(_Diagonal):
     """Logistic loss ``log(1 + exp(z)) - y z`` with y in {0, 1}; m = 1."""
 
     @staticmethod
@@ -104,14 +116,6 @@ class Binomial:
     def curvature(z, Y, s):
         pz = jax.nn.sigmoid(z)
         return s[:, None] * pz * (1.0 - pz)
-
-    @staticmethod
-    def apply(C, dz):
-        return C * dz
-
-    @staticmethod
-    def hessian(X, C, fit_intercept):
-        return _diag_hessian(X, C, fit_intercept)
 
 
 class Multinomial:
@@ -149,7 +153,7 @@ class Multinomial:
         return (jnp.einsum("jkl,kq->jklq", diag, eye) - low).reshape(d * m, d * m)
 
 
-class SquaredHinge:
+class SquaredHinge(_Diagonal):
     """Squared hinge ``max(0, 1 - y z)^2`` with y in {-1, +1}; m = 1 (or one column per class)."""
 
     @staticmethod
@@ -164,14 +168,6 @@ class SquaredHinge:
     def curvature(z, Y, s):
         # The generalized Hessian of the piecewise quadratic (Keerthi & DeCoste 2005).
         return 2.0 * s[:, None] * (Y * z < 1.0).astype(z.dtype)
-
-    @staticmethod
-    def apply(C, dz):
-        return C * dz
-
-    @staticmethod
-    def hessian(X, C, fit_intercept):
-        return _diag_hessian(X, C, fit_intercept)
 
 
 def symmetric_gram(AT: jax.Array) -> jax.Array:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import check_int
+from .._checks import check_int, leading_length
 from .._diagnostics import weight_norms
 from .checkpoint import _name
 from .results import SweepResult, metric_mode
@@ -22,22 +22,6 @@ from .util import new_cache
 
 _SWEEP_OPTIONS = ("strategy", "devices", "progress", "checkpoint_dir", "chunk_size")
 _members = new_cache()
-
-
-def _leading_length(data: Any, name: str) -> int:
-    flat = jax.tree_util.tree_flatten_with_path(data)[0]
-    if not flat:
-        raise ValueError(f"{name} is empty: give an array or a pytree of arrays, e.g. (X, y).")
-    lengths = {
-        f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None for p, x in flat
-    }
-    if None in lengths.values() or len(set(lengths.values())) != 1:
-        listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
-        raise ValueError(
-            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
-            f"got {listing}."
-        )
-    return next(iter(lengths.values()))
 
 
 def _take(data: Any, index: jax.Array) -> Any:
@@ -304,14 +288,14 @@ def train_sweep(
     if stream:
         _check_stream_eval(eval_data)
     else:
-        n_train = _leading_length(train_data, "train_data")
+        n_train = leading_length(train_data, "train_data")
         if eval_data is not None:
             if _is_stream(eval_data):
                 raise TypeError(
                     "eval_data is a generator or iterable of batches while train_data holds "
                     "arrays: give eval_data as arrays like train_data, e.g. (X_val, y_val)."
                 )
-            _leading_length(eval_data, "eval_data")
+            leading_length(eval_data, "eval_data")
             check_like(eval_data, train_data, "eval_data", "train_data")
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size")

@@ -14,7 +14,7 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_int, check_transformation
+from .._checks import check_int, check_transformation, leading_length
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
 
@@ -105,24 +105,7 @@ def check_batch(batch: Any, name: str, where: str) -> int:
                 fix="Draw one batch from it (batch = next(it)) and pass that.",
             )
         )
-    leaves = jax.tree.leaves(batch)
-    if not leaves:
-        raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
-    first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
-    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
-        return first.pop()
-    flat = jax.tree_util.tree_flatten_with_path(batch)[0]
-    lengths = {}
-    for path, x in flat:
-        shape = np.shape(x)
-        lengths[f"{name}{jax.tree_util.keystr(path)}"] = shape[0] if shape else None
-    if None in lengths.values() or len(set(lengths.values())) != 1:
-        listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
-        raise ValueError(
-            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
-            f"got {listing}."
-        )
-    return next(iter(lengths.values()))
+    return leading_length(batch, name)
 
 
 def _feature_shapes(batch: Any) -> Any:

@@ -86,17 +86,19 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array], Any]:
         raise ValueError(
             f"{name} must be a non-negative number, array, schedule or pytree; got None."
         )
-    check_rate(rate, name)
     if is_schedule(rate):
         return lambda count: _check_schedule_value(rate(count), name)
     if jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)):
         if is_concrete(rate):
             check_nonnegative(rate, name)
+            check_rate(rate, name)
             return lambda count: rate
+        check_rate(rate, name)
         return lambda count: check_nonnegative(rate, name)
     for path, leaf in jax.tree_util.tree_flatten_with_path(rate)[0]:
         if not is_schedule(leaf) and is_concrete(leaf):
             check_nonnegative(leaf, f"{name}{jax.tree_util.keystr(path)}")
+    check_rate(rate, name)
 
     def per_leaf(count: jax.Array) -> Any:
         return jax.tree.map(

@@ -28,6 +28,7 @@ from ._checks import (
     check_choice,
     check_floating,
     check_nonnegative,
+    check_rate,
     check_same_structure,
     is_concrete,
     widest_float,
@@ -92,6 +93,7 @@ def _value_at(value: Any, name: str) -> Callable[[jax.Array], Any]:
     """``count -> value`` for a number, an array or a schedule, checked to be >= 0."""
     if value is None:
         raise ValueError(f"{name} must be a non-negative number, array or schedule; got None.")
+    check_rate(value, name, per_leaf=False)
     if _is_schedule(value):
         return lambda count: check_nonnegative(value(count), f"{name} (the value of the schedule)")
     if is_concrete(value):
@@ -459,6 +461,7 @@ def adamcpr(
     References:
         Franke et al., arXiv 2311.09058 (AdamCPR); github.com/automl/CPR.
     """
+    check_rate(learning_rate, "learning_rate", per_leaf=False)
     return optax.chain(
         _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
         cpr(
@@ -631,6 +634,7 @@ def adamwn(
     References:
         Loshchilov, "Weight Norm Control", arXiv 2311.11446 (2023).
     """
+    check_rate(learning_rate, "learning_rate", per_leaf=False)
     return optax.chain(
         _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
         weight_norm_control(

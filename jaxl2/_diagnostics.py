@@ -15,6 +15,7 @@ from ._checks import (
     check_choice,
     check_floating,
     check_in_range,
+    check_int,
     check_nonnegative,
     widest_float,
 )
@@ -157,8 +158,7 @@ def equilibrium(
             f"equilibrium needs learning_rate > 0 and weight_decay > 0, got {lr} and {rate}: "
             "without decay the norm grows without bound."
         )
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise ValueError(f"dim must be a positive int (the number of weights), got {dim!r}.")
+    dim = check_int(dim, "dim", allow_none=True, hint=" (the number of weights)")
     if grad_norm is not None:
         check_nonnegative(grad_norm, "grad_norm")
     if lr * rate > 0.5:

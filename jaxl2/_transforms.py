@@ -32,10 +32,13 @@ from ._checks import (
     broadcast_prefix,
     check_choice,
     check_nonnegative,
+    check_rate,
     check_same_structure,
     check_scalar,
     check_transformation,
+    first_leaf_not,
     is_concrete,
+    is_schedule,
 )
 from ._checks import error_if as _error_if
 
@@ -57,10 +60,6 @@ class DecoupledState(NamedTuple):
 
     count: jax.Array
     inner_state: optax.OptState
-
-
-def _is_schedule(x: Any) -> bool:
-    return callable(x) and jax.tree.leaves(x) == [x]
 
 
 # A schedule that ends at 0 can give -1.5e-9 under jit (optax.linear_schedule(0.1, 0.0, 10)
@@ -90,22 +89,25 @@ def _rate_evaluator(rate: Any, name: str) -> Callable[[jax.Array | None], Any]:
         raise ValueError(
             f"{name} must be a non-negative number, array, schedule or pytree; got None."
         )
-    if _is_schedule(rate):
+    if is_schedule(rate):
         return lambda count: _check_schedule_value(rate(count), name)
     if jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)):
         if is_concrete(rate):
             check_nonnegative(rate, name)
+            check_rate(rate, name)
             return lambda count: rate
+        check_rate(rate, name)
         return lambda count: check_nonnegative(rate, name)
     for path, leaf in jax.tree_util.tree_flatten_with_path(rate)[0]:
-        if not _is_schedule(leaf) and is_concrete(leaf):
+        if not is_schedule(leaf) and is_concrete(leaf):
             check_nonnegative(leaf, f"{name}{jax.tree_util.keystr(path)}")
+    check_rate(rate, name)
 
     def per_leaf(count: jax.Array | None) -> Any:
         return jax.tree.map(
             lambda r: (
                 _check_schedule_value(r(count), name)
-                if _is_schedule(r)
+                if is_schedule(r)
                 else check_nonnegative(r, name)
             ),
             rate,
@@ -143,23 +145,19 @@ def _center_leaves(center: Any, params: Any) -> list[Any]:
 
 
 def _has_schedule(rate: Any) -> bool:
-    return any(_is_schedule(leaf) for leaf in jax.tree.leaves(rate, is_leaf=_is_schedule))
+    return any(is_schedule(leaf) for leaf in jax.tree.leaves(rate, is_leaf=is_schedule))
 
 
 def _check_decayed_leaves(params: Any, flags: list[Any]) -> None:
     """TypeError for a leaf that decays but is not floating point (real or complex)."""
-    for (path, w), m in zip(jax.tree_util.tree_flatten_with_path(params)[0], flags, strict=True):
-        if m is False:
-            continue
-        dtype = jnp.result_type(w)
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            where = jax.tree_util.keystr(path) or "(the array itself)"
-            raise TypeError(
-                f"params must have floating-point leaves (real or complex) where weight decay "
-                f"applies, but leaf {where} has dtype {dtype}. Leave it out with mask= (e.g. "
-                "mask='weights'), or cast it: jax.tree.map(lambda x: x.astype(jnp.float32), "
-                "params)."
-            )
+    bad = first_leaf_not(jnp.inexact, params, flags)
+    if bad is not None:
+        raise TypeError(
+            f"params must have floating-point leaves (real or complex) where weight decay "
+            f"applies, but leaf {bad[0]} has dtype {bad[1]}. Leave it out with mask= (e.g. "
+            "mask='weights'), or cast it: jax.tree.map(lambda x: x.astype(jnp.float32), "
+            "params)."
+        )
 
 
 def _keep_cautious(direction: Any, w: Any, sign: int) -> jax.Array:
@@ -289,6 +287,7 @@ def weight_decay(
     _check_mask_arg(mask)
 
     def init_fn(params: Any) -> WeightDecayState:
+        check_rate(rate, "rate", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return WeightDecayState(count=jnp.zeros([], jnp.int32))
 
@@ -364,7 +363,10 @@ def coupled(
 
 def _check_unit(value: Any, name: str) -> None:
     """A concrete ``b1``/``b2``/``momentum`` must lie in [0, 1); traced values pass to optax."""
-    if value is None or not is_concrete(value):
+    if value is None:
+        return
+    check_scalar(value, name)
+    if not is_concrete(value):
         return
     v = float(np.asarray(value))
     if not 0.0 <= v < 1.0:
@@ -374,7 +376,8 @@ def _check_unit(value: Any, name: str) -> None:
 def _learning_rate_at(
     learning_rate: Any, name: str = "learning_rate"
 ) -> Callable[[jax.Array], Any]:
-    if _is_schedule(learning_rate):
+    check_rate(learning_rate, name, per_leaf=False)
+    if is_schedule(learning_rate):
         return lambda count: _check_schedule_value(learning_rate(count), name)
     if is_concrete(learning_rate):
         check_nonnegative(learning_rate, name)
@@ -399,7 +402,7 @@ def _schedule_base(learning_rate: Any, base_learning_rate: Any, purpose: str) ->
         base = base_learning_rate
         name = "base_learning_rate"
     else:
-        base = learning_rate(0) if _is_schedule(learning_rate) else learning_rate
+        base = learning_rate(0) if is_schedule(learning_rate) else learning_rate
         name = "learning_rate"
     if is_concrete(base):
         check_nonnegative(base, name)
@@ -423,7 +426,7 @@ def _max_learning_rate(learning_rate: Any, max_learning_rate: Any) -> Any:
     why = "mode='corrected' divides the decay by the peak learning rate."
     if max_learning_rate is not None:
         return _positive(max_learning_rate, "max_learning_rate", why)
-    if not _is_schedule(learning_rate):
+    if not is_schedule(learning_rate):
         raise ValueError(
             "mode='corrected' scales the decay by lr_t² / max_learning_rate and needs a "
             f"learning-rate schedule, but learning_rate is the constant {learning_rate!r} (with "
@@ -465,7 +468,7 @@ def _rate_from_timescale(
     """λ = 1 / (τ · η_ref): the rate whose decay per step at the reference lr is 1/τ."""
     # optax.inject_hyperparams passes the default weight_decay too, as a float32 array (traced
     # inside jit): a traced value cannot be told from the default, and timescale then wins.
-    is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)) and not _is_schedule(rate)
+    is_leaf = jax.tree_util.treedef_is_leaf(jax.tree.structure(rate)) and not is_schedule(rate)
     is_default = rate is default or (
         default is not None
         and is_leaf
@@ -477,7 +480,7 @@ def _rate_from_timescale(
             f"pass either {rate_name} or timescale, not both (got {rate_name}={rate!r} and "
             f"timescale={timescale!r}); timescale=τ sets {rate_name} = 1 / (τ · lr)."
         )
-    if _is_schedule(timescale) or not jax.tree_util.treedef_is_leaf(jax.tree.structure(timescale)):
+    if is_schedule(timescale) or not jax.tree_util.treedef_is_leaf(jax.tree.structure(timescale)):
         raise TypeError(
             f"timescale must be a positive number or scalar array (steps), got {timescale!r}."
         )
@@ -633,6 +636,7 @@ def decoupled(
                 return -lr_t * factor
 
     def init_fn(params: Any) -> DecoupledState:
+        check_rate(rate, "rate", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return DecoupledState(count=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
 
@@ -715,7 +719,7 @@ def _decoupled_chain(
         )
     rate_at = _rate_evaluator(weight_decay, "weight_decay")
     scheduled_rate = _has_schedule(weight_decay)
-    lr_schedule = _is_schedule(learning_rate)
+    lr_schedule = is_schedule(learning_rate)
     if not lr_schedule:
         _learning_rate_at(learning_rate)  # validates a concrete learning rate now
     _check_mask_arg(mask)
@@ -728,6 +732,7 @@ def _decoupled_chain(
     last = optax.scale_by_learning_rate(learning_rate)
 
     def init_fn(params: Any) -> tuple[Any, Any, Any]:
+        check_rate(weight_decay, "weight_decay", params)
         _check_decayed_leaves(params, jax.tree.leaves(_masks.resolve(mask, params)))
         return (
             first.init(params),
@@ -803,6 +808,25 @@ def _adam_signs(b1: Any, nesterov: bool) -> Callable[[Any, Any], Any]:
     return signs
 
 
+def _adam_decoupled(
+    learning_rate: Any, weight_decay: Any, adam: tuple, decay: dict, **extra: Any
+) -> optax.GradientTransformationExtraArgs:
+    """:func:`_decoupled_chain` over optax's ``scale_by_adam``: the body of adamw and adams.
+
+    ``adam`` is ``(b1, b2, eps, eps_root, mu_dtype, nesterov)``, ``decay`` and ``extra`` the
+    keywords of :func:`_decoupled_chain`.
+    """
+    b1, b2, eps, eps_root, mu_dtype, nesterov = adam
+    _check_adam_args(b1, b2, eps, eps_root)
+    first = optax.scale_by_adam(
+        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
+    )
+    direction = _adam_signs(b1, nesterov)
+    return _decoupled_chain(
+        first, learning_rate, weight_decay, **decay, direction=direction, **extra
+    )
+
+
 def adamw(
     learning_rate: ScalarOrSchedule,
     b1: ArrayLike = 0.9,
@@ -871,23 +895,10 @@ def adamw(
         Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019; optax
         ``adamw``. For the modes and keywords, see :func:`decoupled`.
     """
-    _check_adam_args(b1, b2, eps, eps_root)
-    first = optax.scale_by_adam(
-        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
-    )
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=timescale,
-        direction=_adam_signs(b1, nesterov),
-    )
+    adam = (b1, b2, eps, eps_root, mu_dtype, nesterov)
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=timescale)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    return _adam_decoupled(learning_rate, weight_decay, adam, {**decay, **limits})
 
 
 def adams(
@@ -951,24 +962,11 @@ def adams(
         Them: A Gradient-Norm Perspective" (stable weight decay, AdamS), NeurIPS 2023,
         arXiv 2011.11152, Algorithm 2. pytorch-optimizer ``AdamS``.
     """
-    _check_adam_args(b1, b2, eps, eps_root)
-    first = optax.scale_by_adam(
-        b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype, nesterov=nesterov
-    )
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=None,
-        stable=lambda state: _stable_factor(state, b2, eps, eps_root),
-        direction=_adam_signs(b1, nesterov),
-    )
+    adam = (b1, b2, eps, eps_root, mu_dtype, nesterov)
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=None)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    stable = lambda state: _stable_factor(state, b2, eps, eps_root)  # noqa: E731
+    return _adam_decoupled(learning_rate, weight_decay, adam, {**decay, **limits}, stable=stable)
 
 
 def sgdw(
@@ -1036,18 +1034,9 @@ def sgdw(
         first = optax.identity()
     else:
         first = optax.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
-    return _decoupled_chain(
-        first,
-        learning_rate,
-        weight_decay,
-        mode=mode,
-        mask=mask,
-        center=center,
-        cautious=cautious,
-        base_learning_rate=base_learning_rate,
-        max_learning_rate=max_learning_rate,
-        timescale=timescale,
-    )
+    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=timescale)
+    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
+    return _decoupled_chain(first, learning_rate, weight_decay, **decay, **limits)
 
 
 def adam_l2(
@@ -1099,6 +1088,8 @@ def adam_l2(
         Regularization", ICLR 2019 (Adam with L2, against which AdamW is contrasted).
     """
     _check_adam_args(b1, b2, eps, eps_root)
+    check_rate(learning_rate, "learning_rate", per_leaf=False)
+    check_rate(weight_decay, "weight_decay")
     inner = optax.adam(
         learning_rate,
         b1=b1,

@@ -197,7 +197,7 @@ def test_bad_input():
         jaxl2.lasso_path(Xbad, Y_DIAB)
     with pytest.raises(ValueError, match=r"y must be finite, but y\[5\]"):
         jaxl2.lasso_path(X_DIAB, ybad)
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ValueError, match="X and y must have the same number of samples"):
         jaxl2.lasso_path(X_DIAB, Y_DIAB[:-1])
     with pytest.raises(ValueError, match="precompute must be"):
         jaxl2.lasso_path(X_DIAB, Y_DIAB, precompute="yes")

@@ -260,7 +260,7 @@ def test_bad_sample_weight_and_solver_are_rejected():
         jaxl2.logistic_regression(X, y, 1.0, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="at least one positive"):
         jaxl2.logistic_regression(X, y, 1.0, sample_weight=np.zeros(len(y)))
-    with pytest.raises(ValueError, match="sample_weight must have shape"):
+    with pytest.raises(ValueError, match="sample_weight must be a scalar or have shape"):
         jaxl2.logistic_regression(X, y, 1.0, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="solver must be one of"):
         jaxl2.logistic_regression(X, y, 1.0, solver="saga")

@@ -28,8 +28,8 @@ def test_weight_norms_of_nan_weights_are_nan_not_zero():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"solver": "cg", "max_iter": 0}, "max_iter must be a positive int, got 0"),
-        ({"solver": "cg", "max_iter": -3}, "max_iter must be a positive int, got -3"),
+        ({"solver": "cg", "max_iter": 0}, "max_iter must be a positive integer or None, got 0"),
+        ({"solver": "cg", "max_iter": -3}, "max_iter must be a positive integer or None, got -3"),
         ({"solver": "cg", "tol": -1.0}, "tol must be a non-negative number, got -1.0"),
         ({"solver": "cholesky", "tol": 1e-3}, "apply to solver='cg' only"),
     ],
@@ -187,5 +187,5 @@ def test_ridge_path_and_tune_ridge_checks(regression):
     X, y = regression
     with pytest.raises(ValueError, match="ridge_path needs at least 2 samples"):
         jaxl2.ridge_path(X[:1], y[:1], jnp.array([1.0]))
-    with pytest.raises(ValueError, match="steps must be a non-negative int, got -1"):
+    with pytest.raises(ValueError, match="steps must be a non-negative integer, got -1"):
         jaxl2.tune_ridge(X, y, steps=-1)

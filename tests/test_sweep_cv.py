@@ -69,7 +69,7 @@ def test_cross_validate_bad_inputs():
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y, lams, folds=7)
     with pytest.raises(ValueError, match="folds must satisfy 2 <= folds"):
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y, lams, folds=1)
-    with pytest.raises(ValueError, match="folds must be an integer"):
+    with pytest.raises(TypeError, match="folds must be an integer"):
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y, lams, folds=2.5)
     with pytest.raises(ValueError, match=r"X and y must have the same number of rows"):
         jaxl2.cross_validate(fit_ridge, neg_mse, X, y[:5], lams)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import ridge_data as rd
@@ -98,8 +99,8 @@ def check_group_lams(lams: Any, n_groups: int, t: int, dtype: Any, name: str = "
             f"{name} must have one strength per group, shape ({n_groups},), or per target and "
             f"group, shape ({t}, {n_groups}); got shape {arr.shape}."
         )
-    rd.check_real(lams, name)
-    arr = rd.check_nonnegative(arr, name, allow_inf=False)
+    ck.check_real(lams, name)
+    arr = ck.check_nonnegative(arr, name, allow_inf=False)
     return jnp.asarray(arr).astype(dtype)
 
 
@@ -186,19 +187,19 @@ def banded_ridge(
         multivariate normal priors*, NeuroImage; Dupré la Tour et al. (2022), *Feature-space
         selection with banded ridge regression*, NeuroImage (himalaya).
     """
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     n, p = X.shape
     labels, n_groups = check_groups(groups, p)
     lam = check_group_lams(lams, n_groups, Y.shape[1], X.dtype)
     dual = n < p
-    if dual and rd.is_concrete(lam) and bool(jnp.any(lam == 0)):
+    if dual and ck.is_concrete(lam) and bool(jnp.any(lam == 0)):
         raise ValueError(
             f"lams must be > 0 when n_samples < n_features ({n} < {p}): an unpenalized group "
             f"has no unique solution there; got lams = {np.asarray(lam).tolist()}."
         )
     d = lam[..., jnp.asarray(labels)]
     W, b = _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
-    W, b = rd.guard_finite((W, b), traced or not rd.is_concrete(lam), "banded_ridge")
+    W, b = rd.guard_finite((W, b), traced or not ck.is_concrete(lam), "banded_ridge")
     if y_was_1d:
         W, b = W[0], b[0]
     return RidgeResult(W.astype(out_dtype), b.astype(out_dtype))
@@ -483,10 +484,8 @@ def tune_banded_ridge(
     check_choice(criterion, "criterion", ("loo", "gcv"))
     if n_iter is None:
         n_iter = 20 if method == "random" else 5
-    for name, val in (("n_iter", n_iter), ("steps", steps)):
-        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
-            raise ValueError(f"{name} must be a positive int, got {val!r}.")
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    n_iter, steps = ck.check_int(n_iter, "n_iter"), ck.check_int(steps, "steps")
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"tune_banded_ridge needs at least 2 samples, got n_samples = {n}.")
@@ -497,7 +496,7 @@ def tune_banded_ridge(
         scale = jnp.maximum(jnp.sum(jnp.square(Xc)) / min(n, p), jnp.finfo(X.dtype).tiny)
         alphas = scale * jnp.logspace(-4, 4, 17, dtype=X.dtype)
     else:
-        alphas = rd.validate_lams(alphas, X.dtype, "alphas")
+        alphas = ck.check_lams(alphas, X.dtype, "alphas")
     t = Y.shape[1]
     batch = rm.check_batch(targets_batch, n, t)
     gammas = dirichlet_weights(int(n_iter), n_groups, concentration, seed)
@@ -573,7 +572,7 @@ def r2_score_split(
             "y_pred_split must have shape (n_groups, *y_true.shape); "
             f"got y_true {y.shape} and y_pred_split {parts.shape}."
         )
-    dtype = rd.float_dtypes(parts, y)[0]
+    dtype = ck.float_dtypes(parts, y)[0]
     y, parts = y.astype(dtype), parts.astype(dtype)
     sst = jnp.sum(jnp.square(y), axis=0)
     cross = parts * (jnp.sum(parts, axis=0)[None] if include_correlation else parts)
@@ -601,7 +600,7 @@ def banded_predict_split(
         [[1. 3.]
          [2. 4.]]
     """
-    X = rd.as_2d_design(X)
+    X = ck.check_design(X)
     W = jnp.asarray(coef)
     if W.shape[-1] != X.shape[1] or W.ndim not in (1, 2):
         raise ValueError(f"coef must be (p,) or (t, p) with p = {X.shape[1]}, got {W.shape}.")

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks as ck
 from .._checks import check_nonnegative
 from .._typing import ArrayLike
 from . import ridge_chunks as ch
@@ -232,9 +233,8 @@ def bayesian_ridge(
         MacKay (1992), *Bayesian interpolation*; Tipping (2001), *Sparse Bayesian learning and
         the relevance vector machine*; scikit-learn ``BayesianRidge``.
     """
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    max_iter = ck.check_int(max_iter, "max_iter")
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     dtype = X.dtype
     hyper = {
         k: v

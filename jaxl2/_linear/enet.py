@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _checks as ck
 from .._checks import check_in_range, is_concrete
 from .._typing import ArrayLike
 from . import glm as _glm
@@ -363,12 +364,12 @@ def elastic_net_path(
         discarding predictors in lasso-type problems", JRSS B 74 (2012); Bertrand & Massias,
         "Anderson acceleration of coordinate descent", AISTATS 2021; scikit-learn ``enet_path``.
     """
-    X = _glm.check_X(X)
+    X = ck.check_design(X, floating=True, host=True, finite=True)
     n, p = X.shape
-    y = _glm.check_target(y, n)
-    s = _glm.check_sample_weight(sample_weight, n, X.dtype)
+    y = ck.check_target(y, X.shape)
+    s = ck.check_sample_weight(sample_weight, n, ones_dtype=X.dtype)
     check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
-    max_iter = _glm.check_max_iter(max_iter)
+    max_iter = ck.check_int(max_iter, "max_iter")
     if precompute == "auto":
         precompute = n >= p
     if precompute not in (True, False):
@@ -379,18 +380,15 @@ def elastic_net_path(
                 "lams=None needs l1_ratio > 0: with a pure L2 penalty no finite lam zeroes every "
                 "coefficient. Pass lams explicitly (or use jaxl2.ridge_path)."
             )
-        if not isinstance(n_lams, int) or n_lams < 1:
-            raise ValueError(f"n_lams must be a positive int, got {n_lams!r}.")
+        n_lams = ck.check_int(n_lams, "n_lams")
         check_in_range(eps, "eps", 0.0, 1.0)
         if is_concrete(eps) and not float(np.asarray(eps)) > 0:
             raise ValueError(f"eps must lie in (0, 1] (the grid ends at eps·lam_max), got {eps!r}.")
     else:
-        lams = _glm.check_lam(lams, "lams")
-        if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
-            raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
+        lams = ck.check_lams(lams)
     if tol is None:
         tol = 1e-12 if _glm.is_double(X.dtype) else 1e-5
-    tol = _glm.check_lam(tol, "tol")
+    tol = ck.check_tol(tol)
     lams, coef, intercept, gaps, sweeps, ok = _path(
         X,
         y,

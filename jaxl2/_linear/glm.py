@@ -1,4 +1,5 @@
-"""Shared machinery of the linear classifiers: input checks and the two smooth solvers.
+"""Shared machinery of the linear classifiers: the two smooth solvers (their input checks are
+in :mod:`jaxl2._checks`).
 
 A model here is a linear predictor ``z = X @ W + b`` (``W`` of shape ``(p, m)``, ``b`` of shape
 ``(m,)``) fed to a per-sample loss (``_Loss``), plus ``lam * ||W||^2`` (the intercept is not
@@ -21,9 +22,8 @@ objective, which is the quantity scikit-learn's ``tol`` bounds for ``LogisticReg
 from __future__ import annotations
 
 import warnings
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,8 +31,7 @@ import optax
 from jax import lax
 from jax.experimental import sparse as jsparse
 
-from .._checks import check_finite, check_nonnegative, is_concrete
-from .._typing import ArrayLike
+from .._checks import is_concrete
 
 # Newton is chosen automatically up to this many coefficients (rows of the Hessian); above it a
 # Hessian costs more than the L-BFGS iterations it saves.
@@ -52,15 +51,6 @@ class ConvergenceWarning(UserWarning):
     """
 
 
-MSG_FLOAT_LABELS = (
-    "{name} must hold class labels as integers 0..K-1 (or booleans), got dtype {dtype}. "
-    "Floating-point targets are ambiguous (a regression target is not a class label): cast "
-    "them with y.astype(int) if they are class indices, or encode arbitrary labels with "
-    "np.unique(y, return_inverse=True)[1], or use jaxl2.sklearn.LogisticRegression, which "
-    "accepts any labels."
-)
-
-
 def is_double(dtype: Any) -> bool:
     """Whether JAX computes in 64 bits for this input dtype (float64 becomes float32 unless
     ``jax_enable_x64`` is on, so a numpy float64 array is not enough)."""
@@ -72,129 +62,9 @@ def default_tol(dtype: Any) -> float:
     return 1e-8 if is_double(dtype) else 1e-4
 
 
-def _as_array(x: Any) -> Any:
-    # Concrete inputs stay on the host (numpy): no eager JAX op, so nothing compiles per shape
-    # before the one jitted solver; traced inputs are used as they are.
-    if is_concrete(x) and not isinstance(x, np.ndarray):
-        return np.asarray(x)
-    return x
-
-
 def is_sparse(X: Any) -> bool:
     """Whether ``X`` is a ``jax.experimental.sparse.BCOO`` matrix (products only, no densifying)."""
     return isinstance(X, jsparse.BCOO)
-
-
-@overload
-def check_X(X: jsparse.BCOO, name: str = "X") -> jsparse.BCOO: ...
-@overload
-def check_X(X: ArrayLike, name: str = "X") -> jax.Array: ...
-@overload
-def check_X(X: Any, name: str = "X") -> jax.Array | jsparse.BCOO: ...
-def check_X(X: Any, name: str = "X") -> jax.Array | jsparse.BCOO:
-    """A 2-D floating-point, finite design matrix (returned as is: dtype kept).
-
-    A ``jax.experimental.sparse.BCOO`` matrix is accepted as it is (its stored values are
-    checked); the solvers then use only products with it.
-    """
-    if is_sparse(X):
-        if not jnp.issubdtype(X.dtype, jnp.floating):
-            raise TypeError(f"{name} must be a floating-point matrix, got dtype {X.dtype}.")
-        if X.ndim != 2 or X.n_batch != 0 or X.n_dense != 0:
-            raise ValueError(
-                f"{name} must be a 2-D BCOO matrix without batch or dense dimensions, got "
-                f"shape {X.shape} (n_batch={X.n_batch}, n_dense={X.n_dense})."
-            )
-        check_finite(X.data, f"{name}.data")
-        return X
-    X = _as_array(X)
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        raise TypeError(
-            f"{name} must be a floating-point array, got dtype {X.dtype}. "
-            f"Cast it first, e.g. {name}.astype(jnp.float32)."
-        )
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}.")
-    return check_finite(X, name)
-
-
-def check_target(y: Any, n: int, name: str = "y") -> jax.Array:
-    """A finite real target of shape ``(n,)`` (cast later, inside the solver)."""
-    y = _as_array(y)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {y.shape}.")
-    if not (jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)):
-        raise TypeError(f"{name} must be real numbers, got dtype {y.dtype}.")
-    return check_finite(y, name)
-
-
-def check_labels(y: Any, n: int, n_classes: int | None, name: str = "y") -> tuple[jax.Array, int]:
-    """Checks integer class labels ``0..K-1`` and returns ``(y, K)``.
-
-    ``K`` comes from ``n_classes`` or, when ``y`` is concrete, from its values (all of
-    ``0..K-1`` must occur). Traced labels need ``n_classes`` and are range-checked at run time.
-    """
-    y = _as_array(y)
-    if not (jnp.issubdtype(y.dtype, jnp.integer) or jnp.issubdtype(y.dtype, jnp.bool_)):
-        raise TypeError(MSG_FLOAT_LABELS.format(name=name, dtype=y.dtype))
-    if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match X, got shape {y.shape}.")
-    if n_classes is not None and (not isinstance(n_classes, (int, np.integer)) or n_classes < 2):
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
-    if is_concrete(y):
-        values = np.unique(np.asarray(y).astype(np.int64))
-        if values.size < 2:
-            raise ValueError(
-                f"{name} holds a single class ({values[0] if values.size else 'none'}); a "
-                "classifier needs at least two classes."
-            )
-        k = int(n_classes) if n_classes is not None else int(values[-1]) + 1
-        missing = np.setdiff1d(np.arange(k), values)
-        if values[0] < 0 or values[-1] >= k or missing.size:
-            raise ValueError(
-                f"{name} must hold class indices 0..K-1 with every class present (K = {k}); "
-                f"got the labels {values.tolist()}. Encode arbitrary labels with "
-                "np.unique(y, return_inverse=True)[1]."
-            )
-        return y, k
-    if n_classes is None:
-        raise ValueError(
-            f"{name} is traced (inside jit or vmap), so the number of classes cannot be read "
-            "from it: pass n_classes=K as a static Python int."
-        )
-    yi = jnp.asarray(y).astype(jnp.int32)
-    bad = (yi < 0) | (yi >= n_classes)
-    msg = f"{name} must hold class indices in 0..{n_classes - 1}."
-    return eqx.error_if(yi, bad, msg), int(n_classes)
-
-
-def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> jax.Array | np.ndarray:
-    """Non-negative finite weights of shape ``(n,)`` (host ones when None)."""
-    if sample_weight is None:
-        return np.ones((n,), dtype)
-    sample_weight = _as_array(sample_weight)
-    if sample_weight.ndim != 1 or sample_weight.shape[0] != n:
-        raise ValueError(
-            f"sample_weight must have shape ({n},) to match X, got {sample_weight.shape}."
-        )
-    sw = check_nonnegative(sample_weight, "sample_weight", allow_inf=False)
-    if is_concrete(sw) and not np.any(np.asarray(sw) > 0):
-        raise ValueError("sample_weight must have at least one positive entry.")
-    return sw
-
-
-def check_lam(lam: Any, name: str = "lam") -> jax.Array:
-    """A finite non-negative scalar or array of penalties (cast inside the solver)."""
-    return check_nonnegative(_as_array(lam), name, allow_inf=False)
-
-
-def check_max_iter(max_iter: Any, minimum: int = 1) -> int:
-    """An int ``>= minimum`` (``minimum=0`` where zero iterations means: return the start)."""
-    ok = isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool)
-    if not ok or max_iter < minimum:
-        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"max_iter must be {what}, got {max_iter!r}.")
-    return int(max_iter)
 
 
 def warn_if_not_converged(converged: Any, what: str, max_iter) -> None:
@@ -219,7 +89,19 @@ def warn_if_not_converged(converged: Any, what: str, max_iter) -> None:
 # sample weights, ``Y`` the target in the loss's own encoding.
 
 
-class Binomial:
+class _Diagonal:
+    """A loss whose curvature in z is diagonal (one number per sample and column)."""
+
+    @staticmethod
+    def apply(C, dz):
+        return C * dz
+
+    @staticmethod
+    def hessian(X, C, fit_intercept):
+        return _diag_hessian(X, C, fit_intercept)
+
+
+class Binomial(_Diagonal):
     """Logistic loss ``log(1 + exp(z)) - y z`` with y in {0, 1}; m = 1."""
 
     @staticmethod
@@ -234,14 +116,6 @@ class Binomial:
     def curvature(z, Y, s):
         pz = jax.nn.sigmoid(z)
         return s[:, None] * pz * (1.0 - pz)
-
-    @staticmethod
-    def apply(C, dz):
-        return C * dz
-
-    @staticmethod
-    def hessian(X, C, fit_intercept):
-        return _diag_hessian(X, C, fit_intercept)
 
 
 class Multinomial:
@@ -279,7 +153,7 @@ class Multinomial:
         return (jnp.einsum("jkl,kq->jklq", diag, eye) - low).reshape(d * m, d * m)
 
 
-class SquaredHinge:
+class SquaredHinge(_Diagonal):
     """Squared hinge ``max(0, 1 - y z)^2`` with y in {-1, +1}; m = 1 (or one column per class)."""
 
     @staticmethod
@@ -294,14 +168,6 @@ class SquaredHinge:
     def curvature(z, Y, s):
         # The generalized Hessian of the piecewise quadratic (Keerthi & DeCoste 2005).
         return 2.0 * s[:, None] * (Y * z < 1.0).astype(z.dtype)
-
-    @staticmethod
-    def apply(C, dz):
-        return C * dz
-
-    @staticmethod
-    def hessian(X, C, fit_intercept):
-        return _diag_hessian(X, C, fit_intercept)
 
 
 def symmetric_gram(AT: jax.Array) -> jax.Array:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import ridge_chunks as ch
@@ -41,8 +42,7 @@ def check_kernel_params(
             f"gamma (the kernel's inverse bandwidth) must be a positive finite float, "
             f"got {gamma!r}."
         )
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 1:
-        raise ValueError(f"degree must be a positive int, got {degree!r}.")
+    degree = ck.check_int(degree, "degree")
     if isinstance(coef0, bool) or not isinstance(coef0, (int, float, np.floating, np.integer)):
         raise TypeError(f"coef0 must be a float, got {coef0!r}.")
     if not np.isfinite(coef0):
@@ -97,10 +97,10 @@ def kernel_matrix(
         [[1.     0.3679]
          [0.3679 1.    ]]
     """
-    X = rd.as_2d_design(X)
-    dtype = rd.float_dtypes(X)[0]
+    X = ck.check_design(X)
+    dtype = ck.float_dtypes(X)[0]
     X = X.astype(dtype)
-    Z = X if Z is None else rd.as_2d_design(Z, "Z").astype(dtype)
+    Z = X if Z is None else ck.check_design(Z, "Z").astype(dtype)
     if Z.shape[1] != X.shape[1]:
         raise ValueError(f"Z must have the {X.shape[1]} features of X, got shape {Z.shape}.")
     kernel, gamma, degree, coef0 = check_kernel_params(kernel, gamma, degree, coef0, X.shape[1])
@@ -222,13 +222,13 @@ def kernel_ridge_path(
         least-squares support vector machines*; scikit-learn ``KernelRidge``.
     """
     check_choice(select, "select", ("loo", "gcv"))
-    X, Y, _, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, None)
+    X, Y, _, y_was_1d, out_dtype, traced = ck.check_xy(X, y, None)
     n, p = X.shape
     if n < 2:
         raise ValueError(f"kernel_ridge_path needs at least 2 samples, got n_samples = {n}.")
     kernel, gamma, degree, coef0 = check_kernel_params(kernel, gamma, degree, coef0, p)
-    lams = rd.validate_lams(lams, X.dtype)
-    if rd.is_concrete(lams) and bool(jnp.any(lams <= 0)):
+    lams = ck.check_lams(lams, X.dtype)
+    if ck.is_concrete(lams) and bool(jnp.any(lams <= 0)):
         raise ValueError(f"lams must be > 0 for kernel ridge, got {np.asarray(lams).tolist()}.")
     t = Y.shape[1]
     batch = rm.check_batch(targets_batch, n, t)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse as jsparse
 
+from .. import _checks as ck
 from .._checks import check_choice, check_in_range, is_concrete
 from .._typing import ArrayLike, Matrix
 from . import glm as _glm
@@ -56,10 +57,10 @@ class LogisticPathResult(NamedTuple):
 def _prepare(
     X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS
 ) -> tuple[jax.Array | jsparse.BCOO, jax.Array, Any, int, str, int, jax.Array]:
-    X = _glm.check_X(X)
+    X = ck.check_design(X, floating=True, host=True, finite=True)
     n, p = X.shape
-    y, k = _glm.check_labels(y, n, n_classes)
-    s = _glm.check_sample_weight(sample_weight, n, X.dtype)
+    y, k = ck.check_labels(y, X.shape, n_classes)
+    s = ck.check_sample_weight(sample_weight, n, ones_dtype=X.dtype)
     check_choice(solver, "solver", solvers)
     sparse = _glm.is_sparse(X)
     n_params = (p + 1) * (1 if k == 2 else k)
@@ -81,8 +82,8 @@ def _prepare(
     if max_iter is None:
         defaults = {"newton": 100, "newton_exact": 100, "prox_newton": 100, "lbfgs": 1000}
         max_iter = defaults.get(solver, 10000)
-    max_iter = _glm.check_max_iter(max_iter, minimum=0)
-    tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
+    max_iter = ck.check_int(max_iter, "max_iter", 0)
+    tol = ck.check_tol(_glm.default_tol(X.dtype) if tol is None else tol)
     return X, y, s, k, solver, max_iter, tol
 
 
@@ -102,7 +103,7 @@ def _init(coef_init, intercept_init, p, k, fit_intercept, dtype):
         if icpt.shape != icpt_shape:
             raise ValueError(f"intercept_init must have shape {icpt_shape}, got {icpt.shape}.")
         theta = jnp.concatenate([theta, jnp.reshape(icpt, (1, m))], axis=0)
-    return _glm.check_finite(theta, "coef_init/intercept_init")
+    return ck.check_finite(theta, "coef_init/intercept_init")
 
 
 @functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path"))
@@ -223,18 +224,13 @@ def logistic_regression(
         *Numerical Optimization* (2006), ch. 7 (Newton-CG, Eisenstat-Walker forcing terms).
     """
     l1_ratio = check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
-    if jnp.ndim(l1_ratio) != 0:
-        raise ValueError(f"l1_ratio must be a scalar, got shape {jnp.shape(l1_ratio)}.")
+    ck.check_scalar(l1_ratio, "l1_ratio")
     l1 = not is_concrete(l1_ratio) or float(l1_ratio) > 0
     X, y, s, k, solver, max_iter, tol = _prepare(
         X, y, sample_weight, n_classes, solver, tol, max_iter, l1=l1
     )
-    lam = _glm.check_lam(lam)
-    if jnp.ndim(lam) != 0:
-        raise ValueError(
-            f"lam must be a scalar, got shape {jnp.shape(lam)}; use jax.vmap over lam or "
-            "jaxl2.logistic_path for many."
-        )
+    lam = ck.check_lam(lam)
+    ck.check_scalar(lam, "lam", " or use jaxl2.logistic_path")
     theta0 = _init(coef_init, intercept_init, X.shape[1], k, bool(fit_intercept), X.dtype)
     coef, intercept, n_iter, ok = _fit(
         X,
@@ -314,9 +310,7 @@ def logistic_path(
     X, y, s, k, solver, max_iter, tol = _prepare(
         X, y, sample_weight, n_classes, solver, tol, max_iter, solvers=("auto", "newton", "lbfgs")
     )
-    lams = _glm.check_lam(lams, "lams")
-    if jnp.ndim(lams) != 1 or jnp.shape(lams)[0] < 1:
-        raise ValueError(f"lams must be a non-empty 1-D array, got shape {jnp.shape(lams)}.")
+    lams = ck.check_lams(lams)
     coef, intercept, n_iter, ok = _fit(
         X,
         y,

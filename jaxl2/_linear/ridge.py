@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
+from .. import _checks as ck
 from .._checks import check_choice, is_concrete
 from .._typing import ArrayLike, Matrix
 from . import ridge_chunks as ch
@@ -307,31 +308,25 @@ def _ridge_bcoo(
             f"solver={solver!r}."
         )
     X, Y, sw, y_was_1d, dtype = _it.check_bcoo(X, y, sample_weight)
-    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, dtype)
-    tol = _check_tol(tol, dtype)
-    max_iter = _check_max_iter(max_iter, X.shape[1])
+    lam = ck.check_lam_per_target(lam, Y.shape[1], y_was_1d, dtype)
+    tol, max_iter = _cg_settings(tol, max_iter, dtype, X.shape[1])
     W, b, _, _ = _it.cg_normal(
         X, Y, sw, lam, jnp.asarray(tol, dtype), fit_intercept=fit_intercept, max_iter=max_iter
     )
     return _output(W, b, y_was_1d, dtype)
 
 
-def _check_tol(tol: Any, dtype: Any) -> float:
-    if tol is not None and (
-        isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0
-    ):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+def _cg_settings(tol: Any, max_iter: Any, dtype: Any, p: int | None) -> tuple[float, int | None]:
+    """CG's (tol, max_iter): checked, with the defaults for ``None`` (``max_iter`` stays ``None``
+    when ``p`` is)."""
     if tol is None:
-        return 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-6
-    return float(tol)
-
-
-def _check_max_iter(max_iter: Any, p: int) -> int:
-    if max_iter is not None and (
-        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1
-    ):
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
-    return 10 * p if max_iter is None else int(max_iter)
+        tol = 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-6
+    if not ck.is_concrete(tol):
+        raise TypeError(f"tol must be a concrete number (a static setting of CG), got {tol!r}.")
+    max_iter = ck.check_int(max_iter, "max_iter", allow_none=True)
+    if max_iter is None and p is not None:
+        max_iter = 10 * p
+    return float(ck.check_tol(tol)), max_iter
 
 
 def ridge(
@@ -417,8 +412,8 @@ def ridge(
     """
     if _it.is_bcoo(X):
         return _ridge_bcoo(X, y, lam, fit_intercept, sample_weight, solver, tol, max_iter)
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
-    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
+    lam = ck.check_lam_per_target(lam, Y.shape[1], y_was_1d, X.dtype)
     n, p = X.shape
     requested = solver
     solver = resolve_solver(solver, n, p, X.dtype, lam)
@@ -427,14 +422,7 @@ def ridge(
             f"tol and max_iter apply to solver='cg' only, but the solver is {requested!r} "
             f"(tol={tol!r}, max_iter={max_iter!r}); pass solver='cg' or leave them at None."
         )
-    if tol is not None and (not isinstance(tol, (int, float)) or not tol >= 0):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
-    if max_iter is not None and (
-        isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1
-    ):
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}.")
-    if tol is None:
-        tol = 1e-12 if X.dtype == jnp.float64 else 1e-6
+    tol, max_iter = _cg_settings(tol, max_iter, X.dtype, None)
     W, b, rcond = _ridge_core(
         X, Y, sw, lam, fit_intercept=fit_intercept, solver=solver, tol=tol, max_iter=max_iter
     )
@@ -555,8 +543,8 @@ def tikhonov(
         Tikhonov & Arsenin (1977), *Solutions of ill-posed problems*; Hansen (1998),
         *Rank-deficient and discrete ill-posed problems*, ch. 5.
     """
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
-    lam = rd.validate_lam(lam, Y.shape[1], y_was_1d, X.dtype)
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
+    lam = ck.check_lam_per_target(lam, Y.shape[1], y_was_1d, X.dtype)
     gamma = jnp.asarray(gamma)
     p = X.shape[1]
     if gamma.ndim != 2 or gamma.shape[1] != p:
@@ -565,9 +553,9 @@ def tikhonov(
             f"{gamma.shape}."
         )
     gamma = gamma.astype(X.dtype)
-    if rd.is_concrete(gamma):
-        gamma = rd.check_all_finite(gamma, "gamma")
-    traced = traced or not rd.is_concrete(gamma)
+    if ck.is_concrete(gamma):
+        gamma = ck.check_finite(gamma, "gamma")
+    traced = traced or not ck.is_concrete(gamma)
     method = check_choice(solver, "solver", ("auto", "cholesky", "lstsq"))
     if method == "auto":
         zero = is_concrete(lam) and bool(np.any(np.asarray(lam) == 0))

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import sparse as jsparse
 
-from . import ridge_data as rd
+from .. import _checks as ck
 
 
 class Operators(NamedTuple):
@@ -211,20 +211,11 @@ def to_bcoo(X: Any, dtype: Any) -> jsparse.BCOO:
 
 def check_bcoo(X: Any, y: Any, sample_weight: Any) -> tuple[Any, jax.Array, Any, bool, Any]:
     """Validates a BCOO design with dense targets: (X, Y (n, t), sw, y_was_1d, dtype)."""
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got a BCOO of shape {X.shape}.")
-    n = X.shape[0]
+    X = ck.check_design(X)
     y = jnp.asarray(y)
-    if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(
-            f"y must have shape ({n},) or ({n}, n_targets) to match X of shape {X.shape}, got "
-            f"shape {y.shape}."
-        )
-    dtype = X.dtype if jnp.issubdtype(X.dtype, jnp.floating) else rd.default_float()
-    X = X.astype(dtype) if X.dtype != dtype else X
-    if not bool(jnp.all(jnp.isfinite(X.data))):
-        raise ValueError("X contains NaN or Inf.")
-    Y = (y[:, None] if y.ndim == 1 else y).astype(dtype)
-    rd.check_all_finite(Y, "y")
-    sw = None if sample_weight is None else rd.validate_sample_weight(sample_weight, n, dtype)
+    ck.check_target_shape(y, X.shape, multi=True)
+    dtype = X.dtype if jnp.issubdtype(X.dtype, jnp.floating) else ck.default_float()
+    X = ck.check_design(X.astype(dtype) if X.dtype != dtype else X, finite=True)
+    Y = ck.check_finite((y[:, None] if y.ndim == 1 else y).astype(dtype), "y")
+    sw = ck.check_sample_weight(sample_weight, X.shape[0], dtype)
     return X, Y, sw, y.ndim == 1, dtype

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _checks as ck
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_path as rp
@@ -131,15 +132,8 @@ def default_batch(n: int, t: int) -> int:
 
 
 def check_batch(targets_batch: Any, n: int, t: int) -> int:
-    if targets_batch is None:
-        return default_batch(n, t)
-    if (
-        isinstance(targets_batch, bool)
-        or not isinstance(targets_batch, (int, np.integer))
-        or targets_batch < 1
-    ):
-        raise ValueError(f"targets_batch must be a positive int or None, got {targets_batch!r}.")
-    return min(int(targets_batch), t)
+    targets_batch = ck.check_int(targets_batch, "targets_batch", allow_none=True)
+    return default_batch(n, t) if targets_batch is None else min(targets_batch, t)
 
 
 def best_path(
@@ -214,7 +208,7 @@ MSG_CONSTANT = (
 
 def warn_constant(Y: jax.Array, sw: jax.Array | None, fn: str) -> None:
     """Warns (concrete Y only) about constant targets, naming the first few."""
-    if not rd.is_concrete(Y):
+    if not ck.is_concrete(Y):
         return
     Yn = np.asarray(Y)
     w = None if sw is None else np.asarray(sw)

@@ -26,6 +26,7 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import ridge_chunks as ch
@@ -464,13 +465,13 @@ def ridge_path(
     """
     check_choice(keep, "keep", ("all", "best"))
     check_choice(select, "select", ("loo", "gcv"))
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     if X.shape[0] < 2:
         raise ValueError(
             f"ridge_path needs at least 2 samples (leave-one-out leaves one out), got "
             f"n_samples = {X.shape[0]} (X of shape {X.shape})."
         )
-    lams = rd.validate_lams(lams, X.dtype)
+    lams = ck.check_lams(lams, X.dtype)
     if keep == "best":
         from .ridge_many import ridge_path_best  # the many-targets mode lives there
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import ridge_chunks as ch
@@ -210,14 +211,13 @@ def tune_ridge(
         hyperparameters*.
     """
     check_choice(criterion, "criterion", CRITERIA)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}.")
-    X, Y, sw, y_was_1d, out_dtype, traced = rd.validate_xy(X, y, sample_weight)
+    steps = ck.check_int(steps, "steps", 0)
+    X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     X_v = Y_v = None
     if criterion == "val":
         if X_val is None or y_val is None:
             raise ValueError('criterion="val" needs both X_val and y_val.')
-        val = rd.validate_xy(X_val, y_val, None, x_name="X_val", y_name="y_val")
+        val = ck.check_xy(X_val, y_val, None, x_name="X_val", y_name="y_val")
         X_v, Y_v, traced = val.X, val.Y, traced or val.traced
         if X_v.shape[1] != X.shape[1]:
             raise ValueError(
@@ -230,7 +230,7 @@ def tune_ridge(
         X_v, Y_v = X_v.astype(X.dtype), Y_v.astype(X.dtype)
     elif X_val is not None or y_val is not None:
         raise ValueError(f'X_val and y_val are only used with criterion="val", not {criterion!r}.')
-    grid = None if lams is None else rd.validate_lams(lams, X.dtype)
+    grid = None if lams is None else ck.check_lams(lams, X.dtype)
     res = _tune_core(
         X,
         Y,

@@ -8,6 +8,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import glm as _glm
@@ -116,18 +117,17 @@ def linear_svm(
     """
     check_choice(loss, "loss", ("squared_hinge",))
     check_choice(solver, "solver", ("auto", "newton", "lbfgs"))
-    X = _glm.check_X(X)
+    X = ck.check_design(X, floating=True, host=True, finite=True)
     n, p = X.shape
-    y, k = _glm.check_labels(y, n, n_classes)
-    s = _glm.check_sample_weight(sample_weight, n, X.dtype)
-    lam = _glm.check_lam(lam)
-    if jnp.ndim(lam) != 0:
-        raise ValueError(f"lam must be a scalar, got shape {jnp.shape(lam)}; vmap over lam.")
+    y, k = ck.check_labels(y, X.shape, n_classes)
+    s = ck.check_sample_weight(sample_weight, n, ones_dtype=X.dtype)
+    lam = ck.check_lam(lam)
+    ck.check_scalar(lam, "lam")
     solver = _glm.choose_solver(solver, p + 1)
     if max_iter is None:
         max_iter = 100 if solver == "newton" else 1000
-    max_iter = _glm.check_max_iter(max_iter)
-    tol = _glm.check_lam(_glm.default_tol(X.dtype) if tol is None else tol, "tol")
+    max_iter = ck.check_int(max_iter, "max_iter")
+    tol = ck.check_tol(_glm.default_tol(X.dtype) if tol is None else tol)
     coef, intercept, n_iter, ok = _fit(
         X,
         y,

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
 from .._typing import ArrayLike, ArrayTree
 from .checkpoint import _name
 from .results import Best, _fmt, _json_value, hparam_columns
@@ -181,8 +182,7 @@ def cross_validate(
             f"cross_validate got unknown keyword argument(s) {unknown}; the sweep options are "
             f"{list(_SWEEP_OPTIONS)} (how the sweep ran is in the result's .info)."
         )
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)):
-        raise ValueError(f"folds must be an integer >= 2, got {folds!r}.")
+    folds = check_int(folds, "folds", None)
     n = int(np.shape(X)[0]) if np.ndim(X) else 0
     if np.ndim(y) == 0 or np.shape(y)[0] != n:
         raise ValueError(

@@ -15,6 +15,8 @@ import warnings
 
 import jax
 
+from .._checks import check_int
+
 MSG_TOO_LATE = (
     "jaxl2.use_cpu_cores({n}) came too late: JAX has already started its backend with "
     "{have} CPU device(s), and the number of CPU devices cannot change after that. Sweeps will "
@@ -92,8 +94,7 @@ def use_cpu_cores(n: int | None = None) -> int:
         >>> count == len(jax.devices("cpu"))
         True
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive integer number of CPU devices, got {n!r}.")
+    n = check_int(n, "n", allow_none=True, hint=" (the number of CPU devices)")
     forced = _FORCE_FLAG.search(os.environ.get("XLA_FLAGS", ""))
     if _backend_started():
         have = len(jax.devices("cpu"))

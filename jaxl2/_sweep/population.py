@@ -17,17 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
 from .._typing import ArrayTree, Data, PathLike
 from .checkpoint import _atomic_write, _name
 from .trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
 
 # ----------------------------------------------------------------------------- checks
-
-
-def _int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)
 
 
 def _check_trainer(trainer: Any) -> None:
@@ -79,7 +74,7 @@ class _Data:
             self.n = check_batch(data, "data", "successive_halving")
             self.data = jax.tree.map(jnp.asarray, data)
             if batch_size is not None:
-                batch_size = _int(batch_size, "batch_size")
+                batch_size = check_int(batch_size, "batch_size")
                 if batch_size > self.n:
                     raise ValueError(
                         f"batch_size={batch_size} is larger than the training set "
@@ -533,13 +528,42 @@ def _finish(engine, out, hparams, monitor, mode, max_steps, started, brackets, f
     )
 
 
-def _setup(trainer, monitor, mode, metrics, eta):
+def _setup(trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed):
+    """The checked settings of a halving run, as its checkpoint fingerprint records them."""
     _check_trainer(trainer)
     name = _check_monitor(monitor, metrics)
-    mode = resolve_mode(name, mode)
-    if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-        raise ValueError(f"eta must be an integer >= 2 (keep the best 1/eta), got {eta!r}.")
-    return name, mode, int(eta)
+    min_steps, max_steps = check_int(min_steps, "min_steps"), check_int(max_steps, "max_steps")
+    if min_steps >= max_steps:
+        raise ValueError(
+            f"min_steps={min_steps} must be smaller than max_steps={max_steps} (the first rung "
+            "comes before the end)."
+        )
+    _check_eval(eval_data)
+    return dict(
+        monitor=name,
+        mode=resolve_mode(name, mode),
+        min_steps=min_steps,
+        max_steps=max_steps,
+        eta=check_int(eta, "eta", 2, hint=" (keep the best 1/eta)"),
+        batch_size=batch_size,
+        data_seed=seed,
+    )
+
+
+def _bracket(engine, members, rungs, directory, fingerprint, *, compact, bracket, out):
+    """Successive halving of ``members`` at ``rungs``, checkpointed under ``directory``."""
+    return _halving(
+        engine,
+        members,
+        rungs,
+        eta=fingerprint["eta"],
+        monitor=fingerprint["monitor"],
+        mode=fingerprint["mode"],
+        compact=compact,
+        store=_Store(directory, fingerprint),
+        bracket=bracket,
+        out=out,
+    )
 
 
 def successive_halving(
@@ -615,47 +639,26 @@ def successive_halving(
         Jamieson & Talwalkar, "Non-stochastic best arm identification and hyperparameter
         optimization", AISTATS 2016; Li et al., "Hyperband", JMLR 2018.
     """
-    name, mode, eta = _setup(trainer, monitor, mode, metrics, eta)
-    min_steps, max_steps = _int(min_steps, "min_steps"), _int(max_steps, "max_steps")
-    if min_steps >= max_steps:
-        raise ValueError(
-            f"min_steps={min_steps} must be smaller than max_steps={max_steps} (the first rung "
-            "comes before the end)."
-        )
+    run = _setup(
+        trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
+    )
+    name, mode, eta = run["monitor"], run["mode"], run["eta"]
+    min_steps, max_steps = run["min_steps"], run["max_steps"]
     if trainer.K < eta:
         raise ValueError(
             f"the trainer has K={trainer.K} members, fewer than eta={eta}: halving keeps "
             f"1/eta of them; give K >= eta or a smaller eta."
         )
-    _check_eval(eval_data)
     started = time.perf_counter()
     engine = _Engine(trainer, data, eval_data, metrics, batch_size, seed, progress)
-    store = _Store(
-        checkpoint_dir,
-        _fingerprint(
-            "successive_halving",
-            trainer,
-            monitor=name,
-            mode=mode,
-            min_steps=min_steps,
-            max_steps=max_steps,
-            eta=eta,
-            batch_size=batch_size,
-            data_seed=seed,
-            compact=compact,
-        ),
-    )
     out = {"member_steps": 0, "rungs": [], "stopped_step": [0] * trainer.K, "records": {}}
-    rungs = _rung_steps(min_steps, max_steps, eta)
-    state, alive = _halving(
+    state, alive = _bracket(
         engine,
         np.arange(trainer.K),
-        rungs,
-        eta=eta,
-        monitor=name,
-        mode=mode,
+        _rung_steps(min_steps, max_steps, eta),
+        checkpoint_dir,
+        _fingerprint("successive_halving", trainer, **run, compact=compact),
         compact=compact,
-        store=store,
         bracket=0,
         out=out,
     )
@@ -729,11 +732,11 @@ def hyperband(
         Li, Jamieson, DeSalvo, Rostamizadeh & Talwalkar, "Hyperband: a novel bandit-based
         approach to hyperparameter optimization", JMLR 18 (2018).
     """
-    name, mode, eta = _setup(trainer, monitor, mode, metrics, eta)
-    min_steps, max_steps = _int(min_steps, "min_steps"), _int(max_steps, "max_steps")
-    if min_steps >= max_steps:
-        raise ValueError(f"min_steps={min_steps} must be smaller than max_steps={max_steps}.")
-    _check_eval(eval_data)
+    run = _setup(
+        trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
+    )
+    name, mode, eta = run["monitor"], run["mode"], run["eta"]
+    min_steps, max_steps = run["min_steps"], run["max_steps"]
     s_max = int(math.floor(math.log(max_steps / min_steps) / math.log(eta) + 1e-9))
     n_paper = np.array(
         [math.ceil((s_max + 1) / (s + 1) * eta**s) for s in range(s_max, -1, -1)], np.float64
@@ -764,31 +767,14 @@ def hyperband(
         r = max(1, int(max_steps * float(eta) ** -s))
         rungs = _rung_steps(r, max_steps, eta) if r < max_steps else [max_steps]
         sub = None if checkpoint_dir is None else Path(checkpoint_dir) / f"bracket-{s}"
-        store = _Store(
-            sub,
-            _fingerprint(
-                "hyperband",
-                trainer,
-                monitor=name,
-                mode=mode,
-                min_steps=min_steps,
-                max_steps=max_steps,
-                eta=eta,
-                batch_size=batch_size,
-                data_seed=seed,
-                bracket=s,
-            ),
-        )
         out["_base_steps"] = out["member_steps"]
-        state, alive = _halving(
+        state, alive = _bracket(
             engine,
             members,
             rungs,
-            eta=eta,
-            monitor=name,
-            mode=mode,
+            sub,
+            _fingerprint("hyperband", trainer, **run, bracket=s),
             compact=True,
-            store=store,
             bracket=s,
             out=out,
         )
@@ -1007,8 +993,8 @@ def population_based_training(
     _check_trainer(trainer)
     name = _check_monitor(monitor, metrics)
     mode = resolve_mode(name, mode)
-    steps = _int(steps, "steps")
-    interval = _int(interval, "interval")
+    steps = check_int(steps, "steps")
+    interval = check_int(interval, "interval")
     if interval >= steps:
         raise ValueError(f"interval={interval} must be smaller than steps={steps}.")
     if (

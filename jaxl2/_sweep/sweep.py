@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int
 from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
@@ -255,13 +255,7 @@ def _host_hparams(hparams: Any) -> tuple[Any, int]:
 
 
 def _check_batch_size(batch_size: Any) -> int | None:
-    if batch_size is None:
-        return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}.")
-    return int(batch_size)
+    return check_int(batch_size, "batch_size", allow_none=True)
 
 
 def _resolve_devices(devices: Any) -> Mesh | None:

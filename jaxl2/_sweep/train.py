@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._checks import traced_callback_free
+from .._checks import check_int, leading_length, traced_callback_free
 from .._diagnostics import weight_norms
 from .._typing import ArrayTree, Data, MaskLike
 from .checkpoint import _name
@@ -23,29 +23,6 @@ from .util import new_cache
 
 _SWEEP_OPTIONS = ("strategy", "devices", "progress", "checkpoint_dir", "chunk_size")
 _members = new_cache()
-
-
-def _leading_length(data: Any, name: str) -> int:
-    flat = jax.tree_util.tree_flatten_with_path(data)[0]
-    if not flat:
-        raise ValueError(f"{name} is empty: give an array or a pytree of arrays, e.g. (X, y).")
-    lengths = {
-        f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None for p, x in flat
-    }
-    if None in lengths.values() or len(set(lengths.values())) != 1:
-        listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
-        raise ValueError(
-            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
-            f"got {listing}."
-        )
-    # None was ruled out above.
-    return next(iter(lengths.values()))  # pyright: ignore[reportReturnType]
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _take(data: Any, index: jax.Array) -> Any:
@@ -315,25 +292,25 @@ def train_sweep(
             f"train_sweep got unknown keyword argument(s) {unknown}; the sweep options are "
             f"{list(_SWEEP_OPTIONS)}."
         )
-    steps = _positive_int(steps, "steps")
+    steps = check_int(steps, "steps")
     if eval_every is None:
         eval_every = max(1, steps // 10)
-    eval_every = min(_positive_int(eval_every, "eval_every"), steps)
+    eval_every = min(check_int(eval_every, "eval_every"), steps)
     stream = _is_stream(train_data)
     if stream:
         _check_stream_eval(eval_data)
     else:
-        n_train = _leading_length(train_data, "train_data")
+        n_train = leading_length(train_data, "train_data")
         if eval_data is not None:
             if _is_stream(eval_data):
                 raise TypeError(
                     "eval_data is a generator or iterable of batches while train_data holds "
                     "arrays: give eval_data as arrays like train_data, e.g. (X_val, y_val)."
                 )
-            _leading_length(eval_data, "eval_data")
+            leading_length(eval_data, "eval_data")
             check_like(eval_data, train_data, "eval_data", "train_data")
     if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size")
         if stream:
             raise ValueError(
                 f"batch_size={batch_size} is for array train_data; a generator or iterable "

@@ -14,7 +14,7 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_transformation, traced_callback_free
+from .._checks import check_int, check_transformation, leading_length, traced_callback_free
 from .._typing import ArrayLike, ArrayTree, Devices
 from .devices import enable_compilation_cache
 from .results import metric_mode
@@ -114,18 +114,7 @@ def check_batch(batch: Any, name: str, where: str) -> int:
     if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
         # None was ruled out on this line's condition.
         return first.pop()  # pyright: ignore[reportReturnType]
-    flat = jax.tree_util.tree_flatten_with_path(batch)[0]
-    lengths = {}
-    for path, x in flat:
-        shape = np.shape(x)
-        lengths[f"{name}{jax.tree_util.keystr(path)}"] = shape[0] if shape else None
-    if None in lengths.values() or len(set(lengths.values())) != 1:
-        listing = ", ".join(f"{k}: {v}" for k, v in lengths.items())
-        raise ValueError(
-            f"{name} must be a pytree of arrays sharing their leading (example) axis, "
-            f"got {listing}."
-        )
-    return next(iter(lengths.values()))
+    return leading_length(batch, name)
 
 
 def _feature_shapes(batch: Any) -> Any:
@@ -528,15 +517,9 @@ class SweepTrainer:
         restore_best: bool = False,
     ) -> None:
         check_optimizer(optimizer)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
+        check_int(seed, "seed", None)
         self.h, self.K = _host_hparams(hparams)
-        if patience is not None and (
-            isinstance(patience, bool)
-            or not isinstance(patience, (int, np.integer))
-            or patience < 1
-        ):
-            raise ValueError(f"patience must be a positive integer or None, got {patience!r}.")
+        check_int(patience, "patience", allow_none=True)
         if (patience is not None or restore_best) and monitor is None:
             raise ValueError(
                 f"patience={patience!r}, restore_best={restore_best!r} need monitor=, the metric "

@@ -393,8 +393,34 @@ def grad_max(prob: Problem, state: NewtonState, lam) -> jax.Array:
     return jnp.max(jnp.abs(_grad(prob, state, lam))) / jnp.sum(prob.s)
 
 
-def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: bool = False):
-    """Newton iterations at one lam from ``state``; returns (state, n_iter, converged)."""
+def report(verbose: bool, solver: str, it, objective, grad) -> None:
+    """Prints one line of solver progress from inside the compiled loop (``verbose`` only).
+
+    ``jax.debug.print`` runs a host callback, which every backend (CPU, GPU, TPU) supports
+    under ``jit``; with ``verbose`` False nothing is traced, so the program is unchanged.
+    """
+    if verbose:
+        jax.debug.print(
+            "jaxl2 " + solver + ": iter {it}  objective {f:.12e}  max|grad| {g:.3e}",
+            it=it,
+            f=objective,
+            g=grad,
+        )
+
+
+def newton_solve(
+    prob: Problem,
+    state: NewtonState,
+    lam,
+    tol,
+    max_iter,
+    exact: bool = False,
+    verbose: bool = False,
+):
+    """Newton iterations at one lam from ``state``; returns (state, n_iter, converged).
+
+    With ``verbose`` each iteration prints its objective ``F / sum(s)`` and ``max |grad|``.
+    """
 
     def cond(c):
         st, it = c
@@ -403,6 +429,10 @@ def newton_solve(prob: Problem, state: NewtonState, lam, tol, max_iter, exact: b
     def body(c):
         st, it = c
         st, _ = newton_step(prob, st, lam, exact)
+        if verbose:
+            total = jnp.sum(prob.s)
+            value = _objective_along(prob, st.theta, st.z, lam) / total
+            report(True, "newton", it + 1, value, grad_max(prob, st, lam))
         return st, it + 1
 
     state, n_iter = lax.while_loop(cond, body, (state, 0))
@@ -439,8 +469,11 @@ def _normalized_objective(prob: Problem, lam):
     return fun
 
 
-def lbfgs_solve(prob: Problem, theta0: jax.Array, lam, tol, max_iter):
-    """``optax.lbfgs`` on ``F / sum(s)`` until ``max |grad| <= tol``: (theta, n_iter, converged)."""
+def lbfgs_solve(prob: Problem, theta0: jax.Array, lam, tol, max_iter, verbose: bool = False):
+    """``optax.lbfgs`` on ``F / sum(s)`` until ``max |grad| <= tol``: (theta, n_iter, converged).
+
+    With ``verbose`` each iteration prints ``F / sum(s)`` and ``max |grad|`` at its new iterate.
+    """
     fun = _normalized_objective(prob, lam)
     opt = optax.lbfgs(memory_size=20)
     value_and_grad = optax.value_and_grad_from_state(fun)
@@ -459,7 +492,11 @@ def lbfgs_solve(prob: Problem, theta0: jax.Array, lam, tol, max_iter):
         # caller's setting, e.g. this project's tests) rejects; standard promotion is safe here.
         with jax.numpy_dtype_promotion("standard"):
             updates, state = opt.update(grad, state, theta, value=value, grad=grad, value_fn=fun)
-        return optax.apply_updates(theta, updates), state, it + 1
+        theta = optax.apply_updates(theta, updates)
+        if verbose:  # one more evaluation, at the new iterate, only when printing
+            value, grad = jax.value_and_grad(fun)(theta)
+            report(True, "lbfgs", it + 1, value, jnp.max(jnp.abs(grad)))
+        return theta, state, it + 1
 
     with jax.numpy_dtype_promotion("standard"):
         state0 = opt.init(theta0)
@@ -496,17 +533,18 @@ def choose_solver(solver: str, n_params: int, sparse: bool = False) -> str:
 
 
 def solve(
-    prob: Problem, lam, tol, max_iter, solver: str, theta0=None
+    prob: Problem, lam, tol, max_iter, solver: str, theta0=None, verbose: bool = False
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solves at one ``lam`` from ``theta0`` (default zero): (theta, n_iter, converged)."""
     if theta0 is None:
         theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
     if solver in ("newton", "newton_exact"):
         state = newton_init(prob, theta0)
-        st, it, ok = newton_solve(prob, state, lam, tol, max_iter, solver == "newton_exact")
+        exact = solver == "newton_exact"
+        st, it, ok = newton_solve(prob, state, lam, tol, max_iter, exact, verbose)
         # The solvers' loop counters start as 0 and come back from lax loops as Arrays.
         return st.theta, it, ok  # pyright: ignore[reportReturnType]
-    return lbfgs_solve(prob, theta0, lam, tol, max_iter)  # pyright: ignore[reportReturnType]
+    return lbfgs_solve(prob, theta0, lam, tol, max_iter, verbose)  # pyright: ignore[reportReturnType]
 
 
 def solve_path(prob: Problem, lams, tol, max_iter, solver: str):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from .glm import Problem
+from .glm import Problem, report
 
 _MAX_SWEEPS = 100
 _MAX_LINESEARCH = 40
@@ -90,7 +90,7 @@ def _cd_model(H, g, theta, a1, tol_inner):
     return delta
 
 
-def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
+def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter, verbose: bool = False):
     """Proximal Newton at one ``(lam2, lam1)``: (theta, n_iter, converged)."""
     dtype = prob.X.dtype
     total = jnp.sum(prob.s)
@@ -124,7 +124,11 @@ def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
         )
         t = jnp.where(accept(t), t, 0.0)
         theta, z = theta + t * delta, z + t * xdir
-        return theta, z, _smooth_grad(prob, theta, z, lam2), it + 1
+        g = _smooth_grad(prob, theta, z, lam2)
+        if verbose:
+            value = _value(prob, theta, z, lam2, a1) / total
+            report(True, "prox_newton", it + 1, value, kkt(theta, g))
+        return theta, z, g, it + 1
 
     def cond(c):
         theta, _, g, it = c
@@ -137,7 +141,7 @@ def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
     return _finish(prob, theta), it, ok
 
 
-def fista_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
+def fista_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter, verbose: bool = False):
     """FISTA with backtracking and restart at one ``(lam2, lam1)``: (theta, n_iter, converged)."""
     dtype = prob.X.dtype
     total = jnp.sum(prob.s)
@@ -176,6 +180,9 @@ def fista_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
         beta = jnp.where(restart, 0.0, (tk - 1.0) / tn)
         y = xn + beta * (xn - x)
         zy = zn + beta * (zn - zx)
+        if verbose:
+            g = subgradient_max(xn, _smooth_grad(prob, xn, zn, lam2), a1, total)
+            report(True, "fista", it + 1, fn / total, g)
         return xn, zn, y, zy, tn, L, fn, it + 1
 
     def cond(c):
@@ -195,9 +202,11 @@ def fista_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter):
     return _finish(prob, x), it, ok
 
 
-def solve_l1(prob: Problem, lam2, lam1, tol, max_iter, solver: str, theta0=None):
-    """``solver`` is ``"prox_newton"`` or ``"fista"``."""
+def solve_l1(
+    prob: Problem, lam2, lam1, tol, max_iter, solver: str, theta0=None, verbose: bool = False
+):
+    """``solver`` is ``"prox_newton"`` or ``"fista"``; ``verbose`` prints each iteration."""
     if theta0 is None:
         theta0 = jnp.zeros((prob.d, prob.m), prob.X.dtype)
     fn = prox_newton_solve if solver == "prox_newton" else fista_solve
-    return fn(prob, theta0, lam2, lam1, tol, max_iter)
+    return fn(prob, theta0, lam2, lam1, tol, max_iter, verbose)

@@ -106,8 +106,25 @@ def _init(coef_init, intercept_init, p, k, fit_intercept, dtype):
     return ck.check_finite(theta, "coef_init/intercept_init")
 
 
-@functools.partial(jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path"))
-def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_intercept, solver, path):
+@functools.partial(
+    jax.jit, static_argnames=("n_classes", "fit_intercept", "solver", "path", "verbose")
+)
+def _fit(
+    X,
+    y,
+    s,
+    lam,
+    l1_ratio,
+    tol,
+    max_iter,
+    theta0,
+    *,
+    n_classes,
+    fit_intercept,
+    solver,
+    path,
+    verbose=False,
+):
     """The whole fit in one compiled program (encoding, solve, unpacking)."""
     dtype = X.dtype
     if n_classes == 2:
@@ -121,9 +138,11 @@ def _fit(X, y, s, lam, l1_ratio, tol, max_iter, theta0, *, n_classes, fit_interc
     elif solver in ("prox_newton", "fista"):
         rho = jnp.asarray(l1_ratio).astype(dtype)
         lam2, lam1 = lam * (1.0 - rho), lam * rho
-        theta, n_iter, ok = _glm_prox.solve_l1(prob, lam2, lam1, tol, max_iter, solver, theta0)
+        theta, n_iter, ok = _glm_prox.solve_l1(
+            prob, lam2, lam1, tol, max_iter, solver, theta0, verbose
+        )
     else:
-        theta, n_iter, ok = _glm.solve(prob, lam, tol, max_iter, solver, theta0)
+        theta, n_iter, ok = _glm.solve(prob, lam, tol, max_iter, solver, theta0, verbose)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     if n_classes == 2:
         coef, intercept = coef[..., 0], intercept[..., 0]
@@ -146,6 +165,7 @@ def logistic_regression(
     tol: float | jax.Array | None = None,
     coef_init: ArrayLike | None = None,
     intercept_init: ArrayLike | None = None,
+    verbose: int = 0,
 ) -> LogisticResult:
     r"""Regularized logistic regression (binary, or the symmetric multinomial for K >= 3).
 
@@ -192,6 +212,9 @@ def logistic_regression(
         tol: gradient tolerance (default ``1e-8`` in float64, ``1e-4`` in float32).
         coef_init: starting coefficients, shaped as ``coef`` (a warm start; default zeros).
         intercept_init: starting intercept, shaped as ``intercept`` (default zero).
+        verbose: when ``> 0``, each iteration prints (``jax.debug.print``, so also under
+            ``jit`` on any backend) its number, the objective ``F / sum(s)`` and the
+            stopping quantity ``max |grad|``.
 
     Returns:
         A :class:`LogisticResult` ``(coef, intercept, n_iter, converged)``.
@@ -245,7 +268,10 @@ def logistic_regression(
         fit_intercept=bool(fit_intercept),
         solver=solver,
         path=False,
+        verbose=bool(verbose),
     )
+    if verbose:
+        jax.effects_barrier()  # every progress line printed before returning
     _glm.warn_if_not_converged(ok, "logistic_regression", max_iter)
     return LogisticResult(coef, intercept, n_iter, ok)
 

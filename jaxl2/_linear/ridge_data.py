@@ -99,11 +99,11 @@ def map_unbatched(fn: Any, *xs: Any) -> Any:
     device, so one traced function is right on every backend.
 
     Args:
-      fn: a function of one item of each of ``xs``, returning a pytree.
-      *xs: arrays (or pytrees of arrays) with the same leading size.
+        fn: a function of one item of each of ``xs``, returning a pytree.
+        *xs: arrays (or pytrees of arrays) with the same leading size.
 
     Returns:
-      The stacked results, as ``jax.vmap(fn)(*xs)`` gives them.
+        The stacked results, as ``jax.vmap(fn)(*xs)`` gives them.
     """
 
     def sequential(*args: Any) -> Any:

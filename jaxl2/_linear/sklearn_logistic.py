@@ -81,8 +81,10 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     liblinear does (a column of ``intercept_scaling`` appended to ``X``). scikit-learn's
     restrictions per solver name (which penalties, ``dual``, multiclass) are kept, so that code
     behaves the same; jaxl2's own names (``"auto"``, ``"newton"``, ``"prox_newton"``,
-    ``"fista"``) accept every penalty. ``random_state``, ``verbose`` and ``n_jobs`` are
-    accepted for compatibility and change nothing (the solvers are deterministic).
+    ``"fista"``) accept every penalty. ``random_state`` and ``n_jobs`` are accepted for
+    compatibility and change nothing (the solvers are deterministic). ``verbose > 0`` prints
+    the solver's progress, one line per iteration (number, objective, gradient), as
+    scikit-learn's ``lbfgs`` does.
 
     To reuse compiled solvers across calls, the data are padded to a few bucketed sizes with
     rows of weight zero and columns of zeros (which change neither the objective nor the
@@ -105,7 +107,9 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             ``"fista"`` (default ``"auto"``: Newton or proximal Newton for dense problems up to
             1000 coefficients, L-BFGS or FISTA otherwise).
         max_iter: iteration limit (0: return the starting point, zeros unless warm-started).
-        verbose: accepted, unused.
+        verbose: ``> 0`` prints which solver runs, then each iteration's number, objective
+            (``F / sum(s)``, scikit-learn's scale) and largest (sub)gradient entry, then the
+            outcome.
         warm_start: start from the previous fit's ``coef_`` and ``intercept_``.
         n_jobs: accepted (deprecated in scikit-learn 1.8), unused.
 
@@ -355,6 +359,14 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         yp[:n] = y_index
         sp_w = np.zeros(n_pad, X.dtype)
         sp_w[:n] = sample_weight
+        verbose = int(self.verbose) > 0
+        if verbose:
+            print(
+                f"jaxl2 LogisticRegression: solver {self.solver!r} runs jaxl2's {solver!r} on "
+                f"{n} samples x {p_fit} features, {k} classes, C={self.C}, "
+                f"max_iter={self.max_iter}, tol={self.tol}",
+                flush=True,
+            )
         with jax.enable_x64(X.dtype == np.float64), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             Xp = _pad_sparse(X, n_pad, p_pad) if sparse else _pad_dense(X, n_pad, p_pad)
@@ -371,9 +383,13 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
                 tol=float(self.tol),
                 coef_init=coef_init,
                 intercept_init=intercept_init,
+                verbose=verbose,
             )
             coef, intercept = np.asarray(res.coef), np.asarray(res.intercept)
             n_iter, converged = int(res.n_iter), bool(res.converged)
+        if verbose:
+            outcome = "converged" if converged else "stopped at max_iter, not converged,"
+            print(f"jaxl2 LogisticRegression: {outcome} after {n_iter} iterations", flush=True)
         coef = coef.reshape(m, p_pad)[:, :p_fit]
         intercept = np.reshape(intercept, (m,))
         if liblinear and self.fit_intercept:

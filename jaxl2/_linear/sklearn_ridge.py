@@ -53,6 +53,7 @@ from .ridge_path import (
     loo_numerators,
     ridge_path,
 )
+from .ridge_sparse_loo import sparse_loo, sparse_loo_coef
 from .sklearn_validation import _check_sample_weight, validate_data
 
 if TYPE_CHECKING:
@@ -565,6 +566,13 @@ class RidgeCV(_RidgeBase):
     scikit-learn, ``GridSearchCV(jaxl2.sklearn.Ridge(), {"alpha": alphas}, cv=cv,
     scoring=scoring)``.
 
+    Sparse input (``scipy.sparse``) is never densified. Its LOO mode works as scikit-learn's: the
+    Gram matrix ``XcXcᵀ`` (``n ≤ p``) or the covariance ``XcᵀXc`` (``n > p``) of the centred,
+    weighted data is formed by sparse products with the centring applied implicitly, then
+    eigendecomposed by JAX; the coefficients come from that decomposition (in the covariance
+    mode ``Xc V`` is formed a block of rows at a time). Peak memory is one dense ``min(n, p)²``
+    matrix plus O(n + p) vectors.
+
     Precision: float32 input is fitted as float64 and the results cast back to float32, as
     scikit-learn's ``RidgeCV`` does. As :class:`Ridge` for the coefficients. With float64 data
     and JAX's x64 mode off, the LOO errors that choose ``alpha_`` (and ``best_score_``) are
@@ -659,7 +667,8 @@ class RidgeCV(_RidgeBase):
         """Fits the model, choosing alpha by leave-one-out (or by ``cv``).
 
         Args:
-            X: ``(n_samples, n_features)`` array-like (``scipy.sparse`` with ``cv`` set).
+            X: ``(n_samples, n_features)`` array-like or ``scipy.sparse`` matrix (never
+                densified).
             y: ``(n_samples,)`` or ``(n_samples, n_targets)`` targets.
             sample_weight: ``None``, a float, or ``(n_samples,)`` non-negative weights.
 
@@ -689,19 +698,35 @@ class RidgeCV(_RidgeBase):
         if X.dtype == np.float32:  # as scikit-learn's RidgeCV: LOO in float64, cast back
             X, y = X.astype(np.float64), y.astype(np.float64)
             sw = None if sw is None else sw.astype(np.float64)
-        if sp.issparse(X):
-            # The LOO mode densifies a sparse X (its decomposition is dense anyway); Ridge and
-            # RidgeCV with cv set keep it sparse.
-            X = X.toarray()
         y_was_1d = y.ndim == 1
         Y = y[:, None] if y_was_1d else y
         per_target = self.alpha_per_target and not y_was_1d
-        if self.scoring is None and not self.store_cv_results:
-            loo = self._loo_path(X, Y, sw, alphas)  # (K, t)
+        need_residuals = self.scoring is not None or self.store_cv_results
+        sparse_res = None
+        if sp.issparse(X):
+            # Never densified: the Gram (n ≤ p) or covariance (n > p) matrix by sparse products.
+            sparse_res = sparse_loo(
+                X,
+                Y,
+                sw,
+                alphas,
+                self.fit_intercept,
+                _compute_dtype(X),
+                residuals=need_residuals,
+            )
+        if not need_residuals:
+            if sparse_res is not None:
+                loo = sparse_res.loo_mse
+            else:
+                loo = self._loo_path(X, Y, sw, alphas)  # (K, t)
             self.loo_mse_ = loo[:, 0] if y_was_1d else loo
             scores = -loo if per_target else -loo.mean(axis=1)
         else:
-            scores = self._loo_scores(X, Y, y_was_1d, sw, alphas, per_target)
+            if sparse_res is not None:
+                E = sparse_res.residuals
+            else:
+                E = self._loo_residuals(X, Y, sw, alphas)
+            scores = self._loo_scores(E, X, Y, y_was_1d, sw, per_target)
         if per_target:
             best = np.argmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)
             alpha = alphas[best]
@@ -712,24 +737,31 @@ class RidgeCV(_RidgeBase):
             alpha = alphas[best]
             self.alpha_ = float(alpha)
             self.best_score_ = float(scores[best])
-        with warnings.catch_warnings():
-            # scikit-learn's RidgeCV takes the coefficients from its decomposition and does
-            # not warn; the refit is exact either way (SVD fallback).
-            warnings.simplefilter("ignore", LinAlgWarning)
-            coef, intercept = _fit_ridge(X, Y, alpha, sw, self.fit_intercept, "auto")
+        if sparse_res is not None:
+            # From the decomposition, as scikit-learn's RidgeCV; float64 data solved in float32
+            # by JAX (x64 off) is refined on the host in float64, X kept sparse.
+            coef, intercept = sparse_loo_coef(sparse_res, np.broadcast_to(best, (Y.shape[1],)))
+            if _needs_refinement(X):
+                coef, intercept = _refine_matrix_free(X, Y, sw, alpha, self.fit_intercept, coef)
+        else:
+            with warnings.catch_warnings():
+                # scikit-learn's RidgeCV takes the coefficients from its decomposition and does
+                # not warn; the refit is exact either way (SVD fallback).
+                warnings.simplefilter("ignore", LinAlgWarning)
+                coef, intercept = _fit_ridge(X, Y, alpha, sw, self.fit_intercept, "auto")
         if self.store_cv_results:
             self.cv_results_ = self.cv_results_.astype(out_dtype)
         return self._store(coef, intercept, y_was_1d, out_dtype)
 
-    def _loo_scores(self, X, Y, y_was_1d, sw, alphas, per_target):
-        """Scores (K,) or (K, t) from the exact LOO residuals; fills cv_results_."""
+    def _loo_residuals(self, X, Y, sw, alphas):
+        """Exact LOO residuals (n, K, t), √s-scaled, of a dense X."""
         dtype = _compute_dtype(X)
         Xc, Yc = X, Y
         if dtype == np.float32 and X.dtype == np.float64 and self.fit_intercept:
             Xc = X - np.average(X, axis=0, weights=sw)
             Yc = Y - np.average(Y, axis=0, weights=sw)
         swj = None if sw is None else jnp.asarray(sw, dtype)
-        E = np.asarray(
+        return np.asarray(
             _loo_residuals(
                 jnp.asarray(Xc, dtype),
                 jnp.asarray(Yc, dtype),
@@ -738,7 +770,10 @@ class RidgeCV(_RidgeBase):
                 fit_intercept=self.fit_intercept,
             ),
             np.float64,
-        )  # (n, K, t), √s-scaled
+        )
+
+    def _loo_scores(self, E, X, Y, y_was_1d, sw, per_target):
+        """Scores (K,) or (K, t) from the exact LOO residuals E (n, K, t); fills cv_results_."""
         n, K, t = E.shape
         if self.scoring is None:
             sq = np.square(E)

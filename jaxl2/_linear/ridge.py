@@ -105,8 +105,9 @@ def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> tuple[jax.A
 
     if lam.ndim == 0:
         return solve(lam, rhs)
-    sol, rcond = jax.vmap(solve, in_axes=(0, 1), out_axes=(1, 0))(lam, rhs)
-    return sol, jnp.min(rcond)
+    # one λ at a time on CPU: see rd.map_unbatched (batched LAPACK calls deadlock jaxlib 0.10)
+    sol, rcond = rd.map_unbatched(solve, lam, rhs.T)
+    return sol.T, jnp.min(rcond)
 
 
 def _pinv_filter(
@@ -464,7 +465,7 @@ def _tikhonov_core(
             return Vt.T @ jnp.linalg.lstsq(A, rhs)[0]
 
         lam_t = jnp.broadcast_to(lam, (Ys.shape[1],))
-        W = jax.vmap(solve_lstsq, in_axes=(0, 1))(lam_t, Uy)
+        W = rd.map_unbatched(solve_lstsq, lam_t, Uy.T)  # one target at a time on CPU
         return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
     if method != "cholesky":
@@ -482,7 +483,7 @@ def _tikhonov_core(
         W, rcond = solve(lam, rhs)
         W = W.T
     else:
-        W, rcond = jax.vmap(solve, in_axes=(0, 1))(lam, rhs)
+        W, rcond = rd.map_unbatched(solve, lam, rhs.T)  # one λ at a time on CPU
         rcond = jnp.min(rcond)
     fast = rd.finish(W, c.x_mean, c.y_mean, fit_intercept)
     # An ill-conditioned XᵀX + lam·ΓᵀΓ (null spaces of X and Γ nearly meeting, or a tiny lam):

@@ -12,6 +12,7 @@ from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike
 from . import glm as _glm
+from . import ridge_data as rd
 
 
 class SVMResult(NamedTuple):
@@ -43,7 +44,8 @@ def _fit(X, y, s, lam, tol, max_iter, *, n_classes, fit_intercept, solver):
         prob = _glm.Problem(X, t[:, None], s, _glm.SquaredHinge, fit_intercept, False)
         return _glm.solve(prob, lam, tol, max_iter, solver)
 
-    theta, n_iter, ok = jax.vmap(solve)(signs)  # theta: (classes, d, 1)
+    # one class at a time on CPU: see rd.map_unbatched (batched LAPACK calls deadlock jaxlib 0.10)
+    theta, n_iter, ok = rd.map_unbatched(solve, signs)  # theta: (classes, d, 1)
     coef, intercept = _glm.split(theta, X.shape[1], fit_intercept)
     coef, intercept = coef[..., 0], intercept[..., 0]  # (classes, p): scikit-learn's layout
     if n_classes == 2:

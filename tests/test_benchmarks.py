@@ -234,6 +234,12 @@ def _check_population(sections: dict) -> None:
     assert replay == pytest.approx(best, rel=1e-3, abs=2e-4)
 
 
+def _check_lapack_map(sections: dict) -> None:
+    rows = sections["lapack_map"]["rows"]
+    assert {r["peer_name"] for r in rows} == {"jax.vmap (batched LAPACK)"}
+    assert any("ridge" in r["case"] for r in rows) and any("tikhonov" in r["case"] for r in rows)
+
+
 SECTIONS = {
     "transforms": (("transforms",), _check_transforms),
     "decay_methods": (("decay_methods",), _check_decay_methods),
@@ -243,6 +249,7 @@ SECTIONS = {
     "sweep": (("sweep", "sweep_cold"), _check_sweep),
     "many_targets": (("many_targets", "many_targets_banded"), _check_many_targets),
     "population": (("population",), _check_population),
+    "lapack_map": (("lapack_map",), _check_lapack_map),
 }
 
 

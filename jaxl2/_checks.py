@@ -20,7 +20,7 @@ import contextlib
 import contextvars
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, overload
 
 import equinox as eqx
 import jax
@@ -28,6 +28,9 @@ import jax.core  # jax.core.Tracer: the submodule is not an attribute of jax in 
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import sparse as jsparse
+
+if TYPE_CHECKING:
+    from jax.typing import ArrayLike, DTypeLike
 
 _CALLBACK_FREE = contextvars.ContextVar("jaxl2_callback_free_checks", default=False)
 
@@ -287,9 +290,26 @@ def broadcast_prefix(tree: Any, params: Any, name: str) -> Any:
 # ----------------------------------------------------------------------------- numbers
 
 
+@overload
+def check_int(
+    value: Any,
+    name: str,
+    minimum: int | None = 1,
+    *,
+    allow_none: Literal[False] = False,
+    hint: str = "",
+) -> int: ...
+
+
+@overload
+def check_int(
+    value: Any, name: str, minimum: int | None = 1, *, allow_none: Literal[True], hint: str = ""
+) -> int | None: ...
+
+
 def check_int(
     value: Any, name: str, minimum: int | None = 1, *, allow_none: bool = False, hint: str = ""
-) -> Any:
+) -> int | None:
     """An integer ``>= minimum`` (a Python or numpy int, not a bool); returns it as ``int``.
 
     A value of another type raises ``TypeError``, a value below ``minimum`` ``ValueError`` (as
@@ -314,8 +334,9 @@ def check_int(
     return int(value)
 
 
-def check_tol(tol: Any, name: str = "tol") -> Any:
-    """A stopping tolerance: a real scalar, finite and ``>= 0``; returns it.
+def check_tol(tol: Any, name: str = "tol") -> float | jax.Array:
+    """A stopping tolerance: a real scalar, finite and ``>= 0``; returns it (a concrete value as
+    given, a Python or numpy real scalar; a traced one as a JAX array).
 
     A concrete value that is not a real scalar raises ``TypeError``; a negative, NaN or infinite
     one ``ValueError``. A traced value is checked at run time.
@@ -339,8 +360,10 @@ def leading_length(data: Any, name: str) -> int:
     if not leaves:
         raise ValueError(f"{name} is empty: give an array or a pytree of arrays, e.g. (X, y).")
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
-    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
-        return first.pop()
+    if len(first) == 1:  # the common case, checked cheaply every step
+        (length,) = first
+        if length is not None:
+            return length
     lengths = {
         f"{name}{jax.tree_util.keystr(p)}": np.shape(x)[0] if np.ndim(x) else None
         for p, x in jax.tree_util.tree_flatten_with_path(data)[0]
@@ -381,9 +404,42 @@ def float_dtypes(*arrays: Any) -> tuple[Any, Any]:
     return compute, out
 
 
+@overload
+def check_design(
+    X: jsparse.BCOO,
+    name: str = "X",
+    *,
+    floating: bool = False,
+    host: bool = False,
+    finite: bool = False,
+) -> jsparse.BCOO: ...
+
+
+@overload
+def check_design(
+    X: ArrayLike,
+    name: str = "X",
+    *,
+    floating: bool = False,
+    host: Literal[False] = False,
+    finite: bool = False,
+) -> jax.Array: ...
+
+
+@overload
+def check_design(
+    X: ArrayLike,
+    name: str = "X",
+    *,
+    floating: bool = False,
+    host: Literal[True],
+    finite: bool = False,
+) -> np.ndarray | jax.Array: ...
+
+
 def check_design(
     X: Any, name: str = "X", *, floating: bool = False, host: bool = False, finite: bool = False
-) -> Any:
+) -> jsparse.BCOO | np.ndarray | jax.Array:
     """A 2-D design matrix ``(n_samples, n_features)`` with at least one of each; returned.
 
     ``floating=True`` refuses an integer matrix (``TypeError``) instead of leaving the cast to
@@ -549,7 +605,15 @@ def check_lam_per_target(
     return arr
 
 
-def check_lams(lams: Any, dtype: Any = None, name: str = "lams") -> Any:
+@overload
+def check_lams(lams: Any, dtype: None = None, name: str = "lams") -> np.ndarray | jax.Array: ...
+
+
+@overload
+def check_lams(lams: Any, dtype: DTypeLike, name: str = "lams") -> jax.Array: ...
+
+
+def check_lams(lams: Any, dtype: Any = None, name: str = "lams") -> np.ndarray | jax.Array:
     """A grid of strengths: a non-empty 1-D array (a scalar is a grid of one), >= 0, finite.
 
     The first bad entry is named by its index. Returned on the host without ``dtype`` (cast in

@@ -1034,9 +1034,18 @@ def sgdw(
         first = optax.identity()
     else:
         first = optax.trace(decay=momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
-    decay = dict(mode=mode, mask=mask, center=center, cautious=cautious, timescale=timescale)
-    limits = dict(base_learning_rate=base_learning_rate, max_learning_rate=max_learning_rate)
-    return _decoupled_chain(first, learning_rate, weight_decay, **decay, **limits)
+    return _decoupled_chain(
+        first,
+        learning_rate,
+        weight_decay,
+        mode=mode,
+        mask=mask,
+        center=center,
+        cautious=cautious,
+        timescale=timescale,
+        base_learning_rate=base_learning_rate,
+        max_learning_rate=max_learning_rate,
+    )
 
 
 def adam_l2(

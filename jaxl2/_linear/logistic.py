@@ -56,7 +56,7 @@ class LogisticPathResult(NamedTuple):
 
 def _prepare(
     X, y, sample_weight, n_classes, solver, tol, max_iter, l1=False, solvers=_SOLVERS
-) -> tuple[jax.Array | jsparse.BCOO, jax.Array, Any, int, str, int, jax.Array]:
+) -> tuple[jax.Array | jsparse.BCOO, jax.Array, Any, int, str, int, float | jax.Array]:
     X = ck.check_design(X, floating=True, host=True, finite=True)
     n, p = X.shape
     y, k = ck.check_labels(y, X.shape, n_classes)

@@ -528,7 +528,9 @@ def _finish(engine, out, hparams, monitor, mode, max_steps, started, brackets, f
     )
 
 
-def _setup(trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed):
+def _setup(
+    trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
+) -> dict[str, Any]:
     """The checked settings of a halving run, as its checkpoint fingerprint records them."""
     _check_trainer(trainer)
     name = _check_monitor(monitor, metrics)

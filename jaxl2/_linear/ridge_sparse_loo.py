@@ -134,7 +134,7 @@ def sparse_loo(
     formed in float64 on the host by sparse products.
     """
     X = sp.csr_matrix(X)
-    n, p = X.shape
+    n, p = np.shape(X)
     Xw, Ys, x_mean, y_mean, root, leverage = _prepare(X, Y, sw, fit_intercept)
     lams = jnp.asarray(alphas, dtype)
     if n <= p:

@@ -134,7 +134,7 @@ def sparse_loo(
     formed in float64 on the host by sparse products.
     """
     X = sp.csr_matrix(X)
-    n, p = np.shape(X)
+    n, p = X.get_shape()  # .shape is typed Optional in scipy's stubs
     Xw, Ys, x_mean, y_mean, root, leverage = _prepare(X, Y, sw, fit_intercept)
     lams = jnp.asarray(alphas, dtype)
     if n <= p:

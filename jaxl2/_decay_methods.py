@@ -33,6 +33,7 @@ from ._checks import (
     is_concrete,
     widest_float,
 )
+from ._transforms import _adam
 from ._typing import ArrayLike, DTypeLike, MaskLike, Params, ScalarOrSchedule
 
 _HIGHEST = jax.lax.Precision.HIGHEST  # f32 products in f32 on TPU/GPU (not bf16 or TF32)
@@ -184,12 +185,16 @@ def _map_flagged(
     return [jax.tree.unflatten(treedef, list(col)) for col in zip(*rows, strict=True)]
 
 
-def _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov) -> Any:  # noqa: ANN001
-    """``optax.adam`` with optax.adamw's parameters (the first half of adamcpr and adamwn)."""
-    return optax.adam(
-        learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-        nesterov=nesterov,
-    )  # fmt: skip
+def _adam_then(
+    learning_rate: ScalarOrSchedule, adam: tuple, decay: Callable[[], Any]
+) -> optax.GradientTransformationExtraArgs:
+    """``chain(optax.adam(learning_rate, *adam), decay())``, ``learning_rate`` checked first.
+
+    The shared shape of adamcpr and adamwn; ``adam`` is ``(b1, b2, eps, eps_root, mu_dtype,
+    nesterov)``, and ``decay`` builds the second transform (after the Adam one, as before).
+    """
+    check_rate(learning_rate, "learning_rate", per_leaf=False)
+    return optax.chain(_adam(learning_rate, *adam), decay())
 
 
 # --------------------------------------------------------------------------- CPR
@@ -461,10 +466,10 @@ def adamcpr(
     References:
         Franke et al., arXiv 2311.09058 (AdamCPR); github.com/automl/CPR.
     """
-    check_rate(learning_rate, "learning_rate", per_leaf=False)
-    return optax.chain(
-        _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
-        cpr(
+    return _adam_then(
+        learning_rate,
+        (b1, b2, eps, eps_root, mu_dtype, nesterov),
+        lambda: cpr(
             kappa_init,
             kappa,
             warm_start_steps=warm_start_steps,
@@ -634,10 +639,10 @@ def adamwn(
     References:
         Loshchilov, "Weight Norm Control", arXiv 2311.11446 (2023).
     """
-    check_rate(learning_rate, "learning_rate", per_leaf=False)
-    return optax.chain(
-        _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov),
-        weight_norm_control(
+    return _adam_then(
+        learning_rate,
+        (b1, b2, eps, eps_root, mu_dtype, nesterov),
+        lambda: weight_norm_control(
             weight_decay,
             target_norm,
             learning_rate=learning_rate,

@@ -786,6 +786,14 @@ def _check_adam_args(b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
     check_nonnegative(eps_root, "eps_root")
 
 
+def _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov) -> Any:  # noqa: ANN001
+    """``optax.adam`` with optax.adamw's parameters (adam_l2's, adamcpr's and adamwn's Adam)."""
+    return optax.adam(
+        learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+        nesterov=nesterov,
+    )  # fmt: skip
+
+
 def _adam_signs(b1: Any, nesterov: bool) -> Callable[[Any, Any], Any]:
     """A tree with the sign of Adam's step ``m̂ / (√v̂ + ε)``: its numerator ``m̂``.
 
@@ -1099,15 +1107,7 @@ def adam_l2(
     _check_adam_args(b1, b2, eps, eps_root)
     check_rate(learning_rate, "learning_rate", per_leaf=False)
     check_rate(weight_decay, "weight_decay")
-    inner = optax.adam(
-        learning_rate,
-        b1=b1,
-        b2=b2,
-        eps=eps,
-        eps_root=eps_root,
-        mu_dtype=mu_dtype,
-        nesterov=nesterov,
-    )
+    inner = _adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov)
     return coupled(inner, weight_decay, mask=mask, center=center)
 
 

@@ -61,6 +61,18 @@ def _positive(x: Any, name: str) -> Any:
     return x
 
 
+def _epochs(batch_size: Any, n_train: Any, neither: str) -> tuple[Any, Any] | None:
+    """``(batch_size, n_train)``, both checked ``> 0``, or None when neither is given.
+
+    One given without the other raises ``ValueError(neither)`` (the caller's wording).
+    """
+    if (batch_size is None) != (n_train is None):
+        raise ValueError(neither)
+    if batch_size is None or n_train is None:
+        return None
+    return _positive(batch_size, "batch_size"), _positive(n_train, "n_train")
+
+
 def alpha_to_lam(alpha: ArrayLike) -> ArrayLike:
     """scikit-learn ``Ridge(alpha)`` → jaxl2 ridge ``lam``: ``lam = alpha``.
 
@@ -539,12 +551,13 @@ def ema_timescale(
     _positive(learning_rate, "learning_rate")
     _positive(weight_decay, "weight_decay")
     tau = 1.0 / (learning_rate * weight_decay)
-    if (batch_size is None) != (n_train is None):
-        raise ValueError("ema_timescale: pass both batch_size and n_train (for epochs) or neither.")
-    if batch_size is not None and n_train is not None:  # both or neither, checked above
-        _positive(batch_size, "batch_size")
-        _positive(n_train, "n_train")
-        tau = tau * batch_size / n_train
+    epochs = _epochs(
+        batch_size,
+        n_train,
+        "ema_timescale: pass both batch_size and n_train (for epochs) or neither.",
+    )
+    if epochs is not None:
+        tau = tau * epochs[0] / epochs[1]
     return tau
 
 
@@ -576,15 +589,13 @@ def weight_decay_from_timescale(
     """
     _positive(tau, "tau")
     _positive(learning_rate, "learning_rate")
-    if (batch_size is None) != (n_train is None):
-        raise ValueError(
-            "weight_decay_from_timescale: pass both batch_size and n_train (tau in epochs) "
-            "or neither."
-        )
-    if batch_size is not None and n_train is not None:  # both or neither, checked above
-        _positive(batch_size, "batch_size")
-        _positive(n_train, "n_train")
-        tau = tau * n_train / batch_size
+    epochs = _epochs(
+        batch_size,
+        n_train,
+        "weight_decay_from_timescale: pass both batch_size and n_train (tau in epochs) or neither.",
+    )
+    if epochs is not None:
+        tau = tau * epochs[1] / epochs[0]
     return 1.0 / (learning_rate * tau)
 
 

@@ -59,10 +59,12 @@ def _apply(params: Any, leaf_prox, mask: Any, center: Any) -> Any:
     return jax.tree.map(lambda x, m: leaf(x, m, None), params, flags)
 
 
-def _check_scalars(params: Any, **values: Any) -> None:
+def _check_lam_step(params: Any, lam: Any, step: Any) -> tuple[Any, Any]:
+    """Checks the arguments every operator shares; returns the checked ``(lam, step)``."""
     check_floating(params, "params")
-    for name, value in values.items():
-        check_scalar(value, name)
+    check_scalar(lam, "lam")
+    check_scalar(step, "step")
+    return check_nonnegative(lam, "lam"), check_nonnegative(step, "step")
 
 
 def _scalar(value: Any, like: jax.Array) -> jax.Array:
@@ -106,9 +108,7 @@ def l1(
     References:
         Parikh & Boyd, "Proximal Algorithms", Found. Trends Optim. 1 (2014), sec. 6.5.2.
     """
-    _check_scalars(params, lam=lam, step=step)
-    lam = check_nonnegative(lam, "lam")
-    step = check_nonnegative(step, "step")
+    lam, step = _check_lam_step(params, lam, step)
     return _apply(params, lambda d: _soft(d, _scalar(step, d) * _scalar(lam, d)), mask, center)
 
 
@@ -148,9 +148,7 @@ def l2(
         Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3),
         2014, section 6.5 (the elastic net and the squared ℓ2 norm).
     """
-    _check_scalars(params, lam=lam, step=step)
-    lam = check_nonnegative(lam, "lam")
-    step = check_nonnegative(step, "step")
+    lam, step = _check_lam_step(params, lam, step)
     return _apply(params, lambda d: d / (1 + 2 * _scalar(step, d) * _scalar(lam, d)), mask, center)
 
 
@@ -195,9 +193,7 @@ def elastic_net(
         Parikh & Boyd, "Proximal Algorithms", Foundations and Trends in Optimization 1(3),
         2014, section 6.5 (the elastic net and the squared ℓ2 norm).
     """
-    _check_scalars(params, lam=lam, step=step)
-    lam = check_nonnegative(lam, "lam")
-    step = check_nonnegative(step, "step")
+    lam, step = _check_lam_step(params, lam, step)
     rho = check_in_range(l1_ratio, "l1_ratio", 0.0, 1.0)
 
     def leaf_prox(d):

@@ -10,6 +10,7 @@ but X is read in cache-sized pieces and no n × p temporary exists.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -113,10 +114,7 @@ def map_cols(
     column chunks of X."""
     p = X.shape[1]
     full, rest = divmod(p, size)
-
-    def part(start: Any, length: int) -> jax.Array:
-        return _col_chunk(fn, X, x_mean, col_scale, start, length)
-
+    part = functools.partial(_col_chunk, fn, X, x_mean, col_scale)
     if size >= p:
         return fn(X, x_mean, col_scale)
     stacked = jax.lax.map(lambda i: part(i * size, size), jnp.arange(full))
@@ -137,10 +135,7 @@ def reduce_cols(
     """Sums ``fn(X[:, cols], x_mean[cols], col_scale[cols])`` over column chunks of X."""
     p = X.shape[1]
     full, rest = divmod(p, size)
-
-    def part(start: Any, length: int) -> jax.Array:
-        return _col_chunk(fn, X, x_mean, col_scale, start, length)
-
+    part = functools.partial(_col_chunk, fn, X, x_mean, col_scale)
     if size >= p:
         return init + fn(X, x_mean, col_scale)
     acc = jax.lax.fori_loop(0, full, lambda i, a: a + part(i * size, size), init)

@@ -552,6 +552,19 @@ def _setup(
     )
 
 
+def _settings(run: dict) -> tuple:
+    """``(monitor, mode, eta, min_steps, max_steps)`` of the checked settings ``_setup`` made."""
+    return run["monitor"], run["mode"], run["eta"], run["min_steps"], run["max_steps"]
+
+
+def _start(trainer, data, eval_data, metrics, batch_size, seed, progress):  # noqa: ANN001, ANN202
+    """``(start time, engine, out)`` for a halving run: the clock, the engine, empty records."""
+    started = time.perf_counter()
+    engine = _Engine(trainer, data, eval_data, metrics, batch_size, seed, progress)
+    out = {"member_steps": 0, "rungs": [], "stopped_step": [0] * trainer.K, "records": {}}
+    return started, engine, out
+
+
 def _bracket(engine, members, rungs, directory, fingerprint, *, compact, bracket, out):
     """Successive halving of ``members`` at ``rungs``, checkpointed under ``directory``."""
     return _halving(
@@ -644,16 +657,13 @@ def successive_halving(
     run = _setup(
         trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
     )
-    name, mode, eta = run["monitor"], run["mode"], run["eta"]
-    min_steps, max_steps = run["min_steps"], run["max_steps"]
+    name, mode, eta, min_steps, max_steps = _settings(run)
     if trainer.K < eta:
         raise ValueError(
             f"the trainer has K={trainer.K} members, fewer than eta={eta}: halving keeps "
             f"1/eta of them; give K >= eta or a smaller eta."
         )
-    started = time.perf_counter()
-    engine = _Engine(trainer, data, eval_data, metrics, batch_size, seed, progress)
-    out = {"member_steps": 0, "rungs": [], "stopped_step": [0] * trainer.K, "records": {}}
+    started, engine, out = _start(trainer, data, eval_data, metrics, batch_size, seed, progress)
     state, alive = _bracket(
         engine,
         np.arange(trainer.K),
@@ -737,8 +747,7 @@ def hyperband(
     run = _setup(
         trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
     )
-    name, mode, eta = run["monitor"], run["mode"], run["eta"]
-    min_steps, max_steps = run["min_steps"], run["max_steps"]
+    name, mode, eta, min_steps, max_steps = _settings(run)
     s_max = int(math.floor(math.log(max_steps / min_steps) / math.log(eta) + 1e-9))
     n_paper = np.array(
         [math.ceil((s_max + 1) / (s + 1) * eta**s) for s in range(s_max, -1, -1)], np.float64
@@ -757,9 +766,7 @@ def hyperband(
             break
         sizes[i] += 1
     perm = np.random.default_rng(seed).permutation(K)
-    started = time.perf_counter()
-    engine = _Engine(trainer, data, eval_data, metrics, batch_size, seed, progress)
-    out = {"member_steps": 0, "rungs": [], "stopped_step": [0] * K, "records": {}}
+    started, engine, out = _start(trainer, data, eval_data, metrics, batch_size, seed, progress)
     brackets = np.zeros(K, np.int64)
     finals, first = [], 0
     for s, n in zip(range(s_max, -1, -1), sizes, strict=True):

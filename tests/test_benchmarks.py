@@ -90,10 +90,10 @@ def _check_common(name: str, section: dict) -> None:
         assert row["met"] in ("", "yes", "**no**"), row
 
 
-def _number(pattern: str, text: str) -> float:
+def _number(pattern: str, text: str, group: int = 1) -> float:
     match = re.search(pattern, text)
     assert match, f"{pattern!r} not in {text!r}"
-    return float(match[1])
+    return float(match[group])
 
 
 # ----------------------------------------------------------------------------- what each reports
@@ -144,9 +144,16 @@ def _check_trainer(sections: dict) -> None:
     for kind in ("train_sweep (vmap)", "SweepTrainer loop"):
         cold = _number(rf"README example, {re.escape(kind)}: cold ([\d.]+) s", section["body"])
         warm = _number(
-            rf"README example, {re.escape(kind)}: cold [\d.]+ s, warm ([\d.]+) s", section["body"]
+            rf"README example, {re.escape(kind)}: cold [\d.]+ s \((\d+) XLA compilations, "
+            rf"[\d.]+ s\), warm ([\d.]+) s",
+            section["body"],
+            group=2,
         )
-        assert cold > 0 and warm >= 0
+        compilations = _number(
+            rf"README example, {re.escape(kind)}: cold [\d.]+ s \((\d+) XLA compilations",
+            section["body"],
+        )
+        assert cold > 0 and warm >= 0 and compilations >= 1
     torch_rows = [r for r in section["rows"] if "torch.func" in r["peer_name"]]
     assert [r["case"].rsplit(", ", 1)[-1] for r in torch_rows] in (
         [],  # torch not installed: the section says so

@@ -54,7 +54,7 @@ def selected(request, argname: str) -> list:
     return [
         item.callspec.params[argname]
         for item in request.session.items
-        if item.module is request.module
+        if getattr(item, "module", None) is request.module  # doctest items have no module
         and argname in getattr(getattr(item, "callspec", None), "params", {})
         and item.get_closest_marker("skip") is None
     ]

@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
+# pytest workers (pytest-xdist), one test file each: most tests spend their time compiling with
+# XLA on one core, so two workers halve the suite on the 2-core CI machine.
+TEST_JOBS ?= 2
 
 .PHONY: demo test test-all bench lint format notebooks docs clean
 
@@ -24,12 +27,12 @@ demo: $(VENV)/.stamp-demo
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: $(VENV)/.stamp-test
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 # Everything, slow-marked tests included (scikit-learn's estimator checks in x64, the upstream
 # test files' subsets, multi-process kill-and-resume, every benchmark at tiny size).
 test-all: $(VENV)/.stamp-test
-	JAXL2_SLOW=1 $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+	JAXL2_SLOW=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
 bench: $(VENV)/.stamp-test
 	$(PY) -m benchmarks $(BENCH_ARGS)

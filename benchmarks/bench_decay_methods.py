@@ -10,16 +10,37 @@ Each step is ``update`` + ``apply_updates`` in one jitted function with donated 
 rounds, and each round gives one ratio: load that drifts (other tenants of the machine) hits
 both steps of a round alike. The table gives median times; the note the median of the
 per-round ratios with its interquartile range, the run-to-run noise.
+
+Next to each time ratio the note gives two deterministic figures, which a busy machine does
+not blur: the ratio of the compiled steps' ``bytes accessed`` (XLA's ``cost_analysis``) and the
+exact rule's floor, the fewest bytes per parameter any implementation of the rule must move
+over AdamW's 28 (float32: read p, g, m, v; write p, m, v). A rule needs a reduction over a
+whole leaf (or all leaves) before its element-wise step can run, so it needs a second pass:
+
+- cautious and corrected decay: no reduction, 28 B (the sign test reads ``m``, already read);
+- AdamS, ``mean(v̂_t)`` over all parameters: a first pass reads g, v and writes v_t while
+  summing it (12 B), the step then reads p, g, m, v_t and writes p, m (20 B): 32 B;
+- CPR, ``‖W + u‖²`` of each constrained matrix, ``u`` Adam's step: the first pass reads p, g,
+  m, v and writes m, v while summing (24 B), the step reads p, m, v again and writes p (16 B):
+  40 B on those matrices;
+- AdamWN, ``‖W‖`` of each controlled matrix before the step: one more read of p, 32 B;
+- spectral decay, ``W v`` then ``Wᵀ u₁``: two more reads of W, 36 B on each matrix.
+
+XLA on CPU compiles optax.adamw itself to 40 B per parameter (three passes: m, v, then p), so
+its bytes ratio to a rule at the floor is (40 + extra) / 40 rather than (28 + extra) / 28.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import optax
 
 import jaxl2
@@ -49,37 +70,95 @@ def _paired_ratios(ours: Callable, peer: Callable, rounds: int) -> dict[str, flo
     }
 
 
-def cases(lr: float = 1e-3, wd: float = 1e-2) -> list[tuple[str, Any, Any, str, float | None]]:
-    """(case, jaxl2 transform, peer, peer name, target ratio or None: report only)."""
+ADAMW_FLOOR = 28  # bytes per float32 parameter: read p, g, m, v; write p, m, v
+
+# Bytes per entry an exact rule must move beyond AdamW's 28 on the leaves it acts on (the
+# module docstring derives each): AdamS on every leaf, CPR and AdamWN on the leaves of
+# mask="weights" (as in cases()), spectral decay on the leaves with two or more dimensions.
+_EXTRA = {"none": 0, "adams": 4, "cpr": 12, "adamwn": 4, "spectral": 8}
+
+
+def floor_ratio(kind: str | None, params: Any) -> float | None:
+    """The exact rule's minimum bytes over AdamW's minimum (28 B per entry) on ``params``."""
+    if kind is None:
+        return None
+    leaves = jax.tree.leaves(params)
+    if kind in ("cpr", "adamwn"):
+        on = jax.tree.leaves(jaxl2.masks.resolve("weights", params))
+    elif kind == "spectral":
+        on = [np.ndim(x) >= 2 for x in leaves]
+    else:
+        on = [True] * len(leaves)
+    n = sum(int(np.size(x)) for x in leaves)
+    more = sum(int(np.size(x)) * _EXTRA[kind] for x, f in zip(leaves, on, strict=True) if f)
+    return (ADAMW_FLOOR * n + more) / (ADAMW_FLOOR * n)
+
+
+def compiled_costs(tx: optax.GradientTransformation, params: Any) -> dict[str, float]:
+    """``bytes accessed`` and fused ops (array, scalar) of the benchmark's compiled step.
+
+    The same step as the timed one (``update`` + ``apply_updates``, params and state donated),
+    compiled but not run. ``bytes`` is NaN where the backend's cost analysis has no figure.
+    """
+    grads = jax.tree.map(jnp.zeros_like, params)
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    state = jax.eval_shape(tx.init, params)
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
+    cost = compiled.cost_analysis()
+    cost = (cost[0] if cost else {}) if isinstance(cost, list | tuple) else (cost or {})
+    text = compiled.as_text() or ""
+    entry = text[text.find("ENTRY") :]
+    shapes = re.findall(r"= (\w+\[[\d,]*\])\S* fusion\(", entry)
+    scalars = sum(shape.endswith("[]") for shape in shapes)
+    return {
+        "bytes": float(cost.get("bytes accessed", float("nan"))),
+        "array_ops": len(shapes) - scalars,
+        "scalar_ops": scalars,
+    }
+
+
+def cases(
+    lr: float = 1e-3, wd: float = 1e-2
+) -> list[tuple[str, Any, Any, str, float | None, str | None]]:
+    """(case, jaxl2 transform, peer, peer name, target ratio or None (report only), floor kind).
+
+    The floor kind names the rule's extra bytes over AdamW (see :func:`floor_ratio`); None
+    where no floor is computed (Muon's Newton–Schulz matrix products dominate its step).
+    """
     weights = jaxl2.masks.weights
     adamw = optax.adamw(lr, weight_decay=wd)
     adamw_masked = optax.adamw(lr, weight_decay=wd, mask=weights)
     cosine = optax.cosine_decay_schedule(lr, 1000)
     return [
         ("adamw, cautious=True", jaxl2.adamw(lr, weight_decay=wd, cautious=True), adamw,
-         "optax.adamw", 1.1),
+         "optax.adamw", 1.1, "none"),
         ("adamw, mode=corrected, cosine lr",
          jaxl2.adamw(cosine, weight_decay=wd, mode="corrected"),
-         optax.adamw(cosine, weight_decay=wd), "optax.adamw(schedule)", 1.1),
+         optax.adamw(cosine, weight_decay=wd), "optax.adamw(schedule)", 1.1, "none"),
         ("decoupled(adam, cautious=True)",
          jaxl2.decoupled(optax.adam(lr), wd, learning_rate=lr, cautious=True), adamw,
-         "optax.adamw", 1.1),
-        ("adams (stable decay)", jaxl2.adams(lr, weight_decay=wd), adamw, "optax.adamw", 1.1),
+         "optax.adamw", 1.1, "none"),
+        ("adams (stable decay)", jaxl2.adams(lr, weight_decay=wd), adamw, "optax.adamw", 1.1,
+         "adams"),
         ("adamcpr (uniform κ), mask=weights",
          jaxl2.adamcpr(lr, kappa_init="uniform", kappa=1.0, mask="weights"), adamw_masked,
-         "optax.adamw(mask=…)", 1.1),
+         "optax.adamw(mask=…)", 1.1, "cpr"),
         ("adamcpr (warm start), mask=weights",
          jaxl2.adamcpr(lr, kappa_init="warm_start", warm_start_steps=1, mask="weights"),
-         adamw_masked, "optax.adamw(mask=…)", 1.1),
+         adamw_masked, "optax.adamw(mask=…)", 1.1, "cpr"),
         ("adamwn (target norm), mask=weights",
          jaxl2.adamwn(lr, weight_decay=wd, target_norm=1.0, mask="weights"), adamw_masked,
-         "optax.adamw(mask=…)", 1.1),
+         "optax.adamw(mask=…)", 1.1, "adamwn"),
         ("chain(adam, spectral_decay)",
          optax.chain(optax.adam(lr), jaxl2.spectral_decay(wd, learning_rate=lr)), adamw_masked,
-         "optax.adamw(mask=…)", None),
+         "optax.adamw(mask=…)", None, "spectral"),
         ("chain(muon, spectral_decay)",
          optax.chain(optax.contrib.muon(lr), jaxl2.spectral_decay(wd, learning_rate=lr)),
-         optax.contrib.muon(lr, weight_decay=wd), "optax.contrib.muon(weight_decay=…)", None),
+         optax.contrib.muon(lr, weight_decay=wd), "optax.contrib.muon(weight_decay=…)", None, None),
     ]  # fmt: skip
 
 
@@ -99,11 +178,35 @@ def run(quick: bool = False) -> list[Section]:
             "per-round ratios; the note gives their interquartile range); spectral decay is "
             "reported. AdamS needs the mean of v̂ over all parameters, CPR ‖W + u‖² of every "
             "matrix and AdamWN ‖W‖ before they can apply their step: a reduction that AdamW "
-            "does not do."
+            "does not do. Each note also gives the ratio of the compiled steps' bytes accessed "
+            "(XLA's cost analysis) and the exact rule's floor: its fewest bytes per parameter "
+            f"over AdamW's {ADAMW_FLOOR} (derived in `bench_decay_methods`). Three floors "
+            "are above the 1.1 target, so no implementation of these exact rules can meet it "
+            "on a memory-bound step: AdamS 32 B against 28 (1.14×: `mean(v̂_t)` needs a pass "
+            "over v before the step), AdamWN 32 B (1.14×: `‖W‖` reads W once more) and CPR "
+            "40 B (1.43× on the constrained matrices: `‖W + u‖²` needs Adam's whole step "
+            "before the constrained one); spectral decay's is 36 B (1.29×: `W v` and `Wᵀ u₁` "
+            "read W twice). XLA on CPU compiles optax.adamw to 40 B per parameter, so a rule "
+            "at its floor shows (40 + extra)/40 there. On CPU a step whose compiled program "
+            "keeps a parameter-sized temporary (CPR's `W + u`) also pays page faults on it "
+            "every step (the temporary is freed and allocated again), which its time shows "
+            "and its bytes do not."
         ),
     )
-    for name, ours, peer, peer_name, target in cases():
+    for name, ours, peer, peer_name, target, kind in cases():
         m = _paired_ratios(_stepper(ours, params), _stepper(peer, params), rounds)
+        c_ours, c_peer = compiled_costs(ours, params), compiled_costs(peer, params)
+        floor = floor_ratio(kind, params)
+        floor_text = (
+            "floor not computed"
+            if floor is None
+            else f"exact rule's floor {floor:.3f} "
+            f"({ADAMW_FLOOR * floor:.1f} against {ADAMW_FLOOR} B/param)"
+        )
+        n_bytes = (
+            f"bytes accessed ratio {c_ours['bytes'] / c_peer['bytes']:.3f} "
+            f"({c_ours['bytes'] / n:.1f} against {c_peer['bytes'] / n:.1f} B/param); "
+        )
         section.rows.append(
             Row(
                 case=name,
@@ -113,6 +216,10 @@ def run(quick: bool = False) -> list[Section]:
                 target="report" if target is None else f"ratio ≤ {target}",
                 passed=None if target is None else m["ratio"] <= target,
                 note=f"time ratio {m['ratio']:.3f} (interquartile {m['q1']:.3f}–{m['q3']:.3f}); "
+                + n_bytes
+                + f"{floor_text}; compiled steps: {c_ours['array_ops']} fused array ops and "
+                f"{c_ours['scalar_ops']} scalar ops (jaxl2), {c_peer['array_ops']} and "
+                f"{c_peer['scalar_ops']} (peer); "
                 f"{fmt_time(m['ours'])} against {fmt_time(m['peer'])}",
             )
         )

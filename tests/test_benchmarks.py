@@ -131,6 +131,18 @@ def _check_decay_methods(sections: dict) -> None:
         # the median per-round ratio lies in its interquartile range, near the ratio of medians
         assert 0 < q1 <= ratio <= q3, (case, note)
         assert ratio == pytest.approx(1 / rows[case]["speedup"], rel=0.5), case
+        # the deterministic figures next to the time: bytes accessed (XLA's cost analysis) and,
+        # but for Muon, the exact rule's floor over AdamW's 28 B per parameter
+        assert _number(r"bytes accessed ratio ([\d.]+)", note) > 0, (case, note)
+        assert re.search(r"compiled steps: \d+ fused array ops and \d+ scalar ops", note)
+        if "muon" in case:
+            assert "floor not computed" in note, note
+            continue
+        floor = _number(r"exact rule's floor ([\d.]+)", note)
+        assert floor >= 1.0, (case, note)
+        if "cautious" in case or "corrected" in case:  # no reduction: AdamW's bytes exactly
+            assert floor == 1.0, (case, note)
+            assert _number(r"bytes accessed ratio ([\d.]+)", note) <= 1.05, (case, note)
 
 
 def _check_trainer(sections: dict) -> None:

@@ -13,6 +13,7 @@ at a time: its norm, bound, multiplier or singular vectors are per leaf.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -224,6 +225,91 @@ def _check_steps(value: Any, name: str, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
+def _check_cpr_args(
+    kappa_init: str,
+    kappa: Any,
+    warm_start_steps: Any,
+    mu: Any,
+    reg_step_size: Any,
+    reg_ema_decay: Any,
+) -> None:
+    """:func:`cpr`'s argument checks, all raised when the transform is built."""
+    check_choice(kappa_init, "kappa_init", KAPPA_INITS)
+    _check_kappa(kappa, kappa_init)
+    if kappa_init == "warm_start":
+        if warm_start_steps is None:
+            raise ValueError(
+                "kappa_init='warm_start' needs warm_start_steps (the step s at which κ = ‖W_s‖²)."
+            )
+        _check_steps(warm_start_steps, "warm_start_steps", 1)
+    _check_steps(reg_step_size, "reg_step_size", 1)
+    if is_concrete(mu):
+        check_nonnegative(mu, "mu")
+    if is_concrete(reg_ema_decay):
+        v = float(np.asarray(reg_ema_decay))
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"reg_ema_decay must lie in [0, 1), got {reg_ema_decay!r}.")
+
+
+def _cpr_initial_bounds(
+    kappa_init: str, kappa: Any, params: Any, flags: list[bool], dts: list[Any]
+) -> tuple[list[jax.Array], list[jax.Array]]:
+    """Each leaf's bound ``κ`` and whether it is set, at ``init`` (see :func:`cpr`)."""
+    leaves = jax.tree.leaves(params)
+    if kappa_init not in ("uniform", "dependent"):
+        return [jnp.zeros([], dt) for dt in dts], [jnp.asarray(False) for _ in leaves]
+    if not jax.tree_util.treedef_is_leaf(jax.tree.structure(kappa)):
+        k_leaves = jax.tree.leaves(broadcast_prefix(kappa, params, "kappa"))
+    else:
+        k_leaves = [kappa] * len(leaves)
+    k_leaves = [
+        jnp.asarray(k if is_concrete(k) else check_nonnegative(k, "kappa"), dt)
+        for k, dt in zip(k_leaves, dts, strict=True)
+    ]
+    if kappa_init == "dependent":
+        k_leaves = [k * _sq_norm(w) for k, w in zip(k_leaves, leaves, strict=True)]
+    kappas = [k if f else jnp.zeros([], dt) for k, f, dt in zip(k_leaves, flags, dts, strict=True)]
+    return kappas, [jnp.asarray(f) for f in flags]
+
+
+def _cpr_bound(
+    t: Any,
+    reg: jax.Array,
+    k: Any,
+    is_set: Any,
+    ema: Any,
+    prev_reg: Any,
+    prev_grad: Any,
+    *,
+    dt: Any,
+    kappa_init: str,
+    warm_start_steps: Any,
+    reg_step_size: Any,
+    reg_ema_decay: Any,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """One leaf's bound bookkeeping at step ``t`` given ``R = reg``: scalars only.
+
+    Returns ``(κ, active, κ set, e, e_prev, r_prev)``; ``active`` says whether the multiplier
+    and the constraint's step apply at this step (see :func:`cpr`'s ``kappa_init``).
+    """
+    if kappa_init == "inflection_point":
+        delta = jnp.asarray(reg_step_size, jnp.int32)
+        decay = jnp.asarray(reg_ema_decay, dt)
+        sample = jnp.logical_not(is_set) & (t % delta == 0)
+        ema_new = jnp.where(sample, decay * ema + (1.0 - decay) * reg, ema)
+        rate = ema_new - prev_reg
+        found = sample & (t > 3 * delta) & (prev_grad > rate)
+        k_new = jnp.where(found, reg, k)
+        prev_reg = jnp.where(sample & (t > delta), ema_new, prev_reg)
+        prev_grad = jnp.where(sample & (t > 2 * delta), rate, prev_grad)
+        return k_new, is_set, is_set | found, ema_new, prev_reg, prev_grad
+    if kappa_init == "warm_start":
+        s = jnp.asarray(warm_start_steps, jnp.int32)
+        k_new = jnp.where(t == s, reg, k)
+        return k_new, t > s, is_set | (t >= s), ema, prev_reg, prev_grad
+    return k, jnp.asarray(True), is_set, ema, prev_reg, prev_grad
+
+
 def cpr(
     kappa_init: Literal[
         "uniform", "dependent", "warm_start", "inflection_point"
@@ -307,21 +393,7 @@ def cpr(
         Constrained Parameter Regularization", NeurIPS 2024 (arXiv 2311.09058), Algorithm 1 and
         Section 4; github.com/automl/CPR.
     """
-    check_choice(kappa_init, "kappa_init", KAPPA_INITS)
-    _check_kappa(kappa, kappa_init)
-    if kappa_init == "warm_start":
-        if warm_start_steps is None:
-            raise ValueError(
-                "kappa_init='warm_start' needs warm_start_steps (the step s at which κ = ‖W_s‖²)."
-            )
-        _check_steps(warm_start_steps, "warm_start_steps", 1)
-    _check_steps(reg_step_size, "reg_step_size", 1)
-    if is_concrete(mu):
-        check_nonnegative(mu, "mu")
-    if is_concrete(reg_ema_decay):
-        v = float(np.asarray(reg_ema_decay))
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"reg_ema_decay must lie in [0, 1), got {reg_ema_decay!r}.")
+    _check_cpr_args(kappa_init, kappa, warm_start_steps, mu, reg_step_size, reg_ema_decay)
     coef_at = _coef_at(learning_rate)
     if isinstance(mask, str):
         _masks.resolve(mask, {})
@@ -331,26 +403,7 @@ def cpr(
         flags = _leaf_flags(mask, params, "cpr")
         leaves, treedef = jax.tree.flatten(params)
         dts = [_f32(jnp.result_type(w)) for w in leaves]
-        if kappa_init in ("uniform", "dependent"):
-            k_tree = kappa
-            if not jax.tree_util.treedef_is_leaf(jax.tree.structure(kappa)):
-                k_tree = broadcast_prefix(kappa, params, "kappa")
-                k_leaves = jax.tree.leaves(k_tree)
-            else:
-                k_leaves = [kappa] * len(leaves)
-            k_leaves = [
-                jnp.asarray(k if is_concrete(k) else check_nonnegative(k, "kappa"), dt)
-                for k, dt in zip(k_leaves, dts, strict=True)
-            ]
-            if kappa_init == "dependent":
-                k_leaves = [k * _sq_norm(w) for k, w in zip(k_leaves, leaves, strict=True)]
-            kappas = [
-                k if f else jnp.zeros([], dt) for k, f, dt in zip(k_leaves, flags, dts, strict=True)
-            ]
-            is_set = [jnp.asarray(f) for f in flags]
-        else:
-            kappas = [jnp.zeros([], dt) for dt in dts]
-            is_set = [jnp.asarray(False) for _ in leaves]
+        kappas, is_set = _cpr_initial_bounds(kappa_init, kappa, params, flags, dts)
         # Fresh zeros for each field: shared buffers could not be donated to a jitted step.
         zeros = lambda: jax.tree.unflatten(treedef, [jnp.zeros([], dt) for dt in dts])  # noqa: E731
         return CPRState(
@@ -363,6 +416,14 @@ def cpr(
             prev_grad=zeros(),
         )
 
+    bound = functools.partial(
+        _cpr_bound,
+        kappa_init=kappa_init,
+        warm_start_steps=warm_start_steps,
+        reg_step_size=reg_step_size,
+        reg_ema_decay=reg_ema_decay,
+    )
+
     def update_fn(updates: Any, state: CPRState, params: Any = None, **extra_args: Any):
         del extra_args
         _check_updates(updates, params)
@@ -374,27 +435,9 @@ def cpr(
             dt = _f32(jnp.result_type(w))
             w_new = jnp.asarray(w).astype(dt) + jnp.asarray(u).astype(dt)
             reg = _sq_norm(w_new)
-            if kappa_init == "inflection_point":
-                delta = jnp.asarray(reg_step_size, jnp.int32)
-                decay = jnp.asarray(reg_ema_decay, dt)
-                sample = jnp.logical_not(is_set) & (t % delta == 0)
-                ema_new = jnp.where(sample, decay * ema + (1.0 - decay) * reg, ema)
-                rate = ema_new - prev_reg
-                found = sample & (t > 3 * delta) & (prev_grad > rate)
-                k_new = jnp.where(found, reg, k)
-                prev_reg = jnp.where(sample & (t > delta), ema_new, prev_reg)
-                prev_grad = jnp.where(sample & (t > 2 * delta), rate, prev_grad)
-                ema = ema_new
-                active = is_set
-                is_set = is_set | found
-            elif kappa_init == "warm_start":
-                s = jnp.asarray(warm_start_steps, jnp.int32)
-                k_new = jnp.where(t == s, reg, k)
-                active = t > s
-                is_set = is_set | (t >= s)
-            else:
-                k_new = k
-                active = jnp.asarray(True)
+            k_new, active, is_set, ema, prev_reg, prev_grad = bound(
+                t, reg, k, is_set, ema, prev_reg, prev_grad, dt=dt
+            )
             mu_n = jnp.asarray(mu, dt) / float(np.prod(jnp.shape(w)))
             lam_new = jnp.where(active, jnp.maximum(lam + mu_n * (reg - k), 0.0), lam)
             # 0 while inactive (λ is 0 before the bound is set, and the step with it)

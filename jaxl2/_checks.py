@@ -10,8 +10,9 @@ Problems of structure (shapes, trees, dtypes, unknown strings) are raised at tra
 ``ValueError``/``TypeError`` naming the argument. Problems of value (a negative or NaN lambda,
 NaN data) are raised at once when the value is concrete; when it is traced (inside ``jit`` or
 ``vmap``) they go through :func:`equinox.error_if`, which raises at run time with the same
-message. Set ``EQX_ON_ERROR=nan`` to turn such run-time errors into NaNs instead (for example to
-let a sweep keep its other members).
+message. Set ``EQX_ON_ERROR=nan`` to turn such run-time errors into NaNs instead. The sweeps
+(``jaxl2.sweep``, ``train_sweep``, ``SweepTrainer``) trace under :func:`callback_free_checks`:
+there a failed check gives NaN in that member and the other members go on.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ Problems of structure (shapes, trees, dtypes, unknown strings) are raised at tra
 ``ValueError``/``TypeError`` naming the argument. Problems of value (a negative or NaN lambda,
 NaN data) are raised at once when the value is concrete; when it is traced (inside ``jit`` or
 ``vmap``) they go through :func:`equinox.error_if`, which raises at run time with the same
-message. Set ``EQX_ON_ERROR=nan`` to turn such run-time errors into NaNs instead (for example to
-let a sweep keep its other members).
+message. Set ``EQX_ON_ERROR=nan`` to turn such run-time errors into NaNs instead. The sweeps
+(``jaxl2.sweep``, ``train_sweep``, ``SweepTrainer``) trace under :func:`callback_free_checks`:
+there a failed check gives NaN in that member and the other members go on.
 """
 
 from __future__ import annotations
@@ -33,22 +34,29 @@ if TYPE_CHECKING:
     from jax.typing import ArrayLike, DTypeLike
 
 _CALLBACK_FREE = contextvars.ContextVar("jaxl2_callback_free_checks", default=False)
+_CHECK_MESSAGES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "jaxl2_check_messages", default=None
+)
 
 
 @contextlib.contextmanager
-def callback_free_checks() -> Iterator[None]:
+def callback_free_checks(messages: list[str] | None = None) -> Iterator[None]:
     """Within this context, checks of traced values add no host callback to the program: a
     failed check turns the checked value into NaN (as ``EQX_ON_ERROR=nan``) instead of raising.
 
     The sweeps trace their programs in it, after checking on the host what can be checked
     there (each member's hyperparameters): JAX's persistent compilation cache does not store
     programs with host callbacks, and a member whose check fails is marked non-finite while
-    the others go on.
+    the others go on. ``messages``, when given, receives the message of every check traced
+    in the context (once each), so that a caller can say which checks may have failed; without
+    it, an enclosing context's list receives them.
     """
     token = _CALLBACK_FREE.set(True)
+    sink = _CHECK_MESSAGES.set(_CHECK_MESSAGES.get() if messages is None else messages)
     try:
         yield
     finally:
+        _CHECK_MESSAGES.reset(sink)
         _CALLBACK_FREE.reset(token)
 
 
@@ -68,6 +76,9 @@ def error_if(x: Any, pred: Any, msg: str) -> Any:
     ``pred`` holds anywhere (integer arrays are returned as they are)."""
     if not _CALLBACK_FREE.get():
         return eqx.error_if(x, pred, msg)
+    messages = _CHECK_MESSAGES.get()
+    if messages is not None and msg not in messages:
+        messages.append(msg)
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         return x

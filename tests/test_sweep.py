@@ -373,6 +373,21 @@ def test_auto_remembers_a_probed_decision_on_disk(tmp_path, monkeypatch, probe_a
     assert not memory.exists()
 
 
+@pytest.mark.parametrize("strategy", ["vmap", "chunked", "map", "loop", "auto"])
+def test_each_program_traces_fn_once(strategy, compiles):
+    calls = []
+
+    def fn(h, X, y):  # a new function object; counts how often its Python body runs
+        calls.append(h)
+        return train_logistic(h, X, y)
+
+    jaxl2.sweep(fn, _hparams(6), X, Y, strategy=strategy, batch_size=3)
+    assert len(compiles) == 1, compiles
+    # an explicit strategy traces the program it runs, once; "auto" traces one member's
+    # program for its cost analysis and the vectorized program it then runs
+    assert len(calls) == (2 if strategy == "auto" else 1), len(calls)
+
+
 # ----------------------------------------------------------------------------- failures
 
 
@@ -512,6 +527,43 @@ def test_keyboard_interrupt_before_any_member_finished_is_untouched(monkeypatch)
     with pytest.raises(KeyboardInterrupt) as info:
         jaxl2.sweep(lambda h: h * 2, jnp.arange(4.0), strategy="chunked", batch_size=2)
     assert type(info.value) is KeyboardInterrupt
+
+
+def _adamw_member(lam, w0):
+    """Five steps of jaxl2.adamw on |w|² at weight decay ``lam`` (a traced value: checked)."""
+    tx = jaxl2.adamw(0.1, weight_decay=lam)
+
+    def step(carry, _):
+        w, s = carry
+        u, s = tx.update(jax.grad(lambda v: jnp.sum(v * v))(w), s, w)
+        return (optax.apply_updates(w, u), s), None
+
+    (w, _), _ = jax.lax.scan(step, (w0, tx.init(w0)), None, length=5)
+    return {"w": w, "norm": jnp.sum(w * w)}
+
+
+@pytest.mark.standard_promotion  # optax's Adam bias correction
+@pytest.mark.parametrize("strategy", ["vmap", "map", "loop"])
+def test_a_failed_traced_check_marks_that_member_and_the_others_go_on(strategy):
+    # Member 1's weight decay is negative: jaxl2.adamw's check of the traced value fails. In a
+    # sweep it adds no host callback: that member becomes NaN, a warning names it, the others
+    # equal their runs alone.
+    lams = _f32([0.1, -0.5, 0.3])
+    w0 = _f32(np.linspace(-1.0, 1.0, 4))
+    with pytest.warns(UserWarning, match=r"member\(s\) 1 returned NaN or inf.*weight_decay"):
+        out = jaxl2.sweep(_adamw_member, lams, w0, strategy=strategy)
+    assert not np.isfinite(np.asarray(out["w"][1])).any()
+    keep = np.array([0, 2])
+    expected = _reference(_adamw_member, lams[keep], w0)
+    _assert_close(jax.tree.map(lambda x: np.asarray(x)[keep], out), expected)
+    # the program holds no host callback, so JAX's persistent compilation cache can store it
+    _, static = _sweep._split_args((w0,))
+    inner = "one" if strategy == "loop" else strategy
+    example = lams[:1] if inner != "one" else lams[0]
+    text = _sweep._program(_adamw_member, static, inner, None).lower(example, [w0]).as_text()
+    assert "callback" not in text
+    with pytest.raises(Exception, match="weight_decay must be non-negative"):  # alone: raises
+        jax.block_until_ready(jax.jit(_adamw_member)(lams[1], w0))
 
 
 # ----------------------------------------------------------------------------- sweep info
@@ -883,10 +935,13 @@ class Hits(logging.Handler):
             hits.append(record.getMessage())
 logging.getLogger("jax").addHandler(Hits())
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # store even tiny programs
-def member(h, x):
-    def step(w, _):
-        return w - 0.01 * ((w - x) + 2.0 * h * w), None
-    w, _ = jax.lax.scan(step, jnp.zeros_like(x), None, length=100)
+def member(h, x):  # jaxl2.adamw checks the traced weight decay h: no host callback in a sweep
+    tx = jaxl2.adamw(0.01, weight_decay=h)
+    def step(carry, _):
+        w, s = carry
+        u, s = tx.update(w - x, s, w)
+        return (w + u, s), None
+    (w, _), _ = jax.lax.scan(step, (jnp.zeros_like(x), tx.init(jnp.zeros_like(x))), None, length=100)
     return w
 with jax.log_compiles(True):
     out = jaxl2.sweep(member, np.linspace(0, 1, 4).astype(np.float32), np.ones(3, np.float32),

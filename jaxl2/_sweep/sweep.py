@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._checks import check_choice, check_int
+from .._checks import callback_free_checks, check_choice, check_int
 from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
@@ -357,9 +357,14 @@ def _as_output(out: Any, fn: Callable) -> Any:
 def _program(fn: Callable, static: _Static, inner: str, mesh: Mesh | None) -> Callable:
     """The jitted program ``(h_rows, dynamic_args) -> stacked outputs`` for one chunk."""
 
+    messages = _check_messages(fn, static)
+
     def build() -> Callable:
         def member(h, dynamic):
-            return _as_output(fn(h, *_merge(static, dynamic)), fn)
+            # No host callback in the program (JAX's persistent compilation cache stores it):
+            # a failed check of a traced value gives NaN in that member, the others go on.
+            with callback_free_checks(messages):
+                return _as_output(fn(h, *_merge(static, dynamic)), fn)
 
         if inner == "one":
             body = member
@@ -382,6 +387,44 @@ def _program(fn: Callable, static: _Static, inner: str, mesh: Mesh | None) -> Ca
         return jax.jit(program)
 
     return _cache_get(_programs, ("program", fn, static, inner, mesh), build)
+
+
+def _check_messages(fn: Callable, static: _Static) -> list[str]:
+    """The messages of the checks of traced values that tracing ``fn`` met (filled while its
+    programs trace; shared by all of them)."""
+    return _cache_get(_programs, ("checks", fn, static), list)
+
+
+def _first_trace(
+    fn: Callable,
+    static: _Static,
+    strategy: str,
+    batch_size: int | None,
+    mesh: Mesh | None,
+    member: Any,
+    specs: list,
+    K: int,
+) -> tuple[Any, Any]:
+    """Traces the first program of a call; returns (one member's output shapes, one member's
+    traced program or None). An explicit vectorized strategy traces the program it runs, and
+    jit keeps that trace for the run: ``fn`` is traced once. "loop" and "auto" trace one
+    member's program: the loop runs it, "auto" reads its cost analysis."""
+    if strategy in ("loop", "auto"):
+        traced = _program(fn, static, "one", None).trace(member, specs)
+        return traced.out_info, traced
+    kind, width = _plan(strategy, K, batch_size, mesh)
+    if mesh is None:
+        rows = jax.tree.map(lambda m: jax.ShapeDtypeStruct((width, *m.shape), m.dtype), member)
+        args = specs
+    else:
+        split = NamedSharding(mesh, P(tuple(mesh.axis_names)))
+        rows = jax.tree.map(
+            lambda m: jax.ShapeDtypeStruct((width, *m.shape), m.dtype, sharding=split), member
+        )
+        shared = NamedSharding(mesh, P())
+        args = [jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=shared) for x in specs]
+    out = _program(fn, static, kind, mesh).trace(rows, args).out_info
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), out), None
 
 
 def _place_rows(rows: Any, mesh: Mesh | None) -> Any:
@@ -667,9 +710,11 @@ def sweep(
     that takes at least ``jax_persistent_cache_min_compile_time_secs``, lowered from JAX's
     default 1 s to 0.2 s unless you set it), so a rerun script or notebook skips compiling; a
     cache directory you configured yourself (``jax.config``, ``JAX_COMPILATION_CACHE_DIR``) is
-    used as is. JAX does not store programs with host callbacks, which includes
-    ``equinox.error_if`` (jaxl2's transforms use it to check traced rates); with
-    ``EQX_ON_ERROR=nan`` such checks give NaN instead and the program is stored.
+    used as is. JAX does not store programs with host callbacks, so ``fn`` is traced
+    without them: a check of a traced value in jaxl2's transforms (a negative traced weight
+    decay, say) gives NaN in that member instead of stopping the sweep, the other members go
+    on, and a warning names the members that returned NaN or inf (diverged or failed a check).
+    Each program traces ``fn`` once (an explicit strategy: one trace in all).
 
     Array leaves of ``args`` are traced, so new data of the same shapes do not recompile; other
     leaves (ints, strings, functions) are compile-time constants, as in ``equinox.filter_jit``.
@@ -794,10 +839,8 @@ def run_sweep(
     specs = [
         jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype)) for x in dynamic
     ]
-    # Tracing the one-member program gives the output shapes, and the trace is reused by the
-    # loop's program and by "auto"'s cost analysis (jit caches it).
-    traced = _program(fn, static, "one", None).trace(member, specs)
-    out_avals = traced.out_info
+    # The first trace gives the output shapes; jit keeps it for the program that runs.
+    out_avals, traced = _first_trace(fn, static, strategy, batch_size, mesh, member, specs, K)
     out_leaves, out_tree = jax.tree.flatten(out_avals)
     store = None
     if checkpoint_dir is not None:
@@ -836,8 +879,34 @@ def run_sweep(
     finally:
         if state.bar is not None:
             state.bar.close()
+    if name is None:
+        _warn_failed_checks(state, _check_messages(fn, static))
     out = jax.tree.unflatten(out_tree, [jax.device_put(b) for b in state.buffers])
     return out, SweepInfo(**info)
+
+
+MSG_FAILED_CHECKS = (
+    "sweep: member(s) {members} returned NaN or inf. fn checks traced values ({checks}); inside "
+    "a sweep a failed check gives NaN in that member instead of stopping the sweep (the other "
+    "members are unaffected), so these members either diverged or failed a check. To see the "
+    "error, run one of them alone: jax.jit(fn)(h_k, *args)."
+)
+
+
+def _warn_failed_checks(state: _Sweep, messages: list[str]) -> None:
+    """Names the members with non-finite outputs when ``fn`` traced checks of traced values
+    (which give NaN inside a sweep instead of raising)."""
+    if not messages:
+        return
+    bad = np.zeros(state.K, bool)
+    for buf in state.buffers:
+        if np.issubdtype(buf.dtype, np.inexact):
+            bad |= ~np.isfinite(buf.reshape(state.K, -1)).all(axis=1)
+    bad &= state.done
+    if bad.any():
+        members = ", ".join(map(str, np.flatnonzero(bad)[:10])) + (" ..." if bad.sum() > 10 else "")
+        checks = "; ".join(repr(m) for m in messages[:3]) + (" ..." if len(messages) > 3 else "")
+        warnings.warn(MSG_FAILED_CHECKS.format(members=members, checks=checks), stacklevel=3)
 
 
 def _agree_across_hosts(done: np.ndarray, checkpoint_dir: Any) -> None:

@@ -282,6 +282,81 @@ def train_sweep(
         >>> result.metrics["weight_norm"][:, -1].round(4)
         array([2.    , 1.8065], dtype=float32)
     """
+    steps, eval_every, batch_size, metric_items, stream, n_train = _check_inputs(
+        init_fn,
+        loss_fn,
+        optimizer,
+        train_data,
+        eval_data,
+        steps,
+        eval_every,
+        batch_size,
+        metrics,
+        sweep_options,
+    )
+    monitor = _check_monitor(monitor, patience, restore_best, eval_data, metric_items, stream)
+    h_host, K = _host_hparams(hparams)
+    stopping: dict[str, Any] = dict(
+        monitor=monitor, mode=mode, patience=patience, restore_best=restore_best
+    )
+    if stream:
+        return _train_stream(
+            init_fn,
+            loss_fn,
+            optimizer,
+            train_data,
+            eval_data,
+            h_host,
+            steps=steps,
+            eval_every=eval_every,
+            metrics=metric_items,
+            seed=seed,
+            norm_mask=norm_mask,
+            keep_params=keep_params,
+            stopping=stopping,
+            sweep_options=sweep_options,
+        )
+    config = dict(
+        steps=steps,
+        batch_size=batch_size,
+        n_train=n_train,
+        eval_every=eval_every,
+        metrics=metric_items,
+        has_eval=eval_data is not None,
+        norm_mask=norm_mask,
+        keep_params=keep_params,
+        monitor=monitor,
+    )
+    return _train_arrays(
+        init_fn,
+        loss_fn,
+        optimizer,
+        train_data,
+        eval_data,
+        h_host,
+        K,
+        config,
+        seed=seed,
+        stopping=stopping,
+        sweep_options=sweep_options,
+    )
+
+
+def _check_inputs(
+    init_fn,
+    loss_fn,
+    optimizer,
+    train_data,
+    eval_data,
+    steps,
+    eval_every,
+    batch_size,
+    metrics,
+    sweep_options,
+) -> tuple[int, int, int | None, tuple, bool, int | None]:
+    """train_sweep's argument checks; returns (steps, eval_every, batch_size, metric items,
+    whether train_data is a stream, the training set's length or None for a stream)."""
+    n_train = None
     for fn_, name in ((init_fn, "init_fn"), (loss_fn, "loss_fn")):
         if not callable(fn_) and not (name == "init_fn" and _is_nnx_module(fn_)):
             raise TypeError(f"{name} must be callable, got {type(fn_).__name__}.")
@@ -316,7 +391,7 @@ def train_sweep(
                 f"batch_size={batch_size} is for array train_data; a generator or iterable "
                 "train_data gives its own batches (steps counts the batches drawn)."
             )
-        if batch_size > n_train:
+        if n_train is not None and batch_size > n_train:
             raise ValueError(
                 f"batch_size={batch_size} is larger than the training set ({n_train} examples)."
             )
@@ -324,39 +399,26 @@ def train_sweep(
     for name, metric in metric_items:
         if not callable(metric):
             raise TypeError(f"metrics[{name!r}] must be callable, got {type(metric).__name__}.")
-    monitor = _check_monitor(monitor, patience, restore_best, eval_data, metric_items, stream)
-    h_host, K = _host_hparams(hparams)
-    stopping: dict[str, Any] = dict(
-        monitor=monitor, mode=mode, patience=patience, restore_best=restore_best
-    )
-    if stream:
-        return _train_stream(
-            init_fn,
-            loss_fn,
-            optimizer,
-            train_data,
-            eval_data,
-            h_host,
-            steps=steps,
-            eval_every=eval_every,
-            metrics=metric_items,
-            seed=seed,
-            norm_mask=norm_mask,
-            keep_params=keep_params,
-            stopping=stopping,
-            sweep_options=sweep_options,
-        )
-    config = dict(
-        steps=steps,
-        batch_size=batch_size,
-        n_train=n_train,
-        eval_every=eval_every,
-        metrics=metric_items,
-        has_eval=eval_data is not None,
-        norm_mask=norm_mask,
-        keep_params=keep_params,
-        monitor=monitor,
-    )
+    return steps, eval_every, batch_size, metric_items, stream, n_train
+
+
+def _train_arrays(
+    init_fn,
+    loss_fn,
+    optimizer,
+    train_data,
+    eval_data,
+    h_host,
+    K,
+    config,
+    *,
+    seed,
+    stopping,
+    sweep_options,
+) -> SweepResult:
+    """train_sweep on array data: the whole training loop of a member, swept by run_sweep."""
+    steps, eval_every = config["steps"], config["eval_every"]
+    mode, patience, restore_best = (stopping[k] for k in ("mode", "patience", "restore_best"))
 
     def build() -> tuple[Callable, SweepTrainer]:
         trainer = SweepTrainer(init_fn, loss_fn, optimizer, h_host, seed=seed, **stopping)

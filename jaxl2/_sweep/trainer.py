@@ -19,6 +19,8 @@ from .._typing import ArrayLike, ArrayTree, Devices
 from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
+from .util import cache_get as _cache_get
+from .util import new_cache
 
 MSG_UNCALLED_OPTIMIZER = (
     "optimizer={name} was passed uncalled: the trainer calls optimizer(h) with each member's "
@@ -258,11 +260,35 @@ def _is_eqx(x: Any) -> bool:
     return isinstance(x, eqx.Module)
 
 
-@eqx.filter_jit
+# The model's init program runs once per sweep and is dominated by random-number code
+# (threefry) that XLA:CPU is slow to optimize: it compiles at LLVM optimization level 1
+# instead of 3 (about 2x less compile time, the same values bit for bit; level 0 would round
+# differently).
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# model -> (compiled init program, its static output leaves); jaxl2.clear_caches() empties it.
+_inits = new_cache()
+
+
 def _build_traced(model: Callable, seed: ArrayLike) -> Any:
-    # model is static (cached per function object), the seed traced: one program, also for
-    # the key, whatever the seed.
-    return model(jax.random.key(seed))
+    """``model(jax.random.key(seed))`` as one compiled program, cached per model object (the
+    seed is traced: one program whatever the seed); non-array leaves come back as they are."""
+
+    def build() -> tuple[Any, Any]:
+        static = []
+
+        def arrays(s: jax.Array) -> Any:
+            dynamic, rest = eqx.partition(model(jax.random.key(s)), eqx.is_array)
+            static.append(rest)
+            return dynamic
+
+        arrays.__name__ = "model_init"  # names the program in jax_log_compiles
+        lowered = jax.jit(arrays).lower(jax.ShapeDtypeStruct((), np.int32))
+        options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+        return lowered.compile(compiler_options=options), static[0]
+
+    config = (jax.config.jax_enable_x64, str(jax.config.jax_default_prng_impl))  # pyright: ignore[reportAttributeAccessIssue]
+    compiled, static = _cache_get(_inits, (model, config), build)
+    return eqx.combine(compiled(seed), static)
 
 
 def _build(model: Callable, seed: int) -> Any:

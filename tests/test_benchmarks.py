@@ -246,7 +246,11 @@ def _check_population(sections: dict) -> None:
     )
     for steps in re.findall(r"Successive halving, data seed \d+: (\d+) member-steps", body):
         assert 0 < int(steps) < full  # halving trains fewer member-steps than the full sweep
-    assert re.search(r"found a top-5 % member in \d+ of \d+ seeds", body)
+    assert re.search(r"found a top-5 % member in \d+ of \d+ seeds; a member of the 3-seed", body)
+    # compute, wall and CPU time of both, in the same run
+    assert re.search(r"member-steps, [\d.]+ s \([\d.]+ s CPU\)", body)
+    assert re.search(r"of the full sweep\), [\d.]+ s \([\d.]+×\), [\d.]+ s CPU", body)
+    assert re.search(r"with shuffling seeds 1 and 2: their best are the first sweep's ranks", body)
     best = _number(r"PBT, .*?best val loss (\d+\.\d+) against", body)
     replay = _number(r"replayed in a plain K = 1 run: (\d+\.\d+)", body)
     # the schedule PBT found, replayed alone, reaches the loss PBT recorded (printed to 4 digits)

@@ -391,6 +391,84 @@ def _rung_steps(min_steps: int, max_steps: int, eta: int) -> list[int]:
     return [*steps, max_steps]
 
 
+def _resume(
+    engine: _Engine, store: _Store, members: np.ndarray, compact: bool, out: dict
+) -> tuple[TrainerState, Any, np.ndarray, np.ndarray, int, int]:
+    """``(state, h, alive, live, first rung, step)``: from the last rung ``store`` holds (its
+    bookkeeping merged into ``out``), or a fresh start of ``members``."""
+    tr = engine.trainer
+
+    def like(book: dict) -> Any:
+        rows = engine.rows(np.asarray(book["alive"]))
+        return jax.eval_shape(
+            engine._init, _take(tr.h, rows), jnp.zeros(len(rows), jnp.int32), tr.start
+        )
+
+    resumed = store.load(like)
+    if resumed is None:
+        alive = np.asarray(members)
+        state, h = engine.init(alive)
+        return state, h, alive, np.ones(len(alive), bool), 0, 0
+    book, loaded = resumed
+    alive = np.asarray(book["alive"], np.int64)
+    out["member_steps"] += book["member_steps"]
+    out["rungs"].extend(book["rungs"])
+    for m, step in book["stopped"].items():
+        out["stopped_step"][int(m)] = step
+    for name, vals in book["records"].items():
+        for m, v in vals.items():
+            out["records"].setdefault(name, {})[int(m)] = v
+    live = np.ones(len(alive), bool) if compact else np.asarray(book["live"], bool)
+    h = engine.place(_take(tr.h, engine.rows(alive)))
+    return engine.place(loaded), h, alive, live, book["rung"] + 1, book["t"]
+
+
+def _record(out: dict, t: int, names: np.ndarray, host: dict, monitor: str, **rung: Any) -> None:
+    """Each of ``names`` stopped at ``t`` with its records ``host`` (for now), and the rung."""
+    for j, m in enumerate(names):
+        out["stopped_step"][int(m)] = t
+        for k, v in host.items():
+            out["records"].setdefault(k, {})[int(m)] = float(v[j])
+    out["rungs"].append(
+        {
+            "step": t,
+            "bracket": rung["bracket"],
+            "members": [int(m) for m in names],
+            "values": [float(v) for v in host[monitor]],
+            "kept": [int(m) for m in rung["kept"]],
+        }
+    )
+
+
+def _cut(engine, state, h, alive, live, rows, keep, compact):  # noqa: ANN001, ANN202
+    """``(state, h, alive)`` keeping positions ``keep`` of the evaluated ``rows``: gathered
+    into a smaller population (``compact``) or masked (``live`` updated in place)."""
+    if compact:
+        pos = np.sort(keep)
+        alive = alive[pos]
+        state = engine.mask(engine.place(_take(state, jnp.asarray(engine.rows(pos)))), len(pos))
+        return state, engine.place(_take(engine.trainer.h, engine.rows(alive))), alive
+    live[:] = False
+    live[rows[keep]] = True
+    return state._replace(active=state.active & engine.place(jnp.asarray(live))), h, alive
+
+
+def _book(out, rung, t, alive, live, members, bracket, compact):  # noqa: ANN001, ANN202
+    """The bookkeeping a checkpoint after ``rung`` holds (this bracket's part of ``out``)."""
+    return {
+        "rung": rung,
+        "t": t,
+        "alive": [int(m) for m in alive],
+        "member_steps": out["member_steps"] - out.get("_base_steps", 0),
+        "rungs": [r for r in out["rungs"] if r["bracket"] == bracket],
+        "live": None if compact else [bool(x) for x in live],
+        "stopped": {str(m): out["stopped_step"][m] for m in members},
+        "records": {
+            k: {str(m): v[m] for m in members if m in v} for k, v in out["records"].items()
+        },
+    }
+
+
 def _halving(
     engine: _Engine,
     members: np.ndarray,
@@ -405,37 +483,7 @@ def _halving(
     out: dict,
 ) -> tuple[TrainerState, np.ndarray]:
     """Successive halving of ``members`` with records at ``rungs``; fills ``out``."""
-    tr = engine.trainer
-    start_rung, t = 0, 0
-    alive = np.asarray(members)  # original indices of the state's real rows
-    resumed = store.load(
-        lambda book: jax.eval_shape(
-            engine._init,
-            _take(tr.h, engine.rows(np.asarray(book["alive"]))),
-            jnp.zeros(len(engine.rows(np.asarray(book["alive"]))), jnp.int32),
-            tr.start,
-        )
-    )
-    if resumed is not None:
-        book, loaded = resumed
-        state = engine.place(loaded)
-        alive = np.asarray(book["alive"], np.int64)
-        h = engine.place(_take(tr.h, engine.rows(alive)))
-        start_rung, t = book["rung"] + 1, book["t"]
-        if not compact:
-            live = np.asarray(book["live"], bool)
-        for k in ("member_steps",):
-            out[k] += book[k]
-        out["rungs"].extend(book["rungs"])
-        for m, step in book["stopped"].items():
-            out["stopped_step"][int(m)] = step
-        for name, vals in book["records"].items():
-            for m, v in vals.items():
-                out["records"].setdefault(name, {})[int(m)] = v
-    else:
-        state, h = engine.init(alive)
-    if not compact and resumed is None:
-        live = np.ones(len(alive), bool)
+    state, h, alive, live, start_rung, t = _resume(engine, store, members, compact, out)
     for i in range(start_rung, len(rungs)):
         n_rows = int(state.active.shape[0])
         for u in range(t, rungs[i]):
@@ -450,44 +498,10 @@ def _halving(
         order = _rank(score)
         last = i == len(rungs) - 1
         n_keep = len(rows) if last else max(1, len(rows) // eta)
-        kept = names[order[:n_keep]]
-        for j, m in enumerate(names):
-            out["stopped_step"][int(m)] = t
-            for k, v in host.items():
-                out["records"].setdefault(k, {})[int(m)] = float(v[j])
-        out["rungs"].append(
-            {
-                "step": t,
-                "bracket": bracket,
-                "members": [int(m) for m in names],
-                "values": [float(v) for v in host[monitor]],
-                "kept": [int(m) for m in kept],
-            }
-        )
+        _record(out, t, names, host, monitor, bracket=bracket, kept=names[order[:n_keep]])
         if not last:
-            if compact:
-                pos = np.sort(order[:n_keep])
-                alive = alive[pos]
-                rows_idx = engine.rows(pos)
-                state = engine.mask(engine.place(_take(state, jnp.asarray(rows_idx))), len(pos))
-                h = engine.place(_take(tr.h, engine.rows(alive)))
-            else:
-                live[:] = False
-                live[rows[order[:n_keep]]] = True
-                state = state._replace(active=state.active & engine.place(jnp.asarray(live)))
-        book = {
-            "rung": i,
-            "t": t,
-            "alive": [int(m) for m in alive],
-            "member_steps": out["member_steps"] - out.get("_base_steps", 0),
-            "rungs": [r for r in out["rungs"] if r["bracket"] == bracket],
-            "live": None if compact else [bool(x) for x in live],
-            "stopped": {str(m): out["stopped_step"][m] for m in members},
-            "records": {
-                k: {str(m): v[m] for m in members if m in v} for k, v in out["records"].items()
-            },
-        }
-        store.save(book, state)
+            state, h, alive = _cut(engine, state, h, alive, live, rows, order[:n_keep], compact)
+        store.save(_book(out, i, t, alive, live, members, bracket, compact), state)
         engine.report(
             {
                 "bracket": bracket,
@@ -928,6 +942,66 @@ def _exploit_fn(trainer, quantile, perturb, resample_probability):
     return jax.jit(exploit, donate_argnums=(0,))
 
 
+def _check_pbt(trainer, steps, interval, quantile, perturb, resample_probability):  # noqa: ANN001, ANN202
+    """``(steps, interval)`` checked, with PBT's other settings and the population size."""
+    steps = check_int(steps, "steps")
+    interval = check_int(interval, "interval")
+    if interval >= steps:
+        raise ValueError(f"interval={interval} must be smaller than steps={steps}.")
+    if (
+        not isinstance(quantile, (float, int))
+        or isinstance(quantile, bool)
+        or not (0 < quantile <= 0.5)
+    ):
+        raise ValueError(f"quantile must be in (0, 0.5], got {quantile!r}.")
+    if (
+        not isinstance(perturb, (tuple, list))
+        or len(perturb) != 2
+        or not all(isinstance(p, (int, float)) and p > 0 for p in perturb)
+    ):
+        raise ValueError(f"perturb must be two positive factors, got {perturb!r}.")
+    if not isinstance(resample_probability, (int, float)) or not (0 <= resample_probability <= 1):
+        raise ValueError(f"resample_probability must be in [0, 1], got {resample_probability!r}.")
+    if trainer.K < 2:
+        raise ValueError(f"the trainer has K={trainer.K} member; PBT needs at least 2.")
+    if trainer.mesh is not None and trainer.K % int(trainer.mesh.devices.size):
+        raise ValueError("devices: K must be a multiple of the device count.")
+    return steps, interval
+
+
+def _pbt_resume(engine: _Engine, store: _Store) -> tuple:
+    """``(state, h, step, history, lineage, values)``: from the last interval ``store`` holds,
+    or a fresh start."""
+    tr = engine.trainer
+    resumed = store.load(
+        lambda book: (
+            jax.eval_shape(engine._init, tr.h, jnp.zeros(tr.K, jnp.int32), tr.start),
+            tr.h,
+        )
+    )
+    if resumed is None:
+        state, h = engine.init(np.arange(tr.K))
+        return state, h, 0, [jax.tree.map(np.asarray, tr.h)], [], []
+    book, (loaded, h_loaded) = resumed
+    _, treedef = jax.tree.flatten(tr.h)
+    history = [
+        jax.tree.unflatten(treedef, [np.asarray(x) for x in leaves]) for leaves in book["history"]
+    ]
+    lineage = [np.asarray(x) for x in book["lineage"]]
+    values_log = [np.asarray(x) for x in book["values"]]
+    return engine.place(loaded), engine.place(h_loaded), book["t"], history, lineage, values_log
+
+
+def _pbt_book(t: int, history: list, lineage: list, values_log: list) -> dict:
+    """The bookkeeping a PBT checkpoint at step ``t`` holds."""
+    return {
+        "t": t,
+        "history": [[np.asarray(x).tolist() for x in jax.tree.leaves(hh)] for hh in history],
+        "lineage": [x.tolist() for x in lineage],
+        "values": [np.asarray(x, np.float64).tolist() for x in values_log],
+    }
+
+
 def population_based_training(
     trainer: SweepTrainer,
     data: Data,
@@ -1002,28 +1076,7 @@ def population_based_training(
     _check_trainer(trainer)
     name = _check_monitor(monitor, metrics)
     mode = resolve_mode(name, mode)
-    steps = check_int(steps, "steps")
-    interval = check_int(interval, "interval")
-    if interval >= steps:
-        raise ValueError(f"interval={interval} must be smaller than steps={steps}.")
-    if (
-        not isinstance(quantile, (float, int))
-        or isinstance(quantile, bool)
-        or not (0 < quantile <= 0.5)
-    ):
-        raise ValueError(f"quantile must be in (0, 0.5], got {quantile!r}.")
-    if (
-        not isinstance(perturb, (tuple, list))
-        or len(perturb) != 2
-        or not all(isinstance(p, (int, float)) and p > 0 for p in perturb)
-    ):
-        raise ValueError(f"perturb must be two positive factors, got {perturb!r}.")
-    if not isinstance(resample_probability, (int, float)) or not (0 <= resample_probability <= 1):
-        raise ValueError(f"resample_probability must be in [0, 1], got {resample_probability!r}.")
-    if trainer.K < 2:
-        raise ValueError(f"the trainer has K={trainer.K} member; PBT needs at least 2.")
-    if trainer.mesh is not None and trainer.K % int(trainer.mesh.devices.size):
-        raise ValueError("devices: K must be a multiple of the device count.")
+    steps, interval = _check_pbt(trainer, steps, interval, quantile, perturb, resample_probability)
     _check_eval(eval_data)
     started = time.perf_counter()
     engine = _Engine(trainer, data, eval_data, metrics, batch_size, seed, progress)
@@ -1047,26 +1100,7 @@ def population_based_training(
     K = trainer.K
     h0 = engine.place(trainer.h)
     key = jax.random.fold_in(jax.random.key(seed), 0xB7)
-    state, h = engine.init(np.arange(K))
-    history = [jax.tree.map(np.asarray, trainer.h)]
-    lineage, values_log, t = [], [], 0
-    resumed = store.load(
-        lambda book: (
-            jax.eval_shape(engine._init, trainer.h, jnp.zeros(K, jnp.int32), trainer.start),
-            trainer.h,
-        )
-    )
-    if resumed is not None:
-        book, (loaded, h_loaded) = resumed
-        state, h = engine.place(loaded), engine.place(h_loaded)
-        t = book["t"]
-        _, treedef = jax.tree.flatten(trainer.h)
-        history = [
-            jax.tree.unflatten(treedef, [np.asarray(x) for x in leaves])
-            for leaves in book["history"]
-        ]
-        lineage = [np.asarray(x) for x in book["lineage"]]
-        values_log = [np.asarray(x) for x in book["values"]]
+    state, h, t, history, lineage, values_log = _pbt_resume(engine, store)
     boundaries = list(range(0, steps, interval))
     for b in boundaries[len(lineage) + 1 :] + [steps]:
         for u in range(t, b):
@@ -1081,21 +1115,10 @@ def population_based_training(
         state, h, src = exploit(state, h, h0, score, jax.random.fold_in(key, b))
         lineage.append(np.asarray(src))
         history.append(jax.tree.map(np.asarray, h))
-        book = {
-            "t": t,
-            "history": [[np.asarray(x).tolist() for x in jax.tree.leaves(hh)] for hh in history],
-            "lineage": [x.tolist() for x in lineage],
-            "values": [np.asarray(x, np.float64).tolist() for x in values_log],
-        }
-        store.save(book, (state, h))
+        store.save(_pbt_book(t, history, lineage, values_log), (state, h))
+        best = np.nanmin(values_log[-1]) if mode == "min" else np.nanmax(values_log[-1])
         engine.report(
-            {
-                "step": t,
-                "copied": int(np.sum(np.asarray(src) != np.arange(K))),
-                "best": float(
-                    np.nanmin(values_log[-1]) if mode == "min" else np.nanmax(values_log[-1])
-                ),
-            }
+            {"step": t, "copied": int(np.sum(np.asarray(src) != np.arange(K))), "best": float(best)}
         )
     records = {k: np.asarray(v, np.float64) for k, v in values.items()}
     final = _scores(records[name], np.asarray(state.diverged), mode)

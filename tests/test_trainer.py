@@ -438,7 +438,7 @@ def test_trainer_programs_have_no_host_callback_and_step_matches_optax():
     state = trainer.init()
     batch = (X, X[:, 0])
     state, losses = trainer.step(state, batch)
-    core = {name: getattr(state, name) for name in trainer._fields}
+    core = trainer._step_args(state)
     lowered = trainer._compiled["step"].lower(trainer._hparams(), core, batch).as_text()
     assert "callback" not in lowered
     state, _ = trainer.step(state, (X[:7], X[:7, 0]))  # another batch shape: checked again

@@ -87,6 +87,8 @@ class TrainerState(NamedTuple):
 
 # ----------------------------------------------------------------------------- checks
 
+_CONTAINERS = frozenset({tuple, list, dict})  # batch types that are never iterators
+
 
 def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
@@ -687,22 +689,33 @@ class SweepTrainer:
             active=go,
         )
 
-    # The fields the step reads and writes; the others (early stopping's best records, and
-    # the key where loss_fn takes none) pass by it on the host, with no transfer or
-    # conversion per step.
-    _STEP_FIELDS = ("params", "model_state", "opt_state", "step", "active", "diverged")
-
-    def _step_fields(self) -> tuple[str, ...]:
+    # The fields the step reads and writes: the first seven of TrainerState, less the key where
+    # loss_fn takes none. The others (early stopping's best records) pass by it on the host,
+    # with no transfer or conversion per step. A plain tuple slice, so that the per-call work
+    # on the host is two slices and one tuple.
+    def _step_layout(self) -> tuple[int, ...]:
         uses_key = self.form.stateful and not self.form.nnx
-        return self._STEP_FIELDS + (("key",) if uses_key else ())
+        return (0, 1, 2, 3, 4, 5, 6) if uses_key else (0, 1, 2, 4, 5, 6)
 
-    def _step_all(self, h: Any, core: dict, batch: Any) -> tuple[dict, jax.Array]:
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        """The names of the fields :meth:`step`'s program takes and returns, in order."""
+        return tuple(TrainerState._fields[i] for i in self._step_layout())
+
+    def _step_args(self, state: TrainerState) -> tuple:
+        """The fields of ``state`` the step's program takes (see :meth:`_step_layout`)."""
+        return state[:7] if len(self._step_layout()) == 7 else state[:3] + state[4:7]
+
+    def _step_all(self, h: Any, core: tuple, batch: Any) -> tuple[tuple, jax.Array]:
         """All K members' step (the program behind :meth:`step`) on the step's fields. While
         every member goes on (the common case), the new state is taken as is; the per-leaf
         selection that keeps frozen members' state runs only when one is frozen (a ``cond``
         outside the vmap, so it is a real branch, not a select over every buffer)."""
-        blank = dict.fromkeys(TrainerState._fields)
-        s = TrainerState(**{**blank, **core})
+        layout = self._step_layout()
+        fields: list[Any] = [None] * len(TrainerState._fields)
+        for i, value in zip(layout, core, strict=True):
+            fields[i] = value
+        s = TrainerState(*fields)
         new, go, ok, loss = jax.vmap(self._member_candidate, in_axes=(0, 0, None))(h, s, batch)
         commit = jax.vmap(self._member_commit, in_axes=(0, 0, 0, 0, None))
         s = jax.lax.cond(
@@ -710,7 +723,7 @@ class SweepTrainer:
             lambda: commit(s, new, go, ok, False),
             lambda: commit(s, new, go, ok, True),
         )
-        return {name: getattr(s, name) for name in core}, loss
+        return tuple(s[i] for i in layout), loss
 
     def member_metrics(
         self, s: TrainerState, batch: Any, metrics: tuple[tuple[str, Callable], ...]
@@ -804,26 +817,48 @@ class SweepTrainer:
             ``(state, losses)``: the new state and the ``(K,)`` training losses before the step
             (in training mode).
         """
-        # The checks depend on the batch's structure and shapes only: done once per signature.
-        if isinstance(batch, Iterator):
+        # Per call on the host: the batch's signature (structure, shapes, dtypes; its checks
+        # ran on the first batch of that signature), two tuple slices and the compiled call
+        # (JAX's C++ fast path). Nothing is validated, converted or copied per leaf, nothing
+        # waits for the device: the losses come back as a device array.
+        if type(batch) not in _CONTAINERS and isinstance(batch, Iterator):
             check_batch(batch, "batch", "SweepTrainer.step")  # raises: draw one batch
-        leaves, treedef = jax.tree.flatten(batch)
-        signature = (treedef, tuple(getattr(x, "shape", None) for x in leaves))
-        if signature not in self._checked_batches:
-            check_batch(batch, "batch", "SweepTrainer.step")
-            if len(self._checked_batches) < 64:
-                self._checked_batches.add(signature)
-            if self._train_shapes is None:
-                self._train_shapes = batch
-        step = self._compiled.get("step")
-        if step is None:
-            step = self._program(
-                "step", lambda: jax.jit(traced_callback_free(self._step_all), donate_argnums=(1,))
-            )
-            self._fields = self._step_fields()
-        core = {name: getattr(state, name) for name in self._fields}
-        core, losses = step(self._hparams(), core, batch)
-        return state._replace(**core), losses
+        try:
+            leaves, treedef = jax.tree_util.tree_flatten(batch)
+            signature = (treedef, *[(x.shape, x.dtype) for x in leaves])
+        except AttributeError:  # a leaf that is not an array (or a generator): checked in full
+            signature = None
+        if signature is None or signature not in self._checked_batches:
+            self._check_new_batch(batch, signature)
+        program = self._step_program
+        if program is None:
+            program = self._build_step()
+        if self._split7:
+            core, losses = program(self._h, state[:7], batch)
+            return TrainerState._make(core + state[7:]), losses
+        core, losses = program(self._h, state[:3] + state[4:7], batch)
+        return TrainerState._make(core[:3] + state[3:4] + core[3:] + state[7:]), losses
+
+    def _check_new_batch(self, batch: Any, signature: Hashable) -> None:
+        """The checks of a batch of a signature not seen before (all of them when it has
+        none); remembered for up to 64 signatures."""
+        check_batch(batch, "batch", "SweepTrainer.step")
+        if signature is not None and len(self._checked_batches) < 64:
+            self._checked_batches.add(signature)
+        if self._train_shapes is None:
+            self._train_shapes = batch
+
+    _step_program: Callable | None = None
+
+    def _build_step(self) -> Callable:
+        """The compiled step (built once; its first call per batch shape compiles)."""
+        program = self._program(
+            "step", lambda: jax.jit(traced_callback_free(self._step_all), donate_argnums=(1,))
+        )
+        self._split7 = len(self._step_layout()) == 7
+        self._hparams()
+        self._step_program = program
+        return program
 
     def _hparams(self) -> Any:
         if not hasattr(self, "_h"):

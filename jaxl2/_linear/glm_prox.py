@@ -103,8 +103,7 @@ def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter, verbose:
 
     def step(c):
         theta, z, g, it = c
-        H = prob.hessian(prob.loss.curvature(z, prob.Y, prob.s))
-        H = H + jnp.diag(l2_diag)
+        H = prob.hessian_at(z) + jnp.diag(l2_diag)
         tol_inner = 0.1 * jnp.maximum(kkt(theta, g) * total, tol * total)
         delta = _cd_model(H, g.reshape(-1), theta.reshape(-1), a1.reshape(-1), tol_inner)
         delta = delta.reshape(shape)

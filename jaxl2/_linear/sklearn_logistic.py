@@ -72,12 +72,13 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     symmetric multinomial (softmax). Labels may be any values. Computes in float64 when ``X``
     is float64 (locally enabling ``jax.enable_x64``), in float32 for float32 ``X``. Sparse
     ``X`` (CSR/CSC) is never densified: it becomes a ``jax.experimental.sparse.BCOO`` matrix
-    and the solvers use only products with it (L-BFGS, or FISTA with an L1 part).
+    and the solvers use only products with it (L-BFGS; with an L1 part proximal Newton, its
+    Hessian formed from products, or FISTA for many coefficients).
 
     Solvers: scikit-learn's names map to a jaxl2 solver with the same solution: ``"lbfgs"``
     to L-BFGS; ``"newton-cg"``, ``"newton-cholesky"``, ``"sag"`` and ``"saga"`` to Newton
     (L-BFGS for sparse or large ``X``); with an L1 part (``saga``, ``liblinear``) to proximal
-    Newton (FISTA for sparse or large ``X``); ``"liblinear"`` penalizes the intercept as
+    Newton (FISTA above 1000 coefficients); ``"liblinear"`` penalizes the intercept as
     liblinear does (a column of ``intercept_scaling`` appended to ``X``). scikit-learn's
     restrictions per solver name (which penalties, ``dual``, multiclass) are kept, so that code
     behaves the same; jaxl2's own names (``"auto"``, ``"newton"``, ``"prox_newton"``,
@@ -104,8 +105,9 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             ``sample_weight``.
         random_state: accepted, unused.
         solver: a scikit-learn name or ``"auto"``, ``"newton"``, ``"prox_newton"``,
-            ``"fista"`` (default ``"auto"``: Newton or proximal Newton for dense problems up to
-            1000 coefficients, L-BFGS or FISTA otherwise).
+            ``"fista"`` (default ``"auto"``: Newton for dense problems up to 1000
+            coefficients, L-BFGS otherwise; with an L1 part proximal Newton up to 1000
+            coefficients, dense or sparse, FISTA above).
         max_iter: iteration limit (0: return the starting point, zeros unless warm-started).
         verbose: ``> 0`` prints which solver runs, then each iteration's number, objective
             (``F / sum(s)``, scikit-learn's scale) and largest (sub)gradient entry, then the
@@ -277,11 +279,10 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     def _jaxl2_solver(self, l1: bool, sparse: bool, n_params: int) -> str:
         solver = self.solver
         if solver in JAXL2_SOLVERS:
-            if not l1 and solver in ("prox_newton", "fista"):
-                return solver if not (sparse and solver == "prox_newton") else "fista"
             return "lbfgs" if sparse and solver == "newton" else solver
         if l1:
-            return "fista" if sparse or n_params > NEWTON_MAX_PARAMS else "prox_newton"
+            # Sparse X too (the Hessian from products), so dense and sparse fits agree.
+            return "fista" if n_params > NEWTON_MAX_PARAMS else "prox_newton"
         if solver == "lbfgs" or sparse or n_params > NEWTON_MAX_PARAMS:
             return "lbfgs"
         # scikit-learn's Newton solvers: each step a function of the iterate (warm starts

@@ -17,6 +17,7 @@ runs (the machine is shared, and the minimum is the least disturbed run).
 
 from __future__ import annotations
 
+import queue as _queue
 import time
 import warnings
 
@@ -353,7 +354,19 @@ def _run_child(which: str, size: tuple, C: float, tol: float):
     queue = ctx.Queue()
     proc = ctx.Process(target=_sparse_child, args=(queue, which, size, C, tol))
     proc.start()
-    out = queue.get()
+    # A child that dies (out of memory, or a script without a ``__main__`` guard under the
+    # spawn start method) never puts its result: poll instead of blocking forever on get().
+    while True:
+        try:
+            out = queue.get(timeout=5.0)
+            break
+        except _queue.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(
+                    f"the {which} fit's process ended with exit code {proc.exitcode} and no "
+                    "result (out of memory? a script calling this needs an "
+                    "`if __name__ == '__main__':` guard)"
+                ) from None
     proc.join()
     return out
 

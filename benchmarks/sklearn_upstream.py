@@ -276,13 +276,13 @@ def _git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def failures_markdown(res: dict, ref: dict | None) -> str:
+def failures_markdown(res: dict, ref: dict | None, keyword: str | None = None) -> str:
     """One file's section of the failures report: counts, then every failing test's reason."""
     import sklearn
 
     run = res["passed"] + res["failed"] + res["error"]
     cut = " (TIMED OUT: the counts are partial)" if res["timed_out"] else ""
-    head = f"## {res['file']}: "
+    head = f"## {res['file']}{f' (subset -k {keyword!r})' if keyword else ''}: "
     if ref is not None:
         ref_pass = set(ref["passing"])
         ok = len(ref_pass & set(res["passing"]))
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(name, res, ref), flush=True)
         if res["passed"] + res["failed"] + res["error"] <= 1 or "during collection" in res["tail"]:
             print(res["tail"])  # a collection error: show why
-        sections[name] = failures_markdown(res, ref)
+        sections[name] = failures_markdown(res, ref, args.keyword)
         report[name] = {
             "jaxl2": {k: v for k, v in res.items() if k != "tail"},
             "sklearn": None if ref is None else {k: v for k, v in ref.items() if k != "tail"},

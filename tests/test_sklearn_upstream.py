@@ -49,6 +49,7 @@ def test_failures_markdown_classifies_and_keeps_unknown_messages():
     assert "test_shared" not in text
     assert up.classify("test_logistic::test_liblinear_dual_random_state[42]")[0] == "by design"
     assert up.classify("test_ridge::test_something_new") is None
+    assert up.failures_markdown(res, ref, "l1").startswith("## test_logistic.py (subset -k 'l1'):")
 
 
 def test_parse_verbose_reads_the_summary_messages():

@@ -6,8 +6,9 @@ penalized) for any loss of :mod:`._glm`. Two solvers:
 * ``prox_newton``: proximal Newton (Lee, Sun & Saunders 2014; newGLMNET, Yuan, Ho & Lin 2012).
   Each outer step minimizes the quadratic model ``g.d + 1/2 d.H d + lam1 ||theta + d||_1`` by
   cyclic coordinate descent on the explicit Hessian (covariance updates, O(dm) per coordinate),
-  then backtracks on F along ``d`` (Tseng & Yun's sufficient decrease). For dense problems with
-  up to ``NEWTON_MAX_PARAMS`` coefficients.
+  then backtracks on F along ``d`` (Tseng & Yun's sufficient decrease). For up to
+  ``NEWTON_MAX_PARAMS`` coefficients; with a sparse X the Hessian comes from products with X
+  (``Problem.hessian_at``), so sparse and dense fits run the same algorithm.
 * ``fista``: accelerated proximal gradient with backtracking and adaptive restart (Beck &
   Teboulle 2009; O'Donoghue & Candes 2015): only products with X, so sparse (BCOO) and large X.
 

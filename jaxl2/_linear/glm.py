@@ -36,6 +36,7 @@ from .._checks import is_concrete
 # Newton is chosen automatically up to this many coefficients (rows of the Hessian); above it a
 # Hessian costs more than the L-BFGS iterations it saves.
 NEWTON_MAX_PARAMS = 1000
+_HVP_BLOCK = 32  # unit directions per batch of sparse Hessian-vector products
 # Re-form the Hessian preconditioner when a CG solve needed more iterations than this.
 _REFRESH_CG = 6
 _MAX_CG = 200
@@ -239,6 +240,32 @@ class Problem(NamedTuple):
 
     def hessian(self, C: Any) -> jax.Array:
         return self.loss.hessian(self.X, C, self.fit_intercept)
+
+    def hessian_at(self, z: jax.Array) -> jax.Array:
+        """The data term's ``(d m, d m)`` Hessian at the linear predictor ``z``.
+
+        Dense X: formed from X directly. Sparse X: from products only, ``H e_j`` for blocks of
+        unit directions (jvp of the loss gradient in z), so X is never densified; memory
+        ``n x _HVP_BLOCK`` per block, cost ``O(nnz d m)``: meant for few coefficients.
+        """
+        if not is_sparse(self.X):
+            return self.hessian(self.loss.curvature(z, self.Y, self.s))
+        d, m = self.d, self.m
+        size = d * m
+        block = min(size, _HVP_BLOCK)
+        n_blocks = -(-size // block)
+        dtype = self.X.dtype
+
+        def grad_z(zz):
+            return self.loss.grad(zz, self.Y, self.s)
+
+        def hvp(v):
+            _, dg = jax.jvp(grad_z, (z,), (self.linear(v.reshape(d, m)),))
+            return self.transpose_apply(dg).reshape(-1)
+
+        eye = jnp.eye(n_blocks * block, size, dtype=dtype).reshape(n_blocks, block, size)
+        H = lax.map(jax.vmap(hvp), eye).reshape(n_blocks * block, size)[:size]
+        return 0.5 * (H + H.T)
 
 
 def _project(prob: Problem, V: jax.Array) -> jax.Array:

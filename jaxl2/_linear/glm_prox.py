@@ -6,8 +6,9 @@ penalized) for any loss of :mod:`._glm`. Two solvers:
 * ``prox_newton``: proximal Newton (Lee, Sun & Saunders 2014; newGLMNET, Yuan, Ho & Lin 2012).
   Each outer step minimizes the quadratic model ``g.d + 1/2 d.H d + lam1 ||theta + d||_1`` by
   cyclic coordinate descent on the explicit Hessian (covariance updates, O(dm) per coordinate),
-  then backtracks on F along ``d`` (Tseng & Yun's sufficient decrease). For dense problems with
-  up to ``NEWTON_MAX_PARAMS`` coefficients.
+  then backtracks on F along ``d`` (Tseng & Yun's sufficient decrease). For up to
+  ``NEWTON_MAX_PARAMS`` coefficients; with a sparse X the Hessian comes from products with X
+  (``Problem.hessian_at``), so sparse and dense fits run the same algorithm.
 * ``fista``: accelerated proximal gradient with backtracking and adaptive restart (Beck &
   Teboulle 2009; O'Donoghue & Candes 2015): only products with X, so sparse (BCOO) and large X.
 
@@ -103,8 +104,7 @@ def prox_newton_solve(prob: Problem, theta0, lam2, lam1, tol, max_iter, verbose:
 
     def step(c):
         theta, z, g, it = c
-        H = prob.hessian(prob.loss.curvature(z, prob.Y, prob.s))
-        H = H + jnp.diag(l2_diag)
+        H = prob.hessian_at(z) + jnp.diag(l2_diag)
         tol_inner = 0.1 * jnp.maximum(kkt(theta, g) * total, tol * total)
         delta = _cd_model(H, g.reshape(-1), theta.reshape(-1), a1.reshape(-1), tol_inner)
         delta = delta.reshape(shape)

@@ -71,13 +71,8 @@ def _prepare(
                 "use solver='auto', 'prox_newton' or 'fista'."
             )
         if solver == "auto":
-            small = n_params <= _glm.NEWTON_MAX_PARAMS and not sparse
-            solver = "prox_newton" if small else "fista"
-    if solver == "prox_newton" and sparse:
-        raise ValueError(
-            "solver='prox_newton' forms a dense Hessian, which a sparse X does not allow; use "
-            "solver='fista' (or 'auto', which picks it for sparse X)."
-        )
+            # Sparse X too: its Hessian comes from products (never a densified X).
+            solver = "prox_newton" if n_params <= _glm.NEWTON_MAX_PARAMS else "fista"
     solver = _glm.choose_solver(solver, n_params, sparse)
     if max_iter is None:
         defaults = {"newton": 100, "newton_exact": 100, "prox_newton": 100, "lbfgs": 1000}
@@ -186,8 +181,9 @@ def logistic_regression(
     ``"lbfgs"`` (``optax.lbfgs``), for ``l1_ratio = 0`` only; ``"prox_newton"`` (proximal
     Newton, the quadratic model minimized by coordinate descent on the Hessian) and
     ``"fista"`` (accelerated proximal gradient, products with X only), for any ``l1_ratio``,
-    with exact zeros; or ``"auto"``: Newton (proximal Newton when ``l1_ratio > 0``) up to
-    ``1000`` coefficients of a dense X, L-BFGS (FISTA) above or for a sparse X. ``X`` may be a
+    with exact zeros; or ``"auto"``: Newton up to ``1000`` coefficients of a dense X, L-BFGS
+    above or for a sparse X; with ``l1_ratio > 0`` proximal Newton up to ``1000`` coefficients
+    (for a sparse X its Hessian is formed from products with X), FISTA above. ``X`` may be a
     ``jax.experimental.sparse.BCOO`` matrix: only products with it are formed. All stop when
     the largest entry of the (minimum-norm sub)gradient of ``F / sum(s)`` is ``<= tol`` — the
     gradient scikit-learn's ``tol`` bounds. On separable data with ``lam = 0`` no minimizer

@@ -72,12 +72,13 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     symmetric multinomial (softmax). Labels may be any values. Computes in float64 when ``X``
     is float64 (locally enabling ``jax.enable_x64``), in float32 for float32 ``X``. Sparse
     ``X`` (CSR/CSC) is never densified: it becomes a ``jax.experimental.sparse.BCOO`` matrix
-    and the solvers use only products with it (L-BFGS, or FISTA with an L1 part).
+    and the solvers use only products with it (L-BFGS; with an L1 part proximal Newton, its
+    Hessian formed from products, or FISTA for many coefficients).
 
     Solvers: scikit-learn's names map to a jaxl2 solver with the same solution: ``"lbfgs"``
     to L-BFGS; ``"newton-cg"``, ``"newton-cholesky"``, ``"sag"`` and ``"saga"`` to Newton
     (L-BFGS for sparse or large ``X``); with an L1 part (``saga``, ``liblinear``) to proximal
-    Newton (FISTA for sparse or large ``X``); ``"liblinear"`` penalizes the intercept as
+    Newton (FISTA above 1000 coefficients); ``"liblinear"`` penalizes the intercept as
     liblinear does (a column of ``intercept_scaling`` appended to ``X``). scikit-learn's
     restrictions per solver name (which penalties, ``dual``, multiclass) are kept, so that code
     behaves the same; jaxl2's own names (``"auto"``, ``"newton"``, ``"prox_newton"``,
@@ -104,8 +105,9 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
             ``sample_weight``.
         random_state: accepted, unused.
         solver: a scikit-learn name or ``"auto"``, ``"newton"``, ``"prox_newton"``,
-            ``"fista"`` (default ``"auto"``: Newton or proximal Newton for dense problems up to
-            1000 coefficients, L-BFGS or FISTA otherwise).
+            ``"fista"`` (default ``"auto"``: Newton for dense problems up to 1000
+            coefficients, L-BFGS otherwise; with an L1 part proximal Newton up to 1000
+            coefficients, dense or sparse, FISTA above).
         max_iter: iteration limit (0: return the starting point, zeros unless warm-started).
         verbose: ``> 0`` prints which solver runs, then each iteration's number, objective
             (``F / sum(s)``, scikit-learn's scale) and largest (sub)gradient entry, then the
@@ -277,11 +279,10 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     def _jaxl2_solver(self, l1: bool, sparse: bool, n_params: int) -> str:
         solver = self.solver
         if solver in JAXL2_SOLVERS:
-            if not l1 and solver in ("prox_newton", "fista"):
-                return solver if not (sparse and solver == "prox_newton") else "fista"
             return "lbfgs" if sparse and solver == "newton" else solver
         if l1:
-            return "fista" if sparse or n_params > NEWTON_MAX_PARAMS else "prox_newton"
+            # Sparse X too (the Hessian from products), so dense and sparse fits agree.
+            return "fista" if n_params > NEWTON_MAX_PARAMS else "prox_newton"
         if solver == "lbfgs" or sparse or n_params > NEWTON_MAX_PARAMS:
             return "lbfgs"
         # scikit-learn's Newton solvers: each step a function of the iterate (warm starts
@@ -292,58 +293,12 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
         """Fits the model; ``sample_weight`` multiplies each sample's loss."""
         penalty, lam, l1_ratio = self._resolve_penalty()
-        if self.n_jobs is not None:
-            warnings.warn(
-                "'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
-                f"'n_jobs={self.n_jobs}', please leave it unspecified.",
-                FutureWarning,
-                stacklevel=2,
-            )
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            dtype=[np.float64, np.float32],
-            order="C",
-            # scikit-learn's sag/saga/liblinear refuse 64-bit sparse indices; kept for parity.
-            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
-        )
-        check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        X, y_index = self._validate_fit_data(X, y)
         k = self.classes_.size
-        liblinear = self.solver == "liblinear"
-        if liblinear and k > 2:
-            raise ValueError(
-                "The 'liblinear' solver does not support multiclass classification (n_classes "
-                ">= 3). Either use another solver or wrap the estimator in a "
-                "OneVsRestClassifier to keep applying a one-versus-rest scheme."
-            )
-        if liblinear and (X.max() if sp.issparse(X) else np.max(X)) > 1e30:
-            raise ValueError(
-                "Using the 'liblinear' solver while X contains a maximum value > 1e30 results "
-                "in a frozen fit. Please choose another solver or rescale the input X."
-            )
-        if k < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {self.classes_[0]!r}"
-            )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, copy=True)
-        if self.class_weight is not None:
-            cw = compute_class_weight(
-                self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
-            )
-            sample_weight = sample_weight * cw[y_index].astype(X.dtype)
-        present = np.unique(y_index[sample_weight > 0])
-        if present.size < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data (with positive "
-                f"sample_weight), but the data contains only one class: "
-                f"{self.classes_[present[0]] if present.size else self.classes_[0]!r}."
-            )
+        sample_weight = self._fit_weights(X, y, y_index, sample_weight)
         n, p = X.shape
         fit_intercept = bool(self.fit_intercept)
+        liblinear = self.solver == "liblinear"
         if liblinear and fit_intercept:
             # liblinear penalizes the intercept: it is the weight of a constant column.
             column = np.full((n, 1), self.intercept_scaling, X.dtype)
@@ -390,27 +345,90 @@ class LogisticRegression(SparseCoefMixin, LinearClassifierMixin, BaseEstimator):
         if verbose:
             outcome = "converged" if converged else "stopped at max_iter, not converged,"
             print(f"jaxl2 LogisticRegression: {outcome} after {n_iter} iterations", flush=True)
-        coef = coef.reshape(m, p_pad)[:, :p_fit]
-        intercept = np.reshape(intercept, (m,))
-        if liblinear and self.fit_intercept:
-            coef, intercept = coef[:, :p], coef[:, p] * self.intercept_scaling
-        # liblinear computes in float64 whatever the input (scikit-learn's dtype rule).
-        out = np.float64 if liblinear else X.dtype
-        self.coef_ = np.array(coef, dtype=out, order="C")
-        self.intercept_ = np.array(intercept, dtype=out)
+        self._store(coef.reshape(m, p_pad)[:, :p_fit], np.reshape(intercept, (m,)), p, X.dtype)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)
         if not converged:
-            name = self.solver if self.solver in _NOT_CONVERGED else "jaxl2"
-            head = _NOT_CONVERGED.get(name, "jaxl2 logistic regression did not converge.")
-            warnings.warn(
-                head.format(n=n_iter, loss="(not computed)")
-                + f" (jaxl2 solver {solver!r}, max_iter={self.max_iter}, tol={self.tol}.) "
-                "Increase the number of iterations (max_iter) or scale the data as shown in "
-                "https://scikit-learn.org/stable/modules/preprocessing.html",
-                SklearnConvergenceWarning,
-                stacklevel=2,
-            )
+            self._warn_not_converged(n_iter, solver)
         return self
+
+    def _validate_fit_data(self, X, y):
+        """scikit-learn's checks and messages on X and y: (X, class index of each sample)."""
+        if self.n_jobs is not None:
+            warnings.warn(
+                "'n_jobs' has no effect since 1.8 and will be removed in 1.10. You provided "
+                f"'n_jobs={self.n_jobs}', please leave it unspecified.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            dtype=[np.float64, np.float32],
+            order="C",
+            # scikit-learn's sag/saga/liblinear refuse 64-bit sparse indices; kept for parity.
+            accept_large_sparse=self.solver not in ("liblinear", "sag", "saga"),
+        )
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        k = self.classes_.size
+        liblinear = self.solver == "liblinear"
+        if liblinear and k > 2:
+            raise ValueError(
+                "The 'liblinear' solver does not support multiclass classification (n_classes "
+                ">= 3). Either use another solver or wrap the estimator in a "
+                "OneVsRestClassifier to keep applying a one-versus-rest scheme."
+            )
+        if liblinear and (X.max() if sp.issparse(X) else np.max(X)) > 1e30:
+            raise ValueError(
+                "Using the 'liblinear' solver while X contains a maximum value > 1e30 results "
+                "in a frozen fit. Please choose another solver or rescale the input X."
+            )
+        if k < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {self.classes_[0]!r}"
+            )
+        return X, y_index
+
+    def _fit_weights(self, X, y, y_index, sample_weight):
+        """``sample_weight`` times the class weights; at least two classes must weigh."""
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, copy=True)
+        if self.class_weight is not None:
+            cw = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=y, sample_weight=sample_weight
+            )
+            sample_weight = sample_weight * cw[y_index].astype(X.dtype)
+        present = np.unique(y_index[sample_weight > 0])
+        if present.size < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data (with positive "
+                f"sample_weight), but the data contains only one class: "
+                f"{self.classes_[present[0]] if present.size else self.classes_[0]!r}."
+            )
+        return sample_weight
+
+    def _store(self, coef, intercept, p, dtype):
+        """``coef_`` and ``intercept_`` from the solver's (unpadded) coefficients."""
+        if self.solver == "liblinear" and self.fit_intercept:
+            coef, intercept = coef[:, :p], coef[:, p] * self.intercept_scaling
+        # liblinear computes in float64 whatever the input (scikit-learn's dtype rule).
+        out = np.float64 if self.solver == "liblinear" else dtype
+        self.coef_ = np.array(coef, dtype=out, order="C")
+        self.intercept_ = np.array(intercept, dtype=out)
+
+    def _warn_not_converged(self, n_iter, solver):
+        name = self.solver if self.solver in _NOT_CONVERGED else "jaxl2"
+        head = _NOT_CONVERGED.get(name, "jaxl2 logistic regression did not converge.")
+        warnings.warn(
+            head.format(n=n_iter, loss="(not computed)")
+            + f" (jaxl2 solver {solver!r}, max_iter={self.max_iter}, tol={self.tol}.) "
+            "Increase the number of iterations (max_iter) or scale the data as shown in "
+            "https://scikit-learn.org/stable/modules/preprocessing.html",
+            SklearnConvergenceWarning,
+            stacklevel=3,
+        )
 
     def _warm_start(self, k, p, p_pad, liblinear):
         """Starting coefficients (padded) from the previous fit, or (None, None)."""

@@ -56,6 +56,14 @@ for (n, p), devices, batch, select in [((40, 12), 4, None, "loo"),
     want = jaxl2.ridge_path(X, Y, lams, keep="best", select=select)
     same(got, want)
     assert got.coef.shape == (30, p) and got.gcv.shape == (6, 30)
+    if devices == 4:  # the estimator's path: the same compiled program
+        from jaxl2.sklearn import RidgeCV
+        est = RidgeCV(alphas=lams, alpha_per_target=True, devices=4).fit(X, Y)
+        ref = RidgeCV(alphas=lams, alpha_per_target=True).fit(X, Y)
+        np.testing.assert_allclose(est.alpha_, ref.alpha_)
+        np.testing.assert_allclose(est.best_score_, ref.best_score_, rtol=1e-10)
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=1e-9, atol=1e-12)
 
 # T a multiple of 4: the outputs stay sharded along targets, on a 2 × 2 mesh too.
 X = rng.standard_normal((40, 12))
@@ -81,18 +89,6 @@ assert got.coef.sharding.mesh == tmesh and along_targets(got.coef, 0)
 Yr = jax.device_put(jnp.asarray(Y), NamedSharding(tmesh, P("t", None)))
 assert rs.resolve(None, Yr) is None
 
-# kernel ridge (dual path) and banded ridge with fixed and per-target strengths
-Xk = rng.standard_normal((20, 3))
-Yk = rng.standard_normal((20, 10))
-same(jaxl2.kernel_ridge_path(Xk, Yk, lams, gamma=0.5, devices=4, targets_batch=4),
-     jaxl2.kernel_ridge_path(Xk, Yk, lams, gamma=0.5))
-groups = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-same(jaxl2.banded_ridge(X, Y[:, :10], groups, np.array([0.5, 2.0, 10.0]), devices=4),
-     jaxl2.banded_ridge(X, Y[:, :10], groups, np.array([0.5, 2.0, 10.0])))
-per_target = rng.uniform(0.1, 5.0, (10, 3))
-same(jaxl2.banded_ridge(X, Y[:, :10], groups, per_target, devices=4),
-     jaxl2.banded_ridge(X, Y[:, :10], groups, per_target))
-
 try:
     jaxl2.ridge_path(X, Y, lams, keep="best", devices=5)
 except ValueError as e:
@@ -107,6 +103,20 @@ print("SHARDED RIDGE OK", time.process_time())
 TUNE_SCRIPT = (
     COMMON
     + """
+# kernel ridge (dual path) and banded ridge with fixed and per-target strengths
+lams = np.logspace(-2, 3, 6)
+Xb, Yb = rng.standard_normal((40, 12)), rng.standard_normal((40, 10))
+Xk = rng.standard_normal((20, 3))
+Yk = rng.standard_normal((20, 10))
+same(jaxl2.kernel_ridge_path(Xk, Yk, lams, gamma=0.5, devices=4, targets_batch=4),
+     jaxl2.kernel_ridge_path(Xk, Yk, lams, gamma=0.5))
+groups = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+same(jaxl2.banded_ridge(Xb, Yb, groups, np.array([0.5, 2.0, 10.0]), devices=4),
+     jaxl2.banded_ridge(Xb, Yb, groups, np.array([0.5, 2.0, 10.0])))
+per_target = rng.uniform(0.1, 5.0, (10, 3))
+same(jaxl2.banded_ridge(Xb, Yb, groups, per_target, devices=4),
+     jaxl2.banded_ridge(Xb, Yb, groups, per_target))
+
 X = rng.standard_normal((30, 9))
 Y = rng.standard_normal((30, 10))
 groups = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
@@ -141,12 +151,12 @@ def _run(script: str, marker: str) -> None:
     print(proc.stdout[-200:])
 
 
-def test_ridge_kernel_banded_sharded_by_targets_equal_unsharded():
+def test_ridge_path_and_ridgecv_sharded_by_targets_equal_unsharded():
     _run(RIDGE_SCRIPT, "SHARDED RIDGE OK")
 
 
 @pytest.mark.slow
-def test_tune_banded_and_linear_kernel_sharded_equal_unsharded():
+def test_kernel_and_banded_sharded_by_targets_equal_unsharded():
     _run(TUNE_SCRIPT, "SHARDED TUNE OK")
 
 

@@ -53,7 +53,9 @@ class TargetMesh:
 
 def _target_axes_of(y: Any) -> TargetMesh | None:
     """The mesh of a 2-D Y sharded along its target axis (axis 1) only, else None."""
-    if not isinstance(y, jax.Array) or y.ndim != 2 or not isinstance(y.sharding, NamedSharding):
+    if isinstance(y, jax.core.Tracer) or not isinstance(y, jax.Array) or y.ndim != 2:
+        return None  # a traced y (under jit or vmap) follows the caller's sharding
+    if not isinstance(y.sharding, NamedSharding):
         return None
     spec = tuple(y.sharding.spec) + (None,) * (2 - len(y.sharding.spec))
     if spec[0] is not None or spec[1] is None:

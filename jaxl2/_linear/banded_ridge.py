@@ -590,7 +590,7 @@ def tune_banded_ridge(
             (0, 0, 0, 0),
         )
     elif method == "gradient":
-        gbatch = max(1, min(t, 64)) if targets_batch is None else batch
+        gbatch = max(1, min(t, 64)) if targets_batch is None or batch is None else batch
         outs = []
         for s in range(0, t, gbatch):
             Yb, theta = Y[:, s : s + gbatch], jnp.log(lams[s : s + gbatch])

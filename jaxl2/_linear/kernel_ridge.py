@@ -290,7 +290,7 @@ def kernel_ridge_path(
     else:
         rm.warn_constant(Y, None, "kernel_ridge_path")
         if mesh is not None:
-            X = rs.replicate(X, mesh)
+            X = jnp.asarray(rs.replicate(X, mesh))
         dec = _kernel_eigh(X, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
         A, loo, gcv, best = _dual_path(dec, Y, lams, select, batch, mesh)
         if kernel == "linear":

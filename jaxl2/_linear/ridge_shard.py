@@ -25,6 +25,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .. import _checks as ck
+
 
 class TargetMesh:
     """A mesh and the mesh axes that the targets are split over."""
@@ -53,9 +55,9 @@ class TargetMesh:
 
 def _target_axes_of(y: Any) -> TargetMesh | None:
     """The mesh of a 2-D Y sharded along its target axis (axis 1) only, else None."""
-    if isinstance(y, jax.core.Tracer) or not isinstance(y, jax.Array) or y.ndim != 2:
+    if not ck.is_concrete(y) or not isinstance(y, jax.Array) or y.ndim != 2:
         return None  # a traced y (under jit or vmap) follows the caller's sharding
-    if not isinstance(y.sharding, NamedSharding):
+    if not isinstance(y.sharding, NamedSharding) or not isinstance(y.sharding.mesh, Mesh):
         return None
     spec = tuple(y.sharding.spec) + (None,) * (2 - len(y.sharding.spec))
     if spec[0] is not None or spec[1] is None:
@@ -117,7 +119,9 @@ def _program(
         start = i * b
         out = fn(shared, jax.lax.dynamic_slice_in_dim(Y, start, b, axis=1), **dict(static))
         return tuple(
-            None if buf is None else jax.lax.dynamic_update_slice_in_dim(buf, o, start, axis)
+            None
+            if buf is None or axis is None
+            else jax.lax.dynamic_update_slice_in_dim(buf, o, start, axis)
             for buf, o, axis in zip(bufs, out, axes_out, strict=True)
         )
 
@@ -190,7 +194,7 @@ def run(
         bar.close()
     if t_pad != t:
         out = tuple(
-            None if o is None else jax.lax.slice_in_dim(o, 0, t, axis=a)
+            None if o is None or a is None else jax.lax.slice_in_dim(o, 0, t, axis=a)
             for o, a in zip(out, axes_out, strict=True)
         )
     return out

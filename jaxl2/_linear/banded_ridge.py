@@ -20,9 +20,10 @@ import numpy as np
 
 from .. import _checks as ck
 from .._checks import check_choice
-from .._typing import ArrayLike
+from .._typing import ArrayLike, Devices
 from . import ridge_data as rd
 from . import ridge_many as rm
+from . import ridge_shard as rs
 from .ridge import RidgeResult
 
 
@@ -140,6 +141,30 @@ def _banded_core(
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
 
 
+def _shared_banded(shared: tuple, Y: jax.Array, *, fit_intercept: bool, dual: bool) -> tuple:
+    """The sharded step of :func:`banded_ridge` with strengths ``d`` (p,) shared."""
+    X, sw, d = shared
+    return _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
+
+
+def _shared_banded_per_target(
+    shared: tuple, Yl: jax.Array, *, fit_intercept: bool, dual: bool
+) -> tuple:
+    """The sharded step of :func:`banded_ridge`: ``Yl`` stacks y (n, b) over the batch's
+    strengths (G, b)."""
+    X, sw, labels = shared
+    n = X.shape[0]
+    d = Yl[n:].T[:, labels]
+    return _banded_core(X, Yl[:n], sw, d, fit_intercept=fit_intercept, dual=dual)
+
+
+def _shared_gradient(shared: tuple, Yt: jax.Array, **static: Any) -> tuple:
+    """The sharded step of the hypergradient: ``Yt`` stacks y (n, b) over log λ (G, b)."""
+    X, sw, labels = shared
+    n = X.shape[0]
+    return _gradient_batch(X, Yt[:n], sw, labels, Yt[n:].T, **static)
+
+
 def banded_ridge(
     X: ArrayLike,
     y: ArrayLike,
@@ -148,6 +173,7 @@ def banded_ridge(
     *,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
+    devices: Devices = None,
 ) -> RidgeResult:
     r"""Banded ridge: a strength per feature group, ``Σᵢ sᵢ(yᵢ − xᵢᵀw − b)² + Σ_g λ_g ‖w_g‖²``.
 
@@ -165,6 +191,11 @@ def banded_ridge(
             When n < p every strength must be > 0.
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
+        devices: shard the targets over devices (an int, a list of devices or a
+            ``jax.sharding.Mesh``), as :func:`jaxl2.ridge_path` does: X is replicated, y, the
+            per-target strengths and the outputs are sharded along targets (T padded to a
+            multiple of the device count and trimmed after); a y already sharded along its
+            targets is used where it lies.
 
     Returns:
         :class:`RidgeResult` ``(coef, intercept)`` with :func:`jaxl2.ridge`'s shapes.
@@ -197,8 +228,32 @@ def banded_ridge(
             f"lams must be > 0 when n_samples < n_features ({n} < {p}): an unpenalized group "
             f"has no unique solution there; got lams = {np.asarray(lam).tolist()}."
         )
-    d = lam[..., jnp.asarray(labels)]
-    W, b = _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
+    mesh = rs.resolve(devices, Y)
+    if mesh is None:
+        d = lam[..., jnp.asarray(labels)]
+        W, b = _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
+    elif lam.ndim == 1:  # strengths shared by the targets: replicated with X
+        W, b = rs.run(
+            _shared_banded,
+            {"fit_intercept": fit_intercept, "dual": dual},
+            (X, sw, lam[jnp.asarray(labels)]),
+            Y,
+            mesh,
+            None,
+            lambda local: local,
+            (0, 0),
+        )
+    else:  # per-target strengths travel with their targets, stacked under y
+        W, b = rs.run(
+            _shared_banded_per_target,
+            {"fit_intercept": fit_intercept, "dual": dual},
+            (X, sw, jnp.asarray(labels)),
+            jnp.concatenate([Y, lam.T], axis=0),
+            mesh,
+            None,
+            lambda local: local,
+            (0, 0),
+        )
     W, b = rd.guard_finite((W, b), traced or not ck.is_concrete(lam), "banded_ridge")
     if y_was_1d:
         W, b = W[0], b[0]
@@ -233,13 +288,16 @@ def dirichlet_weights(n_iter: int, n_groups: int, concentration: Any, seed: int)
 
 
 def _random_search(
-    X, Y, sw, labels, n_groups, alphas, gammas, fit_intercept, criterion, batch, progress
+    X, Y, sw, labels, n_groups, alphas, gammas, fit_intercept, criterion, batch, progress, mesh
 ):
     t = Y.shape[1]
     best_val = jnp.full((t,), jnp.inf, X.dtype)
     best_lams = jnp.ones((t, n_groups), X.dtype)
     W = jnp.zeros((t, X.shape[1]), X.dtype)
     b = jnp.zeros((t,), X.dtype)
+    if mesh is not None and t % mesh.size == 0:  # the running best lives with its targets
+        best_val, b = jax.device_put((best_val, b), mesh.sharding(0, 1))
+        best_lams, W = jax.device_put((best_lams, W), mesh.sharding(0, 2))
     lab = jnp.asarray(labels)
     for gamma in gammas:
         gamma = jnp.asarray(gamma, X.dtype)
@@ -255,6 +313,7 @@ def _random_search(
             select=criterion,
             targets_batch=batch,
             progress=progress,
+            mesh=mesh,
         )
         crit = loo if criterion == "loo" else gcv
         val = jnp.take_along_axis(crit, best[None, :], axis=0)[0]
@@ -416,6 +475,7 @@ def tune_banded_ridge(
     sample_weight: ArrayLike | None = None,
     targets_batch: int | None = None,
     progress: bool = False,
+    devices: Devices = None,
 ) -> BandedTuneResult:
     r"""Tunes banded ridge's group strengths per target by exact leave-one-out or GCV.
 
@@ -454,8 +514,12 @@ def tune_banded_ridge(
         seed: seed of the Dirichlet samples.
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
-        targets_batch: targets per batch (bounded memory).
+        targets_batch: targets per batch (bounded memory); with ``devices``, over all devices.
         progress: show progress over batches.
+        devices: shard the targets over devices (an int, a list of devices or a
+            ``jax.sharding.Mesh``), as :func:`jaxl2.ridge_path` does, for both methods: X is
+            replicated, y and every per-target output are sharded along targets; a y already
+            sharded along its targets is used where it lies.
 
     Returns:
         :class:`BandedTuneResult` ``(lams, coef, intercept, value)``.
@@ -498,13 +562,35 @@ def tune_banded_ridge(
     else:
         alphas = ck.check_lams(alphas, X.dtype, "alphas")
     t = Y.shape[1]
-    batch = rm.check_batch(targets_batch, n, t)
+    mesh = rs.resolve(devices, Y)
+    if mesh is None:
+        batch = rm.check_batch(targets_batch, n, t)
+    else:
+        batch = ck.check_int(targets_batch, "targets_batch", allow_none=True)
     gammas = dirichlet_weights(int(n_iter), n_groups, concentration, seed)
     lams, W, b, val = _random_search(
-        X, Y, sw, labels, n_groups, alphas, gammas, fit_intercept, criterion, batch, progress
+        X, Y, sw, labels, n_groups, alphas, gammas, fit_intercept, criterion, batch, progress, mesh
     )
-    if method == "gradient":
-        gbatch = max(1, min(t, 64)) if targets_batch is None else batch
+    if method == "gradient" and mesh is not None:
+        static = {
+            "criterion": criterion,
+            "fit_intercept": fit_intercept,
+            "dual": n < p,
+            "steps": int(steps),
+            "n_groups": n_groups,
+        }
+        lams, W, b, val = rs.run(
+            _shared_gradient,
+            static,
+            (X, sw, jnp.asarray(labels)),
+            jnp.concatenate([Y, jnp.log(lams).T], axis=0),
+            mesh,
+            batch,
+            lambda local: min(local, 64),
+            (0, 0, 0, 0),
+        )
+    elif method == "gradient":
+        gbatch = max(1, min(t, 64)) if targets_batch is None or batch is None else batch
         outs = []
         for s in range(0, t, gbatch):
             Yb, theta = Y[:, s : s + gbatch], jnp.log(lams[s : s + gbatch])

@@ -17,11 +17,12 @@ import numpy as np
 
 from .. import _checks as ck
 from .._checks import check_choice
-from .._typing import ArrayLike
+from .._typing import ArrayLike, Devices
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_many as rm
 from . import ridge_path as rp
+from . import ridge_shard as rs
 from .ridge import eigh_cutoff
 
 KERNELS = ("linear", "poly", "polynomial", "rbf")
@@ -155,6 +156,11 @@ def _kernel_batch(dec: rp.Decomposition, Y: jax.Array, lams: jax.Array, *, selec
     return dec.U @ (inv_best * C), loo, gcv, best
 
 
+def _shared_kernel_batch(shared: tuple, Y: jax.Array, *, select: str) -> tuple:
+    """:func:`_kernel_batch` on ``shared = (decomposition, lams)``: the sharded step."""
+    return _kernel_batch(shared[0], Y, shared[1], select=select)
+
+
 @functools.partial(jax.jit, static_argnames=("kernel", "degree"))
 def _kernel_eigh(X, *, kernel, gamma, degree, coef0):
     K = _kernel(X, X, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
@@ -162,6 +168,30 @@ def _kernel_eigh(X, *, kernel, gamma, degree, coef0):
     e = jnp.maximum(e, 0)
     n = X.shape[0]
     return rp.Decomposition(Q, Q * Q, e, jnp.zeros((n, 0), X.dtype), None, eigh_cutoff(e, n, n))
+
+
+def _dual_path(dec, Y, lams, select, batch, mesh):
+    """(dual coefficients (n, t), loo (K, t) or None, gcv (K, t), best (t,)) by target batches,
+    sharded over ``mesh`` when given."""
+    n, t = Y.shape
+    if mesh is not None:
+        return rs.run(
+            _shared_kernel_batch,
+            {"select": select},
+            (dec, lams),
+            Y,
+            mesh,
+            batch,
+            lambda local: rm.default_batch(n, local),
+            (1, 1 if select == "loo" else None, 1, 0),
+        )
+    outs = [
+        _kernel_batch(dec, Y[:, s : s + batch], lams, select=select) for s in range(0, t, batch)
+    ]
+    A, loo, gcv, best = (list(parts) for parts in zip(*outs, strict=True))
+    A, gcv, best = jnp.concatenate(A, 1), jnp.concatenate(gcv, 1), jnp.concatenate(best)
+    loo = None if loo[0] is None else jnp.concatenate(loo, 1)
+    return A, loo, gcv, best
 
 
 def kernel_ridge_path(
@@ -175,6 +205,7 @@ def kernel_ridge_path(
     coef0: float = 1.0,
     select: str = "loo",
     targets_batch: int | None = None,
+    devices: Devices = None,
 ) -> KernelRidgePathResult:
     r"""Kernel ridge over K strengths with exact leave-one-out / GCV; each target's best kept.
 
@@ -197,7 +228,11 @@ def kernel_ridge_path(
         kernel, gamma, degree, coef0: see :func:`kernel_matrix`.
         select: ``"loo"`` or ``"gcv"``: the criterion that picks each target's strength (with
             ``"gcv"`` no residual matrices are formed and ``loo_mse`` is None).
-        targets_batch: targets per batch (bounded memory).
+        targets_batch: targets per batch (bounded memory); with ``devices``, over all devices.
+        devices: shard the targets over devices (an int, a list of devices or a
+            ``jax.sharding.Mesh``), as :func:`jaxl2.ridge_path` does: the kernel's
+            eigendecomposition is replicated, y and the per-target outputs are sharded along
+            targets; a y already sharded along its targets is used where it lies.
 
     Returns:
         :class:`KernelRidgePathResult`.
@@ -231,25 +266,33 @@ def kernel_ridge_path(
     if ck.is_concrete(lams) and bool(jnp.any(lams <= 0)):
         raise ValueError(f"lams must be > 0 for kernel ridge, got {np.asarray(lams).tolist()}.")
     t = Y.shape[1]
-    batch = rm.check_batch(targets_batch, n, t)
+    mesh = rs.resolve(devices, Y)
+    if mesh is None:
+        batch = rm.check_batch(targets_batch, n, t)
+    else:
+        batch = ck.check_int(targets_batch, "targets_batch", allow_none=True)
     coef = None
     if kernel == "linear" and n > p:
         from .ridge_path import ridge_path
 
         path = ridge_path(
-            X, Y, lams, fit_intercept=False, keep="best", select=select, targets_batch=batch
+            X,
+            Y,
+            lams,
+            fit_intercept=False,
+            keep="best",
+            select=select,
+            targets_batch=batch,
+            devices=devices,
         )
         coef, loo, gcv, best = path.coef, path.loo_mse, path.gcv, path.best_index
         A = (Y - X @ coef.T) / lams[best][None, :]
     else:
         rm.warn_constant(Y, None, "kernel_ridge_path")
+        if mesh is not None:
+            X = jnp.asarray(rs.replicate(X, mesh))
         dec = _kernel_eigh(X, kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)
-        outs = []
-        for s in range(0, t, batch):
-            outs.append(_kernel_batch(dec, Y[:, s : s + batch], lams, select=select))
-        A, loo, gcv, best = (list(parts) for parts in zip(*outs, strict=True))
-        A, gcv, best = jnp.concatenate(A, 1), jnp.concatenate(gcv, 1), jnp.concatenate(best)
-        loo = None if loo[0] is None else jnp.concatenate(loo, 1)
+        A, loo, gcv, best = _dual_path(dec, Y, lams, select, batch, mesh)
         if kernel == "linear":
             coef = ch.tdot(A, X)
     A = rd.guard_finite(A, traced, "kernel_ridge_path")

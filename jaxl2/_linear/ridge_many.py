@@ -31,6 +31,7 @@ from .. import _checks as ck
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from . import ridge_path as rp
+from . import ridge_shard as rs
 
 # Default batch: about this many (sample, target) residual entries per strength step.
 _BATCH_ENTRIES = 2**23
@@ -127,6 +128,11 @@ def batch_best(
     return W, b, loo, gcv, best
 
 
+def _shared_batch(shared: tuple, Y: jax.Array, *, fit_intercept: bool, select: str) -> tuple:
+    """:func:`batch_best` on ``shared = (basis, lams)``: the step of the sharded path."""
+    return batch_best(shared[0], Y, shared[1], fit_intercept=fit_intercept, select=select)
+
+
 def default_batch(n: int, t: int) -> int:
     return max(1, min(t, _BATCH_ENTRIES // max(n, 1)))
 
@@ -145,16 +151,38 @@ def best_path(
     fit_intercept: bool,
     standardize: bool,
     select: str,
-    targets_batch: int,
+    targets_batch: int | None,
     progress: bool,
+    mesh: rs.TargetMesh | None = None,
 ) -> tuple[Any, ...]:
     """Each target's fit at its own best strength, batch by batch over the targets.
 
     Every batch has the same shape (the last one is padded with zero targets, which are
-    dropped), so the batch function compiles once.
+    dropped), so the batch function compiles once. With ``mesh`` the targets are sharded over
+    its devices (:mod:`jaxl2._linear.ridge_shard`) and ``targets_batch`` counts targets over
+    all of them (None: the default per device).
     """
     n, t = Y.shape
+    if mesh is not None:
+        X, sw = rs.replicate((X, sw), mesh)
     B = basis(X, sw, fit_intercept=fit_intercept, standardize=standardize)
+    if mesh is not None:
+        static = {"fit_intercept": fit_intercept, "select": select}
+        axes = (0, 0, 1 if select == "loo" else None, 1, 0)
+        bar = _progress if progress else None
+        return rs.run(
+            _shared_batch,
+            static,
+            (B, lams),
+            Y,
+            mesh,
+            targets_batch,
+            lambda local: default_batch(n, local),
+            axes,
+            bar,
+        )
+    if targets_batch is None:
+        targets_batch = default_batch(n, t)
     starts = range(0, t, targets_batch)
     bar = _progress(len(starts)) if progress else None
     outs = []
@@ -207,22 +235,33 @@ MSG_CONSTANT = (
 
 
 def warn_constant(Y: jax.Array, sw: jax.Array | None, fn: str) -> None:
-    """Warns (concrete Y only) about constant targets, naming the first few."""
+    """Warns (concrete Y only) about constant targets, naming the first few.
+
+    Tested where Y lies (a sharded Y stays sharded); only the (t,) flags come to the host.
+    """
     if not ck.is_concrete(Y):
         return
-    Yn = np.asarray(Y)
-    w = None if sw is None else np.asarray(sw)
-    rows = Yn if w is None else Yn[w > 0]
-    const = np.flatnonzero(np.all(rows == rows[:1], axis=0))
+    const = np.asarray(_constant_targets(Y, sw))
+    const = np.flatnonzero(const)
     if const.size:
         idx = ", ".join(map(str, const[:5])) + (", …" if const.size > 5 else "")
         warnings.warn(
             MSG_CONSTANT.format(
-                fn=fn, idx=idx, weighted=" over positive weights" if w is not None else ""
+                fn=fn, idx=idx, weighted=" over positive weights" if sw is not None else ""
             ),
             UserWarning,
             stacklevel=3,
         )
+
+
+@jax.jit
+def _constant_targets(Y: jax.Array, sw: jax.Array | None) -> jax.Array:
+    """(t,) True where a target is constant over the rows of positive weight."""
+    if sw is None:
+        return jnp.all(Y == Y[:1], axis=0)
+    keep = sw > 0
+    first = Y[jnp.argmax(keep)]
+    return jnp.all((Y == first[None, :]) | ~keep[:, None], axis=0)
 
 
 def ridge_path_best(
@@ -239,10 +278,15 @@ def ridge_path_best(
     select: str,
     targets_batch: Any,
     progress: bool,
+    devices: Any = None,
 ) -> rp.RidgePathResult:
     """``ridge_path(..., keep="best")`` on validated arrays."""
     n, t = Y.shape
-    batch = check_batch(targets_batch, n, t)
+    mesh = rs.resolve(devices, Y)
+    if mesh is None:
+        batch = check_batch(targets_batch, n, t)
+    else:
+        batch = ck.check_int(targets_batch, "targets_batch", allow_none=True)
     if not isinstance(progress, bool):
         raise ValueError(f"progress must be True or False, got {progress!r}.")
     warn_constant(Y, sw, "ridge_path")
@@ -256,6 +300,7 @@ def ridge_path_best(
         select=select,
         targets_batch=batch,
         progress=progress,
+        mesh=mesh,
     )
     W, b = rd.guard_finite((W, b), traced, "ridge_path")
     best_lam = lams[best]

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from .. import _checks as ck
 from .._checks import check_choice
-from .._typing import ArrayLike
+from .._typing import ArrayLike, Devices
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from .ridge import eigh_cutoff, svd_cutoff, trusted_rcond
@@ -385,6 +385,7 @@ def ridge_path(
     select: str = "loo",
     targets_batch: int | None = None,
     progress: bool = False,
+    devices: Devices = None,
 ) -> RidgePathResult:
     r"""Ridge fits at K strengths from one eigendecomposition, with exact LOO and GCV errors.
 
@@ -432,6 +433,18 @@ def ridge_path(
             problem with more targets than fit in memory runs in bounded memory.
         progress: ``keep="best"`` only: show a progress bar over target batches (tqdm when
             installed, else printed lines).
+        devices: ``keep="best"`` only: shard the targets over devices, as :func:`jaxl2.sweep`
+            takes them: an int (the first n of ``jax.devices()``), a list of devices or a
+            ``jax.sharding.Mesh`` (targets split over all its axes). Y and the per-target
+            outputs are placed as a ``NamedSharding`` along the target axis, X and its
+            decomposition are replicated, and each device solves its own targets,
+            ``⌈targets_batch / D⌉`` at a time (``targets_batch`` then counts targets over all
+            D devices). T is padded with zero targets to a multiple of D and trimmed after:
+            when D divides T, ``coef``, ``intercept``, ``loo_mse``, ``gcv`` and ``best_index``
+            come back sharded along targets; otherwise JAX returns the trimmed arrays
+            replicated. A ``y`` that arrives sharded along its target axis only (a
+            ``NamedSharding`` with spec ``P(None, axes)``) is solved where it lies, on its own
+            mesh, when ``devices`` is None.
 
     Returns:
         :class:`RidgePathResult` ``(lams, coef, intercept, loo_mse, gcv, best_index, best_lam)``
@@ -440,7 +453,9 @@ def ridge_path(
     Raises:
         ValueError: shapes of ``X``, ``y``, ``sample_weight`` that disagree; ``lams`` negative,
             NaN or infinite (the index is named) or not 1-D; NaN or Inf in ``X`` or ``y``;
-            negative sample weights.
+            negative sample weights; ``devices`` with ``keep="all"``, or asking for more
+            devices than exist or naming one twice.
+        TypeError: ``devices`` that is not an int, a list of devices or a Mesh.
 
     Examples:
         >>> import jax
@@ -488,12 +503,13 @@ def ridge_path(
             select=select,
             targets_batch=targets_batch,
             progress=progress,
+            devices=devices,
         )
-    if select != "loo" or targets_batch is not None or progress:
+    if select != "loo" or targets_batch is not None or progress or devices is not None:
         raise ValueError(
-            "select, targets_batch and progress apply to keep='best' only; got "
+            "select, targets_batch, progress and devices apply to keep='best' only; got "
             f"keep='all' with select={select!r}, targets_batch={targets_batch!r}, "
-            f"progress={progress!r}."
+            f"progress={progress!r}, devices={devices!r}."
         )
     W, b, loo, gcv, best, best_lam = _path_core(
         X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._typing import ArrayLike
+from .._typing import ArrayLike, Devices
 from .banded_ridge import check_groups, tune_banded_ridge
 from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
 from .sklearn_validation import _check_sample_weight, validate_data
@@ -52,6 +52,8 @@ class BandedRidgeCV(_Base):
         steps: hypergradient steps.
         fit_intercept: fit an unpenalized intercept.
         random_state: seed of the Dirichlet samples.
+        devices: shard the targets over devices (an int, a list of devices or a
+            ``jax.sharding.Mesh``; see :func:`jaxl2.tune_banded_ridge`).
 
     Attributes:
         coef_: ``(n_features,)`` or ``(n_targets, n_features)``.
@@ -82,6 +84,7 @@ class BandedRidgeCV(_Base):
         steps: int = 20,
         fit_intercept: bool = True,
         random_state: int = 0,
+        devices: Devices = None,
     ):
         self.groups = groups
         self.method = method
@@ -91,6 +94,7 @@ class BandedRidgeCV(_Base):
         self.steps = steps
         self.fit_intercept = fit_intercept
         self.random_state = random_state
+        self.devices = devices
 
     def fit(self, X, y, sample_weight=None):
         """Fits the model, tuning each target's group strengths.
@@ -127,6 +131,7 @@ class BandedRidgeCV(_Base):
                 seed=int(seed),
                 fit_intercept=self.fit_intercept,
                 sample_weight=None if sample_weight is None else jnp.asarray(sample_weight),
+                devices=self.devices,
             )
             self.coef_ = np.asarray(res.coef, X.dtype)
             intercept = np.asarray(res.intercept, X.dtype)
@@ -164,6 +169,8 @@ class KernelRidgeCV(_Base):
             ``1/n_features``).
         alpha_per_target: choose alpha per target (2-D y) instead of one for all.
         criterion: ``"loo"`` or ``"gcv"``.
+        devices: shard the targets over devices (an int, a list of devices or a
+            ``jax.sharding.Mesh``; see :func:`jaxl2.kernel_ridge_path`).
 
     Attributes:
         alpha_: float, or ``(n_targets,)`` with ``alpha_per_target``.
@@ -191,6 +198,7 @@ class KernelRidgeCV(_Base):
         coef0: float = 1.0,
         alpha_per_target: bool = False,
         criterion: Literal["loo", "gcv"] = "loo",
+        devices: Devices = None,
     ):
         self.alphas = alphas
         self.kernel = kernel
@@ -199,6 +207,7 @@ class KernelRidgeCV(_Base):
         self.coef0 = coef0
         self.alpha_per_target = alpha_per_target
         self.criterion = criterion
+        self.devices = devices
 
     def _params(self) -> dict[str, Any]:
         return dict(kernel=self.kernel, gamma=self.gamma, degree=self.degree, coef0=self.coef0)
@@ -219,7 +228,9 @@ class KernelRidgeCV(_Base):
             raise ValueError(f"alphas must be a non-empty 1-D list, got {self.alphas!r}.")
         with _precision(X.dtype):
             lams = jnp.asarray(alphas.astype(X.dtype))
-            path = kernel_ridge_path(X, y, lams, select=self.criterion, **self._params())
+            path = kernel_ridge_path(
+                X, y, lams, select=self.criterion, devices=self.devices, **self._params()
+            )
             crit = path.loo_mse if self.criterion == "loo" else path.gcv
             crit = np.asarray(crit, np.float64)
             if y.ndim == 2 and not self.alpha_per_target:
@@ -227,7 +238,9 @@ class KernelRidgeCV(_Base):
                 k = int(np.argmin(np.where(np.isnan(mean), np.inf, mean)))
                 self.alpha_ = float(alphas[k])
                 self.best_score_ = float(-mean[k])
-                path = kernel_ridge_path(X, y, lams[k : k + 1], select="gcv", **self._params())
+                path = kernel_ridge_path(
+                    X, y, lams[k : k + 1], select="gcv", devices=self.devices, **self._params()
+                )
             elif y.ndim == 2:
                 best = np.asarray(path.best_index)
                 self.alpha_ = alphas[best].astype(X.dtype)

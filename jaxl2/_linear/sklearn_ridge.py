@@ -40,7 +40,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._typing import ArrayLike
+from .._typing import ArrayLike, Devices
 from . import ridge_data as rd
 from . import ridge_iterative as it
 from .ridge import ridge
@@ -591,6 +591,11 @@ class RidgeCV(_RidgeBase):
             jaxl2 picks the decomposition itself (always exact).
         store_cv_results: keep ``cv_results_`` (LOO mode only).
         alpha_per_target: choose alpha per target (2-D ``y``) instead of one for all (LOO only).
+        devices: shard the targets over devices in the LOO mode of a dense X (an int, a list of
+            devices or a ``jax.sharding.Mesh``; see :func:`jaxl2.ridge_path`). The LOO errors
+            are then computed sharded by targets; with ``alpha_per_target`` each target's
+            coefficients too (``ridge_path(..., keep="best")``'s, from the same decomposition,
+            instead of a refit). The fitted attributes are NumPy arrays, as always.
 
     Attributes:
         alpha_: chosen alpha (float, or ``(n_targets,)`` with ``alpha_per_target``).
@@ -620,6 +625,7 @@ class RidgeCV(_RidgeBase):
         "gcv_mode": [StrOptions({"auto", "svd", "eigen"}), None],
         "store_cv_results": ["boolean"],
         "alpha_per_target": ["boolean"],
+        "devices": "no_validation",  # checked by jaxl2.ridge_path, with its messages
     }
 
     def __init__(
@@ -632,6 +638,7 @@ class RidgeCV(_RidgeBase):
         gcv_mode: Literal["auto", "svd", "eigen"] | None = None,
         store_cv_results: bool = False,
         alpha_per_target: bool = False,
+        devices: Devices = None,
     ):
         self.alphas = alphas
         self.fit_intercept = fit_intercept
@@ -640,6 +647,7 @@ class RidgeCV(_RidgeBase):
         self.gcv_mode = gcv_mode
         self.store_cv_results = store_cv_results
         self.alpha_per_target = alpha_per_target
+        self.devices = devices
 
     def _check_alphas(self) -> np.ndarray:
         """scikit-learn's checks and wording: alphas > 0 (≥ 0 with cv set)."""
@@ -714,11 +722,12 @@ class RidgeCV(_RidgeBase):
                 _compute_dtype(X),
                 residuals=need_residuals,
             )
+        path = None
         if not need_residuals:
             if sparse_res is not None:
                 loo = sparse_res.loo_mse
             else:
-                loo = self._loo_path(X, Y, sw, alphas)  # (K, t)
+                loo, path = self._loo_path(X, Y, sw, alphas)  # (K, t)
             self.loo_mse_ = loo[:, 0] if y_was_1d else loo
             scores = -loo if per_target else -loo.mean(axis=1)
         else:
@@ -743,6 +752,9 @@ class RidgeCV(_RidgeBase):
             coef, intercept = sparse_loo_coef(sparse_res, np.broadcast_to(best, (Y.shape[1],)))
             if _needs_refinement(X):
                 coef, intercept = _refine_matrix_free(X, Y, sw, alpha, self.fit_intercept, coef)
+        elif per_target and path is not None and self.devices is not None:
+            # Sharded by targets: each target's fit at its own alpha, from the decomposition.
+            coef, intercept = np.asarray(path.coef), np.asarray(path.intercept)
         else:
             with warnings.catch_warnings():
                 # scikit-learn's RidgeCV takes the coefficients from its decomposition and does
@@ -839,15 +851,23 @@ class RidgeCV(_RidgeBase):
             sw32 = None if sw is None else jnp.asarray(sw, jnp.float32)
             lams = jnp.asarray(alphas, jnp.float32)
             path = ridge_path(
-                X32, Y32, lams, fit_intercept=self.fit_intercept, sample_weight=sw32, keep="best"
-            )
-        else:
-            path = ridge_path(
-                X,
-                Y,
-                alphas.astype(X.dtype),
+                X32,
+                Y32,
+                lams,
                 fit_intercept=self.fit_intercept,
-                sample_weight=sw,
-                keep="best",  # only the LOO errors are used: never hold K·p·t coefficients
+                sample_weight=sw32,
+                keep="best",
+                devices=self.devices,
             )
-        return np.asarray(path.loo_mse, np.float64)
+            # float32 coefficients of float64 data: refitted (and refined) by the caller
+            return np.asarray(path.loo_mse, np.float64), None
+        path = ridge_path(
+            X,
+            Y,
+            alphas.astype(X.dtype),
+            fit_intercept=self.fit_intercept,
+            sample_weight=sw,
+            keep="best",  # never hold K·p·t coefficients
+            devices=self.devices,
+        )
+        return np.asarray(path.loo_mse, np.float64), path

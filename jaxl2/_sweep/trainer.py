@@ -266,7 +266,7 @@ def _is_eqx(x: Any) -> bool:
 # (threefry) that XLA:CPU is slow to optimize: it compiles at LLVM optimization level 1
 # instead of 3 (about 2x less compile time, the same values bit for bit; level 0 would round
 # differently).
-INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+INIT_COMPILER_OPTIONS: dict[str, Any] = {"xla_backend_optimization_level": 1}
 # model -> (compiled init program, its static output leaves); jaxl2.clear_caches() empties it.
 _inits = new_cache()
 

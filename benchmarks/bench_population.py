@@ -61,10 +61,22 @@ def _mlp(sizes):
     return init, loss
 
 
-def _optimizer(h):
+def _optimizer(max_steps):
+    """AdamW whose learning rate decays from each member's ``h["lr"]`` to 0 at ``max_steps``
+    (cosine): every member is trained to convergence at the full budget, so its final loss is
+    its setting's, not the last minibatches' luck. ``h`` is traced: the unit schedule times
+    ``h["lr"]`` (see :class:`jaxl2.SweepTrainer`). Decoupled decay follows the schedule
+    (``lr_t · wd · w``, optax's adamw)."""
+    import optax
+
     import jaxl2
 
-    return jaxl2.adamw(h["lr"], weight_decay=h["wd"], mask="weights")
+    unit = optax.cosine_decay_schedule(1.0, max_steps)
+
+    def optimizer(h):
+        return jaxl2.adamw(lambda t: h["lr"] * unit(t), weight_decay=h["wd"], mask="weights")
+
+    return optimizer
 
 
 def run(quick: bool = False) -> list[Section]:
@@ -94,7 +106,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
             loss,
             train,
             hparams=hparams,
-            optimizer=_optimizer,
+            optimizer=_optimizer(R),
             steps=R,
             batch_size=batch,
             eval_data=val,
@@ -137,7 +149,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
     )
     hits, mean_hits = [], []
     for seed in range(seeds):
-        trainer = jaxl2.SweepTrainer(init, loss, _optimizer, hparams)
+        trainer = jaxl2.SweepTrainer(init, loss, _optimizer(R), hparams)
         cpu = time.process_time()
         res = jaxl2.successive_halving(
             trainer,
@@ -167,7 +179,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
         f"a member of the 3-seed mean's top 5 % in {sum(mean_hits)} of {seeds}."
     )
 
-    trainer = jaxl2.SweepTrainer(init, loss, _optimizer, hparams)
+    trainer = jaxl2.SweepTrainer(init, loss, _optimizer(R), hparams)
     pbt = jaxl2.population_based_training(
         trainer,
         train,

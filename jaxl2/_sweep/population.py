@@ -665,8 +665,9 @@ def successive_halving(
 ) -> HalvingResult:
     r"""Successive halving (Jamieson & Talwalkar 2016) of a :class:`SweepTrainer`'s members.
 
-    All K members train together (one compiled step on a shared batch). At the rungs
-    ``r_i = min_steps · eta^i < max_steps`` every member still running is evaluated on
+    All K members train together (one compiled step on a shared batch; with array ``data``
+    the steps between two rungs run as one compiled loop, no Python between steps). At the
+    rungs ``r_i = min_steps · eta^i < max_steps`` every member still running is evaluated on
     ``eval_data`` (``trainer.evaluate``, evaluation mode); the best ``⌊n/eta⌋`` (at least one)
     by ``monitor`` continue, the others stop and keep their last record. The survivors reach
     ``max_steps``. With ``compact=True`` the survivors' states (parameters, model state,

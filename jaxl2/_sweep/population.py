@@ -82,7 +82,7 @@ class _Data:
                     )
                 self.nb = self.n // batch_size
                 self._take = jax.jit(lambda d, i: jax.tree.map(lambda x: x[i], d))
-                self._epoch, self._perm = -1, None
+                self._epoch, self._perm, self._perm_dev = -1, None, None
         else:
             if batch_size is not None:
                 raise ValueError(
@@ -98,8 +98,9 @@ class _Data:
                 return self.data
             bs = self.batch_size
             pos = t % self.nb
-            perm = jnp.asarray(self._perm_of(t // self.nb))
-            return self._take(self.data, perm[pos * bs : (pos + 1) * bs])
+            if t // self.nb != self._epoch or self._perm_dev is None:
+                self._perm_dev = jnp.asarray(self._perm_of(t // self.nb))
+            return self._take(self.data, self._perm_dev[pos * bs : (pos + 1) * bs])
         if self._it is None or t < self._cursor:
             self._it, self._cursor = self._fresh(), 0
         while self._cursor < t:  # resuming: skip the batches already used
@@ -112,7 +113,7 @@ class _Data:
         if epoch != self._epoch:
             rng = np.random.default_rng([self.seed, epoch])
             self._perm = rng.permutation(self.n).astype(np.int32)
-            self._epoch = epoch
+            self._epoch, self._perm_dev = epoch, None
         return self._perm  # pyright: ignore[reportReturnType]
 
     def indices(self, t0: int, n: int, size: int) -> np.ndarray | None:

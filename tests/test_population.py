@@ -128,6 +128,44 @@ def test_data_as_callable_and_list_give_the_same_run():
     np.testing.assert_allclose(a.records["loss"][k], (w[k] - 1) ** 2, rtol=1e-4)
 
 
+def test_compiled_loop_equals_one_dispatch_per_step(monkeypatch):
+    """Array data run the steps between two rungs in one compiled loop (chunks of 7 here, so
+    segments cross chunk boundaries); the same minibatches given as a list run one dispatch per
+    step. Same records, one compilation per population size."""
+    from jaxl2._sweep import population
+
+    monkeypatch.setattr(population, "_CHUNK", 7)
+    X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
+    bs, steps = 3, 27
+    # the minibatches of array data: epoch e's permutation seeded by (seed, e), 4 per epoch
+    perms = [np.random.default_rng([5, e]).permutation(12) for e in range(steps // 4 + 1)]
+    batches = [(X[perms[t // 4][(t % 4) * bs : (t % 4 + 1) * bs]],) for t in range(steps)]
+
+    def trainer():
+        return jaxl2.SweepTrainer(
+            lambda key: jnp.zeros(1),
+            lambda w, batch: jnp.mean((w[0] - batch[0]) ** 2),
+            lambda h: jaxl2.coupled(optax.sgd(LR), h),
+            LAMS,
+        )
+
+    kw = dict(monitor="loss", min_steps=3, max_steps=steps, eta=3)
+    looped = jaxl2.successive_halving(trainer(), (X,), (ONES,), batch_size=bs, seed=5, **kw)
+    stepped = jaxl2.successive_halving(trainer(), batches, (ONES,), **kw)
+    assert [r["kept"] for r in looped.rungs] == [r["kept"] for r in stepped.rungs]
+    np.testing.assert_allclose(looped.records["loss"], stepped.records["loss"], rtol=1e-6)
+    assert looped.compiles == stepped.compiles == {9: 1, 3: 1, 1: 1}
+    # by hand, the best member's SGD on the same minibatches
+    lam, w = LAMS[looped.best], 0.0
+    for t in range(steps):
+        w = w - LR * (2 * (w - batches[t][0].mean()) + lam * w)
+    np.testing.assert_allclose(looped.records["loss"][looped.best], (w - 1) ** 2, rtol=1e-4)
+    pbt_kw = dict(monitor="loss", steps=steps, interval=9)
+    a = jaxl2.population_based_training(trainer(), (X,), (ONES,), batch_size=bs, seed=5, **pbt_kw)
+    b = jaxl2.population_based_training(trainer(), batches, (ONES,), seed=5, **pbt_kw)
+    np.testing.assert_allclose(a.records["loss"], b.records["loss"], rtol=1e-6)
+
+
 def test_hyperband_brackets():
     lams = np.geomspace(0.01, 5.0, 13).astype(np.float32)
     res = jaxl2.hyperband(toy_trainer(lams), ONES, ONES, monitor="loss", max_steps=9, eta=3)

@@ -82,7 +82,7 @@ class _Data:
                     )
                 self.nb = self.n // batch_size
                 self._take = jax.jit(lambda d, i: jax.tree.map(lambda x: x[i], d))
-                self._epoch, self._perm = -1, None
+                self._epoch, self._perm, self._perm_dev = -1, None, None
         else:
             if batch_size is not None:
                 raise ValueError(
@@ -96,20 +96,37 @@ class _Data:
         if self.arrays:
             if self.batch_size is None:
                 return self.data
-            epoch, pos = divmod(t, self.nb)
-            if epoch != self._epoch:
-                rng = np.random.default_rng([self.seed, epoch])
-                self._perm = jnp.asarray(rng.permutation(self.n).astype(np.int32))
-                self._epoch = epoch
             bs = self.batch_size
-            # _perm is set on the first batch of every epoch, just above.
-            return self._take(self.data, self._perm[pos * bs : (pos + 1) * bs])  # pyright: ignore[reportOptionalSubscript]
+            pos = t % self.nb
+            if t // self.nb != self._epoch or self._perm_dev is None:
+                self._perm_dev = jnp.asarray(self._perm_of(t // self.nb))
+            return self._take(self.data, self._perm_dev[pos * bs : (pos + 1) * bs])
         if self._it is None or t < self._cursor:
             self._it, self._cursor = self._fresh(), 0
         while self._cursor < t:  # resuming: skip the batches already used
             self._next()
         batch = self._next()
         return batch
+
+    def _perm_of(self, epoch: int) -> np.ndarray:
+        """Epoch ``epoch``'s permutation of the examples (host; seeded by ``(seed, epoch)``)."""
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._perm = rng.permutation(self.n).astype(np.int32)
+            self._epoch, self._perm_dev = epoch, None
+        return self._perm  # pyright: ignore[reportReturnType]
+
+    def indices(self, t0: int, n: int, size: int) -> np.ndarray | None:
+        """``(size, batch_size)`` example indices of steps ``t0 … t0 + n − 1`` (rows past
+        ``n`` are 0, never used); None for full-batch data. Array data only."""
+        if self.batch_size is None:
+            return None
+        bs = self.batch_size
+        out = np.zeros((size, bs), np.int32)
+        for j in range(n):
+            epoch, pos = divmod(t0 + j, self.nb)
+            out[j] = self._perm_of(epoch)[pos * bs : (pos + 1) * bs]
+        return out
 
     def _fresh(self) -> Any:
         src = self.source
@@ -147,16 +164,38 @@ def _take(tree: Any, index: Any) -> Any:
     return jax.tree.map(lambda x: x[index], tree)
 
 
-def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, dict]:
+# Steps per dispatch of the compiled loop: its index table has this many rows whatever the
+# segment's length, so the loop compiles once per population size.
+_CHUNK = 256
+
+
+def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict]:
+    """``(step, loop, init, traces)``: one vmapped step; ``loop(h, s, data, idx, n)``, ``n``
+    steps in one compiled ``fori_loop`` on minibatches ``data[idx[i]]`` (``idx`` None: the
+    full batch every step); ``traces``: ``{population size: compilations}`` of both."""
     traces: dict[int, int] = {}
+    vstep = jax.vmap(trainer.member_step, in_axes=(0, 0, None))
+
+    def count(s: TrainerState) -> None:
+        k = int(s.step.shape[0])
+        traces[k] = traces.get(k, 0) + 1
 
     def step(h, s, batch):
-        k = int(jax.tree.leaves(s.step)[0].shape[0])
-        traces[k] = traces.get(k, 0) + 1
-        return jax.vmap(trainer.member_step, in_axes=(0, 0, None))(h, s, batch)
+        count(s)
+        return vstep(h, s, batch)
+
+    def loop(h, s, data, idx, n):
+        count(s)
+
+        def body(i, s):
+            batch = data if idx is None else jax.tree.map(lambda x: x[idx[i]], data)
+            return vstep(h, s, batch)[0]
+
+        return jax.lax.fori_loop(0, n, body, s)
 
     init = jax.jit(jax.vmap(trainer.member_init, in_axes=(0, 0, None)))
-    return jax.jit(step, donate_argnums=(1,)), init, traces
+    jit = jax.jit
+    return jit(step, donate_argnums=(1,)), jit(loop, donate_argnums=(1,)), init, traces
 
 
 class _Engine:
@@ -171,7 +210,7 @@ class _Engine:
         self.progress = progress
         self.ndev = 1 if trainer.mesh is None else int(trainer.mesh.devices.size)
         # Kept with the trainer's compiled programs: later calls on the same trainer reuse them.
-        self.step, self._init, self._all_traces = trainer._program(
+        self.step, self._loop, self._init, self._all_traces = trainer._program(
             "population", lambda: _programs(trainer)
         )
         self._traces0 = dict(self._all_traces)
@@ -186,6 +225,20 @@ class _Engine:
 
     def place(self, tree: Any) -> Any:
         return self.trainer._place(tree)
+
+    def advance(self, h: Any, state: TrainerState, t0: int, t1: int) -> TrainerState:
+        """Steps ``t0 … t1 − 1``: array data run in one compiled loop per ``_CHUNK`` steps (one
+        dispatch, no Python between steps); other data one dispatch per step."""
+        if not self.data.arrays:
+            for u in range(t0, t1):
+                state, _ = self.step(h, state, self.data.get(u))
+            return state
+        for c in range(t0, t1, _CHUNK):
+            n = min(_CHUNK, t1 - c)
+            idx = self.data.indices(c, n, _CHUNK)
+            idx = None if idx is None else jnp.asarray(idx)
+            state = self._loop(h, state, self.data.data, idx, jnp.asarray(n, jnp.int32))
+        return state
 
     def rows(self, members: np.ndarray) -> np.ndarray:
         """``members`` padded (by repeating the first) to a multiple of the device count."""
@@ -486,9 +539,8 @@ def _halving(
     state, h, alive, live, start_rung, t = _resume(engine, store, members, compact, out)
     for i in range(start_rung, len(rungs)):
         n_rows = int(state.active.shape[0])
-        for u in range(t, rungs[i]):
-            state, _ = engine.step(h, state, engine.data.get(u))
-            out["member_steps"] += n_rows if not compact else len(alive)
+        state = engine.advance(h, state, t, rungs[i])
+        out["member_steps"] += (rungs[i] - t) * (n_rows if not compact else len(alive))
         t = rungs[i]
         values = engine.evaluate(state)
         rows = np.arange(len(alive)) if compact else np.flatnonzero(live)
@@ -614,8 +666,9 @@ def successive_halving(
 ) -> HalvingResult:
     r"""Successive halving (Jamieson & Talwalkar 2016) of a :class:`SweepTrainer`'s members.
 
-    All K members train together (one compiled step on a shared batch). At the rungs
-    ``r_i = min_steps · eta^i < max_steps`` every member still running is evaluated on
+    All K members train together (one compiled step on a shared batch; with array ``data``
+    the steps between two rungs run as one compiled loop, no Python between steps). At the
+    rungs ``r_i = min_steps · eta^i < max_steps`` every member still running is evaluated on
     ``eval_data`` (``trainer.evaluate``, evaluation mode); the best ``⌊n/eta⌋`` (at least one)
     by ``monitor`` continue, the others stop and keep their last record. The survivors reach
     ``max_steps``. With ``compact=True`` the survivors' states (parameters, model state,
@@ -1103,8 +1156,7 @@ def population_based_training(
     state, h, t, history, lineage, values_log = _pbt_resume(engine, store)
     boundaries = list(range(0, steps, interval))
     for b in boundaries[len(lineage) + 1 :] + [steps]:
-        for u in range(t, b):
-            state, _ = engine.step(h, state, engine.data.get(u))
+        state = engine.advance(h, state, t, b)
         t = b
         values = engine.evaluate(state)
         v = jnp.asarray(values[name], jnp.float32)

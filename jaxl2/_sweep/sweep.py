@@ -373,7 +373,7 @@ def _program(fn: Callable, static: _Static, inner: str, mesh: Mesh | None) -> Ca
         else:
             body = lambda h, dynamic: jax.lax.map(lambda hk: member(hk, dynamic), h)
         if mesh is not None:
-            spec = P(tuple(mesh.axis_names))
+            spec = _row_sharding(mesh).spec
             # The members are independent: no collectives, and a scan carry that starts from
             # constants is fine on every device, hence check_vma=False.
             body = jax.shard_map(
@@ -417,20 +417,24 @@ def _first_trace(
         rows = jax.tree.map(lambda m: jax.ShapeDtypeStruct((width, *m.shape), m.dtype), member)
         args = specs
     else:
-        split = NamedSharding(mesh, P(tuple(mesh.axis_names)))
+        split, shared = _row_sharding(mesh), NamedSharding(mesh, P())
         rows = jax.tree.map(
             lambda m: jax.ShapeDtypeStruct((width, *m.shape), m.dtype, sharding=split), member
         )
-        shared = NamedSharding(mesh, P())
         args = [jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=shared) for x in specs]
     out = _program(fn, static, kind, mesh).trace(rows, args).out_info
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), out), None
 
 
+def _row_sharding(mesh: Mesh) -> NamedSharding:
+    """Members (rows) split over every axis of the mesh: the layout of ``h`` and the outputs."""
+    return NamedSharding(mesh, P(tuple(mesh.axis_names)))
+
+
 def _place_rows(rows: Any, mesh: Mesh | None) -> Any:
     if mesh is None:
         return rows
-    sharding = NamedSharding(mesh, P(tuple(mesh.axis_names)))
+    sharding = _row_sharding(mesh)
     # make_array_from_callback builds a global array from the slices each host owns, so the
     # same code runs on one host and under jax.distributed.
     return jax.tree.map(

@@ -4,9 +4,6 @@ References: the same solvers unsharded (themselves checked against brute-force r
 scikit-learn and himalaya in tests/test_many_targets.py), in float64 to 1e-10.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -14,6 +11,7 @@ import numpy as np
 import pytest
 
 import jaxl2
+from tests._subprocess import run_on_faked_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,21 +131,7 @@ print("SHARDED TUNE OK")
 
 
 def _run(script: str, marker: str) -> None:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert marker in proc.stdout
+    proc = run_on_faked_devices(script, marker, python_args=("-W", "error"))
     print(proc.stdout[-200:])
 
 

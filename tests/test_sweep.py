@@ -25,6 +25,7 @@ import pytest
 import jaxl2
 from jaxl2._sweep import auto as _auto
 from jaxl2._sweep import sweep as _sweep
+from tests._subprocess import run_on_faked_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 25
@@ -748,21 +749,7 @@ print("SHARDED OK")
 
 
 def test_sharded_equals_unsharded_on_four_faked_devices():
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARDED_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "SHARDED OK" in proc.stdout
+    run_on_faked_devices(SHARDED_SCRIPT, "SHARDED OK")
 
 
 CORES_SCRIPT = """

@@ -663,7 +663,10 @@ class SweepTrainer:
         params = optax.apply_updates(s.params, updates)
         ok = jnp.isfinite(loss)
         for leaf in jax.tree.leaves(params):
-            ok = ok & jnp.all(jnp.isfinite(leaf))
+            # x − x is 0 where x is finite and NaN where it is not (inf − inf, NaN − NaN), and a
+            # sum keeps the NaN: one fused pass reading the leaf. jnp.all(jnp.isfinite(x))
+            # writes a bool array first and reduces it in two more passes (XLA:CPU).
+            ok = ok & jnp.isfinite(jnp.sum(leaf - leaf))
         new = s._replace(params=params, model_state=model_state, opt_state=opt_state)
         return new, s.active & ok, ok, loss
 

@@ -123,9 +123,9 @@ def _optimizer():
 
 
 def _step_pair(sizes, K, batch, n_batches):
-    """(trainer, run_trainer(m), run_hand(m), batches) for trainer.step against a hand-written
-    jit(vmap(step), donate_argnums=0) with plain optax.adamw (same decay, same mask, no checks)
-    and the hyperparameters on the device, as the trainer holds them."""
+    """(trainer, run_trainer(m), run_hand(m), batches, bytes_accessed()) for trainer.step
+    against a hand-written jit(vmap(step), donate_argnums=0) with plain optax.adamw (same decay,
+    same mask, no checks) and the hyperparameters on the device, as the trainer holds them."""
     import jax
     import numpy as np
     import optax
@@ -165,7 +165,23 @@ def _step_pair(sizes, K, batch, n_batches):
         return losses
 
     _block(run_trainer(2)), _block(run_hand(2))  # compile both
-    return trainer, run_trainer, run_hand, batches
+
+    def bytes_accessed():
+        """XLA's bytes accessed per step of both compiled programs (deterministic, unlike
+        timings); the trainer's counts the larger branch of its ``cond``, the one that keeps
+        frozen members' state, which runs only when a member is frozen."""
+        state = trainer.init()
+        ours = trainer._step_program.lower(trainer._h, trainer._step_args(state), batches[0])
+        peer = hand.lower(start(lams_device), lams_device, batches[0])
+        return tuple(_cost_bytes(lowered.compile()) for lowered in (ours, peer))
+
+    return trainer, run_trainer, run_hand, batches, bytes_accessed
+
+
+def _cost_bytes(compiled) -> float:
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float((cost or {}).get("bytes accessed", float("nan")))
 
 
 def _interleaved(fns: dict, m: int, repeat: int, clock) -> dict:
@@ -206,7 +222,9 @@ def _worker_step(quick: bool) -> dict:
     import numpy as np
 
     K, batch, n_steps = (2, 16, 3) if quick else (16, 64, 200)
-    trainer, run_trainer, run_hand, batches = _step_pair(SIZES, K, batch, min(n_steps, 50))
+    trainer, run_trainer, run_hand, batches, bytes_accessed = _step_pair(
+        SIZES, K, batch, min(n_steps, 50)
+    )
     # Interleaved blocks (trainer, hand, trainer, ...), the median of many: wall time, and
     # the CPU time of all threads next to it (steadier under load).
     repeat = 1 if quick else 25
@@ -216,13 +234,14 @@ def _worker_step(quick: bool) -> dict:
     ours = statistics.median(walls["trainer"])
     peer = statistics.median(walls["hand"])
     cpu_ours, cpu_peer = statistics.median(cpus["trainer"]), statistics.median(cpus["hand"])
+    bytes_trainer, bytes_hand = bytes_accessed()
     diff = float(np.max(np.abs(np.asarray(run_trainer(n_steps)) - np.asarray(run_hand(n_steps)))))
     # Per-call host cost: Python around the program, and the whole call (Python, dispatch and
     # the program's fixed per-operation costs) with a negligible model (MLP 2-2-2, batch 1),
     # main-thread CPU time.
     calls = 50 if quick else 3000
     python = _python_overhead(trainer, batches, calls)
-    _, tiny_trainer, tiny_hand, _ = _step_pair([2, 2, 2], K, 1, 8)
+    _, tiny_trainer, tiny_hand, _, _ = _step_pair([2, 2, 2], K, 1, 8)
     tiny = _interleaved(
         {"trainer": tiny_trainer, "hand": tiny_hand}, calls, 1 if quick else 7, time.thread_time
     )
@@ -235,6 +254,9 @@ def _worker_step(quick: bool) -> dict:
         "cpu_trainer": cpu_ours,
         "cpu_hand": cpu_peer,
         "cpu_ratio": cpu_ours / cpu_peer,
+        "wall_ratio": ours / peer,
+        "bytes_trainer": bytes_trainer,
+        "bytes_hand": bytes_hand,
         "python_overhead": python,
         "tiny_trainer": statistics.median(tiny["trainer"]),
         "tiny_hand": statistics.median(tiny["hand"]),
@@ -460,7 +482,10 @@ def run(quick: bool = False) -> list[Section]:
             passed=step["hand_step"] / step["trainer_step"] >= 1 / 1.2,
             note=f"interleaved blocks, median of {step['repeat']}; CPU time (all threads) "
             f"{step['cpu_trainer'] * 1e3:.2f} ms against {step['cpu_hand'] * 1e3:.2f} ms per "
-            f"step (ratio {step['cpu_ratio']:.2f}); per-call Python work around the compiled "
+            f"step (ratio {step['cpu_ratio']:.2f}); XLA bytes accessed per step "
+            f"{step['bytes_trainer'] / 1e6:.1f} MB against {step['bytes_hand'] / 1e6:.1f} MB "
+            f"(the trainer's counts the branch that keeps frozen members, which runs only "
+            f"when one is frozen); per-call Python work around the compiled "
             f"program {step['python_overhead'] * 1e6:.1f} µs (the hand loop: none, its call is "
             f"the program); whole call with a negligible model (MLP 2-2-2, batch 1, "
             f"main-thread CPU) {step['tiny_trainer'] * 1e6:.0f} µs against "

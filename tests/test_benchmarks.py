@@ -149,7 +149,12 @@ def _check_trainer(sections: dict) -> None:
     section = sections["trainer"]
     step = next(r for r in section["rows"] if r["case"].startswith("trainer.step"))
     # the hand-written jit(vmap(step)) and the trainer computed the same losses
-    assert _number(r"same losses to ([\d.e+-]+)", section["notes"][step["case"]]) <= 1e-5
+    note = section["notes"][step["case"]]
+    assert _number(r"same losses to ([\d.e+-]+)", note) <= 1e-5
+    # XLA's bytes accessed per step of both programs (deterministic evidence next to the times)
+    ours = _number(r"XLA bytes accessed per step ([\d.]+) MB", note)
+    peer = _number(r"XLA bytes accessed per step [\d.]+ MB against ([\d.]+) MB", note)
+    assert ours > 0 and peer > 0
     rate = _number(r"FLOP rate of trainer.step: ([\d.]+) GFLOP/s", section["body"])
     peak = _number(r"matmul peak of ([\d.]+) GFLOP/s", section["body"])
     assert 0 < rate and 0 < peak

@@ -713,7 +713,16 @@ class SweepTrainer:
         """All K members' step (the program behind :meth:`step`) on the step's fields. While
         every member goes on (the common case), the new state is taken as is; the per-leaf
         selection that keeps frozen members' state runs only when one is frozen (a ``cond``
-        outside the vmap, so it is a real branch, not a select over every buffer)."""
+        outside the vmap, so it is a real branch, not a select over every buffer).
+
+        Its price (XLA:CPU, MLP 64-128-10, K = 16): the common branch copies the new
+        parameters and optimizer state into the donated buffers, since a member's old state
+        must live until its new parameters are known to be finite (3.7 MB of the 20.3 MB that
+        branch's path reads and writes; a hand-written step without the check: 16.1 MB).
+        Measured and slower or no better: a ``where`` without the ``cond`` (reads both states,
+        writes one), no donation with a ``while_loop`` fix-up (fresh output buffers each step),
+        and deciding first by recomputing the update, then writing in place (XLA then copies
+        the old state, or the gradients into the loop's layout)."""
         layout = self._step_layout()
         fields: list[Any] = [None] * len(TrainerState._fields)
         for i, value in zip(layout, core, strict=True):

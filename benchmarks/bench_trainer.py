@@ -170,8 +170,8 @@ def _step_pair(sizes, K, batch, n_batches):
         """XLA's bytes accessed per step of both compiled programs (deterministic, unlike
         timings); the trainer's counts the larger branch of its ``cond``, the one that keeps
         frozen members' state, which runs only when a member is frozen."""
-        state = trainer.init()
-        ours = trainer._step_program.lower(trainer._h, trainer._step_args(state), batches[0])
+        state, program = trainer.init(), trainer._compiled["step"]  # the jitted step
+        ours = program.lower(trainer._h, trainer._step_args(state), batches[0])
         peer = hand.lower(start(lams_device), lams_device, batches[0])
         return tuple(_cost_bytes(lowered.compile()) for lowered in (ours, peer))
 

@@ -146,12 +146,6 @@ def _sq_norm(x: Any, dt: Any = None) -> jax.Array:
     """
     x = jnp.asarray(x)
     x = x.astype(_f32(x.dtype) if dt is None else dt)
-    if x.ndim >= 2:
-        # Over the rows first, then over the last axis's partial sums: XLA:CPU runs a reduction
-        # that keeps the minor axis about twice as fast as one straight to a scalar (the same
-        # bytes, 4 per entry); on GPU/TPU it is a column reduction and a small one.
-        x = x.reshape(-1, x.shape[-1])
-        return jnp.sum(jnp.sum(x * x, axis=0))
     return jnp.sum(x * x)
 
 

@@ -28,12 +28,20 @@ whole leaf (or all leaves) before its element-wise step can run, so it needs a s
 
 XLA on CPU compiles optax.adamw itself to 40 B per parameter (three passes: m, v, then p), so
 its bytes ratio to a rule at the floor is (40 + extra) / 40 rather than (28 + extra) / 28.
+CPR there moves 56 B (W' = W + u written by the third pass, read by the norm and the step).
+
+Bytes do not show page faults: a step whose temporaries are one allocation above glibc's mmap
+threshold (at most 32 MiB) maps and faults them in every step, as CPR did while XLA:CPU's
+scheduler computed every matrix's W' before any norm (40 MB here: 9.8k faults per step, 2.1×
+AdamW's time against 1.40× bytes). ``cpr`` now takes the matrices in groups (see
+``jaxl2._decay_methods._InOrder``), so the note's fault count and temporaries are the check.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,11 +102,34 @@ def floor_ratio(kind: str | None, params: Any) -> float | None:
     return (ADAMW_FLOOR * n + more) / (ADAMW_FLOOR * n)
 
 
+def faults_per_step(run: Callable, steps: int) -> float:
+    """Minor page faults of this process per call of ``run`` (NaN where not measurable).
+
+    A step that page-faults allocates memory the C library had returned to the system: on
+    XLA:CPU a compiled step's temporaries are one allocation, which glibc serves by ``mmap``
+    and unmaps when it is freed once it is above its threshold (at most 32 MiB), so every
+    step faults all its pages in again. Deterministic where the time is not.
+    """
+    if not sys.platform.startswith("linux"):
+        return float("nan")
+    import resource
+
+    def minflt() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    jax.block_until_ready(run())
+    start = minflt()
+    for _ in range(steps):
+        jax.block_until_ready(run())
+    return (minflt() - start) / steps
+
+
 def compiled_costs(tx: optax.GradientTransformation, params: Any) -> dict[str, float]:
-    """``bytes accessed`` and fused ops (array, scalar) of the benchmark's compiled step.
+    """``bytes accessed``, temporaries and fused ops (array, scalar) of the compiled step.
 
     The same step as the timed one (``update`` + ``apply_updates``, params and state donated),
-    compiled but not run. ``bytes`` is NaN where the backend's cost analysis has no figure.
+    compiled but not run. ``bytes`` is NaN where the backend's cost analysis has no figure,
+    ``temp`` (bytes of XLA's temporary buffers) where it has no memory analysis.
     """
     grads = jax.tree.map(jnp.zeros_like, params)
 
@@ -110,12 +141,14 @@ def compiled_costs(tx: optax.GradientTransformation, params: Any) -> dict[str, f
     compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
     cost = compiled.cost_analysis()
     cost = (cost[0] if cost else {}) if isinstance(cost, list | tuple) else (cost or {})
+    memory = compiled.memory_analysis()
     text = compiled.as_text() or ""
     entry = text[text.find("ENTRY") :]
     shapes = re.findall(r"= (\w+\[[\d,]*\])\S* fusion\(", entry)
     scalars = sum(shape.endswith("[]") for shape in shapes)
     return {
         "bytes": float(cost.get("bytes accessed", float("nan"))),
+        "temp": float("nan") if memory is None else float(memory.temp_size_in_bytes),
         "array_ops": len(shapes) - scalars,
         "scalar_ops": scalars,
     }
@@ -187,14 +220,22 @@ def run(quick: bool = False) -> list[Section]:
             "40 B (1.43× on the constrained matrices: `‖W + u‖²` needs Adam's whole step "
             "before the constrained one); spectral decay's is 36 B (1.29×: `W v` and `Wᵀ u₁` "
             "read W twice). XLA on CPU compiles optax.adamw to 40 B per parameter, so a rule "
-            "at its floor shows (40 + extra)/40 there. On CPU a step whose compiled program "
-            "keeps a parameter-sized temporary (CPR's `W + u`) also pays page faults on it "
-            "every step (the temporary is freed and allocated again), which its time shows "
-            "and its bytes do not."
+            "at its floor shows (40 + extra)/40 there (CPR 56 B: 1.40×). Each note also "
+            "gives the minor page faults per step and the compiled step's temporaries: CPR "
+            "keeps `W + u` of each matrix in memory between its norm and its step, and jaxl2 "
+            "takes the matrices in groups of about 4 MiB, each after the previous group's "
+            "norms, so that a few matrices' `W + u` are alive at once, not all (on XLA:CPU "
+            "all at once were one 40 MB temporary here, which glibc maps and unmaps every "
+            "step: 9.8k page faults per step and 2.1× AdamW's time instead of 1.4×). A single "
+            "matrix of more than about 4M float32 entries still makes a temporary above "
+            "glibc's 32 MiB mmap threshold (raising it with `MALLOC_MMAP_THRESHOLD_` avoids "
+            "that; not set here)."
         ),
     )
     for name, ours, peer, peer_name, target, kind in cases():
-        m = _paired_ratios(_stepper(ours, params), _stepper(peer, params), rounds)
+        run_ours, run_peer = _stepper(ours, params), _stepper(peer, params)
+        m = _paired_ratios(run_ours, run_peer, rounds)
+        faults = [faults_per_step(run, 5 if quick else 20) for run in (run_ours, run_peer)]
         c_ours, c_peer = compiled_costs(ours, params), compiled_costs(peer, params)
         floor = floor_ratio(kind, params)
         floor_text = (
@@ -217,7 +258,10 @@ def run(quick: bool = False) -> list[Section]:
                 passed=None if target is None else m["ratio"] <= target,
                 note=f"time ratio {m['ratio']:.3f} (interquartile {m['q1']:.3f}–{m['q3']:.3f}); "
                 + n_bytes
-                + f"{floor_text}; compiled steps: {c_ours['array_ops']} fused array ops and "
+                + f"{floor_text}; page faults per step {faults[0]:.0f} against "
+                f"{faults[1]:.0f}, compiled temporaries {c_ours['temp'] / 1e6:.1f} MB against "
+                f"{c_peer['temp'] / 1e6:.1f} MB; "
+                f"compiled steps: {c_ours['array_ops']} fused array ops and "
                 f"{c_ours['scalar_ops']} scalar ops (jaxl2), {c_peer['array_ops']} and "
                 f"{c_peer['scalar_ops']} (peer); "
                 f"{fmt_time(m['ours'])} against {fmt_time(m['peer'])}",

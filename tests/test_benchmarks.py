@@ -135,6 +135,8 @@ def _check_decay_methods(sections: dict) -> None:
         # but for Muon, the exact rule's floor over AdamW's 28 B per parameter
         assert _number(r"bytes accessed ratio ([\d.]+)", note) > 0, (case, note)
         assert re.search(r"compiled steps: \d+ fused array ops and \d+ scalar ops", note)
+        assert re.search(r"page faults per step (\d+|nan) against (\d+|nan), compiled ", note)
+        assert re.search(r"temporaries [\d.]+ MB against [\d.]+ MB", note), (case, note)
         if "muon" in case:
             assert "floor not computed" in note, note
             continue

@@ -139,7 +139,83 @@ def _path_section(quick: bool) -> Section:
                 ours <= 2 * floor,
             )
         )
+    section.rows.extend(_blas_rows(quick))
     return section
+
+
+def _cold(fn) -> float:
+    """Seconds of the first call after ``jax.clear_caches()``: trace, compile and run."""
+    jax.clear_caches()
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - start
+
+
+def _routes(fn, repeat: int) -> dict[str, tuple[float, float]]:
+    """(cold, warm) seconds of ``fn`` through the BLAS route at OpenBLAS's default threads, the
+    route with SciPy's OpenBLAS at one thread (as the rows above time jaxl2) and XLA's products
+    (``blas.ENABLED = False``)."""
+    from jaxl2._linear import blas
+
+    out = {}
+    for name, enabled, single in (
+        ("routed", True, False),
+        ("routed 1 thread", True, True),
+        ("XLA", False, False),
+    ):
+        blas.ENABLED = enabled
+        try:
+            with _jax_lapack_single_thread() if single else contextlib.nullcontext():
+                out[name] = (_cold(fn), timeit(fn, repeat=repeat))
+        finally:
+            blas.ENABLED = True
+    jax.clear_caches()
+    return out
+
+
+def _blas_rows(quick: bool) -> list[Row]:
+    """float64 on CPU through BLAS (issue 15): ``XᵀX`` and the exact-LOO path, each through the
+    FFI route (``jaxl2/_linear/blas.py``) against XLA's own products and the numpy floor."""
+    from jaxl2._linear import blas
+
+    repeat = 3 if quick else 5
+    gram_shape = (2000, 50) if quick else (20000, 500)
+    paths = ((2000, 60), (3000, 80)) if quick else ((10000, 300), (20000, 500))
+    K = 20 if quick else 100
+    rows = []
+    with jax.enable_x64(True):
+        X, _ = _problem(*gram_shape, np.float64)
+        Xj = jnp.asarray(X)
+        t = _routes(lambda: blas.gram(Xj), repeat)
+        floor = timeit(lambda: X.T @ X, repeat=repeat)
+        rows.append(_blas_row(f"float64 XᵀX {gram_shape[0]}×{gram_shape[1]}", t, floor, "XᵀX"))
+        for n, p in paths:
+            X, y = _problem(n, p, np.float64)
+            Xj, yj = jnp.asarray(X), jnp.asarray(y)
+            lj = jnp.asarray(np.logspace(-2, 4, K))
+            t = _routes(lambda Xj=Xj, yj=yj, lj=lj: jaxl2.ridge_path(Xj, yj, lj), repeat)
+            floor = _primal_floor(X, np.float64, K, repeat)
+            rows.append(
+                _blas_row(f"float64 ridge_path exact LOO {n}×{p}", t, floor, "XᵀX + X·V + U²·F")
+            )
+    return rows
+
+
+def _blas_row(case: str, t: dict, floor: float, what: str) -> Row:
+    (cold, warm), (cold1, warm1), (xla_cold, xla) = t["routed"], t["routed 1 thread"], t["XLA"]
+    return Row(
+        f"{case}, BLAS route vs numpy floor",
+        warm,
+        floor,
+        f"numpy {what}",
+        "within 1.5× of the floor",
+        warm <= 1.5 * floor,
+        note=(
+            f"XLA's products: {xla:.4f} s ({xla / floor:.2f}× floor, cold {xla_cold:.2f} s); "
+            f"route cold {cold:.2f} s; route with SciPy's OpenBLAS at 1 thread: {warm1:.4f} s "
+            f"(cold {cold1:.2f} s)"
+        ),
+    )
 
 
 def _dual_section(quick: bool) -> Section:

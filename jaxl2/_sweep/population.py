@@ -217,9 +217,7 @@ def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict
             t = t0 + i
             epoch, pos = t // nb, t % nb
             # t is the same for every member: a cond, not a select, under vmap (as train_sweep)
-            perm = jax.lax.cond(
-                pos == 0, lambda: perms(seed, index, epoch, n_train), lambda: perm
-            )
+            perm = jax.lax.cond(pos == 0, lambda: perms(seed, index, epoch, n_train), lambda: perm)
             rows = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size, axis=1)
             batch = jax.tree.map(lambda x: x[rows], data)
             return vstep_own(h, s, batch)[0], perm
@@ -250,8 +248,8 @@ class _Engine:
         self.progress = progress
         self.ndev = 1 if trainer.mesh is None else int(trainer.mesh.devices.size)
         # Kept with the trainer's compiled programs: later calls on the same trainer reuse them.
-        self.step, self._loop, self._init, self._all_traces, self._member_loop = (
-            trainer._program("population", lambda: _programs(trainer))
+        self.step, self._loop, self._init, self._all_traces, self._member_loop = trainer._program(
+            "population", lambda: _programs(trainer)
         )
         self._traces0 = dict(self._all_traces)
 

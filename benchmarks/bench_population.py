@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from benchmarks._harness import Section
 
@@ -132,7 +133,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
     def setting(k: int) -> str:
         return f"lr {hparams['lr'][k]:.2g}, wd {hparams['wd'][k]:.2g}"
 
-    def full_sweep(seed):
+    def full_sweep(seed: int) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), time.process_time()
         full = jaxl2.train_sweep(
             init,
@@ -288,7 +289,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
             at = [e for e in eliminations if e[4] == step]
             ranks = [e[5] for e in at]
             parts.append(
-                f"{len(at)} at step {step} (lr factor {float(unit(step)):.2f}; ranks there "
+                f"{len(at)} at step {step} (lr factor {float(np.asarray(unit(step))):.2f}; ranks there "
                 f"{min(ranks)}–{max(ranks)}, median {int(np.median(ranks))})"
             )
         elim_wd = np.median([hparams["wd"][e[3]] for e in eliminations])
@@ -333,7 +334,7 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
         Section(
             name="population",
             title="Successive halving, Hyperband and PBT against a full sweep (MLP on digits)",
-            intro=__doc__.split("\n\n")[1],
+            intro=(__doc__ or "").split("\n\n")[1],
             lines=lines,
         )
     ]

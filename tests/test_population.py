@@ -424,6 +424,16 @@ b = jaxl2.successive_halving(make(), ones, ones, **kw)
 assert a.rungs == b.rungs and a.member_steps == b.member_steps, (a.rungs, b.rungs)
 assert a.compiles == {10: 1, 4: 1, 2: 1}, a.compiles  # 3 survivors padded to 4 rows
 np.testing.assert_allclose(a.records["loss"], b.records["loss"], rtol=1e-6)
+# minibatches: each row draws its own member's permutation, padded rows included
+X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
+def make_mb(devices=None):
+    return jaxl2.SweepTrainer(lambda key: jnp.zeros(1),
+        lambda w, b: jnp.mean((w[0] - b[0]) ** 2),
+        lambda h: jaxl2.coupled(optax.sgd(0.1), h), lams, devices=devices)
+c = jaxl2.successive_halving(make_mb(2), (X,), (ones,), batch_size=3, **kw)
+d = jaxl2.successive_halving(make_mb(), (X,), (ones,), batch_size=3, **kw)
+assert c.rungs == d.rungs, (c.rungs, d.rungs)
+np.testing.assert_allclose(c.records["loss"], d.records["loss"], rtol=1e-6)
 p = jaxl2.population_based_training(make(2), ones, ones, monitor="loss", steps=10, interval=3)
 q = jaxl2.population_based_training(make(), ones, ones, monitor="loss", steps=10, interval=3)
 np.testing.assert_array_equal(p.lineage, q.lineage)

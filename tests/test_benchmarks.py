@@ -257,6 +257,7 @@ def _check_population(sections: dict) -> None:
     for _, steps in runs:
         assert 0 < int(steps) < full  # fewer member-steps than the full sweep
     # a survivor follows its trajectory in the same seed's full sweep: the same final loss
+    # at --quick sizes (27 steps; over 1350 steps float32 rounding grows to ~1e-2, see the text)
     for diff in re.findall(r"max relative difference (\S+)\)", body):
         assert float(diff) < 1e-5, diff
     assert len(re.findall(r"top 5 % in \d+ of \d+ seeds, of the \d+-seed mean", body)) == 3

@@ -736,7 +736,9 @@ def successive_halving(
     ``jaxl2.train_sweep(..., seed=seed)`` with the same model, optimizer and hyperparameters
     (the trainer's initialization and RNG streams, with ``trainer.seed == seed``; the same
     per-member minibatch order), so its final record is the full sweep's and ``best`` is
-    the member the full sweep would pick among the survivors (up to float rounding).
+    the member the full sweep would pick among the survivors (up to float rounding, which
+    a long nonconvex training can amplify: two programs batch the same arithmetic
+    differently).
 
     Args:
         trainer: the population (its hparams are the K candidates).

@@ -130,16 +130,15 @@ def test_data_as_callable_and_list_give_the_same_run():
 
 def test_compiled_loop_equals_one_dispatch_per_step(monkeypatch):
     """Array data run the steps between two rungs in one compiled loop (chunks of 7 here, so
-    segments cross chunk boundaries); the same minibatches given as a list run one dispatch per
-    step. Same records, one compilation per population size."""
+    segments cross chunk boundaries). Halving's members each draw train_sweep's permutation
+    (checked by hand); PBT's members share the minibatches, so the same minibatches given as
+    a list (one dispatch per step) give the same records. One compilation per population
+    size."""
     from jaxl2._sweep import population
 
     monkeypatch.setattr(population, "_CHUNK", 7)
     X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
     bs, steps = 3, 27
-    # the minibatches of array data: epoch e's permutation seeded by (seed, e), 4 per epoch
-    perms = [np.random.default_rng([5, e]).permutation(12) for e in range(steps // 4 + 1)]
-    batches = [(X[perms[t // 4][(t % 4) * bs : (t % 4 + 1) * bs]],) for t in range(steps)]
 
     def trainer():
         return jaxl2.SweepTrainer(
@@ -151,19 +150,62 @@ def test_compiled_loop_equals_one_dispatch_per_step(monkeypatch):
 
     kw = dict(monitor="loss", min_steps=3, max_steps=steps, eta=3)
     looped = jaxl2.successive_halving(trainer(), (X,), (ONES,), batch_size=bs, seed=5, **kw)
-    stepped = jaxl2.successive_halving(trainer(), batches, (ONES,), **kw)
-    assert [r["kept"] for r in looped.rungs] == [r["kept"] for r in stepped.rungs]
-    np.testing.assert_allclose(looped.records["loss"], stepped.records["loss"], rtol=1e-6)
-    assert looped.compiles == stepped.compiles == {9: 1, 3: 1, 1: 1}
-    # by hand, the best member's SGD on the same minibatches
-    lam, w = LAMS[looped.best], 0.0
-    for t in range(steps):
-        w = w - LR * (2 * (w - batches[t][0].mean()) + lam * w)
-    np.testing.assert_allclose(looped.records["loss"][looped.best], (w - 1) ** 2, rtol=1e-4)
+    assert looped.compiles == {9: 1, 3: 1, 1: 1}
+    # by hand: member k's SGD on its own minibatches, epoch e's permutation drawn with
+    # train_sweep's key fold_in(fold_in(key(seed + 1), k), e), 4 batches per epoch
+    for r in looped.rungs:
+        for k, value in zip(r["members"], r["values"], strict=True):
+            w = 0.0
+            for t in range(r["step"]):
+                key = jax.random.fold_in(jax.random.fold_in(jax.random.key(6), k), t // 4)
+                perm = np.asarray(jax.random.permutation(key, 12))
+                batch = X[perm[(t % 4) * bs : (t % 4 + 1) * bs]]
+                w = w - LR * (2 * (w - batch.mean()) + LAMS[k] * w)
+            np.testing.assert_allclose(value, (w - 1) ** 2, rtol=1e-4, atol=1e-7)
+    # PBT: shared minibatches, epoch e's permutation seeded by (seed, e)
+    perms = [np.random.default_rng([5, e]).permutation(12) for e in range(steps // 4 + 1)]
+    batches = [(X[perms[t // 4][(t % 4) * bs : (t % 4 + 1) * bs]],) for t in range(steps)]
     pbt_kw = dict(monitor="loss", steps=steps, interval=9)
     a = jaxl2.population_based_training(trainer(), (X,), (ONES,), batch_size=bs, seed=5, **pbt_kw)
     b = jaxl2.population_based_training(trainer(), batches, (ONES,), seed=5, **pbt_kw)
     np.testing.assert_allclose(a.records["loss"], b.records["loss"], rtol=1e-6)
+
+
+def test_survivors_follow_their_train_sweep_trajectory():
+    """A member that survives to max_steps has the same initialization, minibatch order and
+    updates as in train_sweep with the same seed: the same final validation loss."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.tanh(X @ np.array([1.0, -2.0, 0.5], np.float32)).astype(np.float32)
+    train, val = (X[:30], y[:30]), (X[30:], y[30:])
+
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        return {"w1": jax.random.normal(k1, (3, 4)), "w2": jax.random.normal(k2, (4,)) * 0.5}
+
+    def loss(p, batch):
+        xb, yb = batch
+        return jnp.mean((jnp.tanh(xb @ p["w1"]) @ p["w2"] - yb) ** 2)
+
+    lrs = np.geomspace(0.01, 0.3, 9).astype(np.float32)
+    opt = lambda h: optax.sgd(h)  # noqa: E731
+    steps, bs, seed = 18, 8, 2
+    full = jaxl2.train_sweep(
+        init, loss, train, hparams=lrs, optimizer=opt, steps=steps, batch_size=bs,
+        eval_data=val, eval_every=steps, keep_params=False, seed=seed,
+    )  # fmt: skip
+    want = np.asarray(full.metrics["val_loss"])[:, -1]
+    trainer = jaxl2.SweepTrainer(init, loss, opt, lrs, seed=seed)
+    kw = dict(monitor="loss", max_steps=steps, eta=3, batch_size=bs)
+    for res in (
+        jaxl2.successive_halving(trainer, train, val, min_steps=2, **kw),  # seed: trainer's
+        jaxl2.successive_halving(trainer, train, val, min_steps=2, compact=False, **kw),
+        jaxl2.hyperband(trainer, train, val, min_steps=2, seed=seed, **kw),
+    ):
+        done = np.flatnonzero(res.stopped_step == steps)
+        assert len(done) >= 1
+        np.testing.assert_allclose(res.records["loss"][done], want[done], rtol=1e-6)
+        assert res.best == done[np.argmin(want[done])]
 
 
 def test_hyperband_brackets():
@@ -382,6 +424,16 @@ b = jaxl2.successive_halving(make(), ones, ones, **kw)
 assert a.rungs == b.rungs and a.member_steps == b.member_steps, (a.rungs, b.rungs)
 assert a.compiles == {10: 1, 4: 1, 2: 1}, a.compiles  # 3 survivors padded to 4 rows
 np.testing.assert_allclose(a.records["loss"], b.records["loss"], rtol=1e-6)
+# minibatches: each row draws its own member's permutation, padded rows included
+X = np.linspace(0.5, 1.5, 12, dtype=np.float32)
+def make_mb(devices=None):
+    return jaxl2.SweepTrainer(lambda key: jnp.zeros(1),
+        lambda w, b: jnp.mean((w[0] - b[0]) ** 2),
+        lambda h: jaxl2.coupled(optax.sgd(0.1), h), lams, devices=devices)
+c = jaxl2.successive_halving(make_mb(2), (X,), (ones,), batch_size=3, **kw)
+d = jaxl2.successive_halving(make_mb(), (X,), (ones,), batch_size=3, **kw)
+assert c.rungs == d.rungs, (c.rungs, d.rungs)
+np.testing.assert_allclose(c.records["loss"], d.records["loss"], rtol=1e-6)
 p = jaxl2.population_based_training(make(2), ones, ones, monitor="loss", steps=10, interval=3)
 q = jaxl2.population_based_training(make(), ones, ones, monitor="loss", steps=10, interval=3)
 np.testing.assert_array_equal(p.lineage, q.lineage)

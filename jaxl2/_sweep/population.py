@@ -169,12 +169,25 @@ def _take(tree: Any, index: Any) -> Any:
 _CHUNK = 256
 
 
-def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict]:
-    """``(step, loop, init, traces)``: one vmapped step; ``loop(h, s, data, idx, n)``, ``n``
-    steps in one compiled ``fori_loop`` on minibatches ``data[idx[i]]`` (``idx`` None: the
-    full batch every step); ``traces``: ``{population size: compilations}`` of both."""
+def _member_permutation(seed: jax.Array, index: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
+    """Member ``index``'s permutation of the ``n`` training examples in epoch ``epoch``: the
+    one :func:`jaxl2.train_sweep` with this ``seed`` draws (its key
+    ``fold_in(fold_in(key(seed + 1), index), epoch)``), so a member trained here on array
+    minibatches follows its train_sweep trajectory."""
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed + 1), index), epoch)
+    return jax.random.permutation(key, n)
+
+
+def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict, Callable]:
+    """``(step, loop, init, traces, member_loop)``: one vmapped step; ``loop(h, s, data, idx,
+    n)``, ``n`` steps in one compiled ``fori_loop`` on minibatches ``data[idx[i]]`` shared by
+    the members (``idx`` None: the full batch every step); ``member_loop(h, s, data, index,
+    seed, t0, n, batch_size=)``, steps ``t0 … t0 + n − 1`` in one ``fori_loop``, each row on
+    its own minibatches (original member ``index[row]``'s permutations, as in
+    :func:`jaxl2.train_sweep`); ``traces``: ``{population size: compilations}`` of all."""
     traces: dict[int, int] = {}
     vstep = jax.vmap(trainer.member_step, in_axes=(0, 0, None))
+    vstep_own = jax.vmap(trainer.member_step, in_axes=(0, 0, 0))
 
     def count(s: TrainerState) -> None:
         k = int(s.step.shape[0])
@@ -193,9 +206,34 @@ def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict
 
         return jax.lax.fori_loop(0, n, body, s)
 
+    def member_loop(h, s, data, index, seed, t0, n, batch_size):
+        count(s)
+        n_train = int(jax.tree.leaves(data)[0].shape[0])
+        nb = n_train // batch_size
+        perms = jax.vmap(_member_permutation, in_axes=(None, 0, None, None))
+
+        def body(i, carry):
+            s, perm = carry
+            t = t0 + i
+            epoch, pos = t // nb, t % nb
+            # t is the same for every member: a cond, not a select, under vmap (as train_sweep)
+            perm = jax.lax.cond(pos == 0, lambda: perms(seed, index, epoch, n_train), lambda: perm)
+            rows = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size, axis=1)
+            batch = jax.tree.map(lambda x: x[rows], data)
+            return vstep_own(h, s, batch)[0], perm
+
+        perm0 = perms(seed, index, t0 // nb, n_train)
+        return jax.lax.fori_loop(0, n, body, (s, perm0))[0]
+
     init = jax.jit(jax.vmap(trainer.member_init, in_axes=(0, 0, None)))
     jit = jax.jit
-    return jit(step, donate_argnums=(1,)), jit(loop, donate_argnums=(1,)), init, traces
+    return (
+        jit(step, donate_argnums=(1,)),
+        jit(loop, donate_argnums=(1,)),
+        init,
+        traces,
+        jit(member_loop, donate_argnums=(1,), static_argnames=("batch_size",)),
+    )
 
 
 class _Engine:
@@ -210,7 +248,7 @@ class _Engine:
         self.progress = progress
         self.ndev = 1 if trainer.mesh is None else int(trainer.mesh.devices.size)
         # Kept with the trainer's compiled programs: later calls on the same trainer reuse them.
-        self.step, self._loop, self._init, self._all_traces = trainer._program(
+        self.step, self._loop, self._init, self._all_traces, self._member_loop = trainer._program(
             "population", lambda: _programs(trainer)
         )
         self._traces0 = dict(self._all_traces)
@@ -226,12 +264,27 @@ class _Engine:
     def place(self, tree: Any) -> Any:
         return self.trainer._place(tree)
 
-    def advance(self, h: Any, state: TrainerState, t0: int, t1: int) -> TrainerState:
+    def advance(
+        self, h: Any, state: TrainerState, t0: int, t1: int, members: np.ndarray | None = None
+    ) -> TrainerState:
         """Steps ``t0 … t1 − 1``: array data run in one compiled loop per ``_CHUNK`` steps (one
-        dispatch, no Python between steps); other data one dispatch per step."""
+        dispatch, no Python between steps); other data one dispatch per step. With
+        ``members`` (the original member of each row) and array minibatches, each row draws
+        its member's own permutations, those of :func:`jaxl2.train_sweep`; else the rows
+        share the batches."""
         if not self.data.arrays:
             for u in range(t0, t1):
                 state, _ = self.step(h, state, self.data.get(u))
+            return state
+        if members is not None and self.data.batch_size is not None:
+            index = self.place(jnp.asarray(self.rows(members), jnp.int32))
+            seed = jnp.asarray(self.data.seed, jnp.int32)
+            for c in range(t0, t1, _CHUNK):
+                n = jnp.asarray(min(_CHUNK, t1 - c), jnp.int32)
+                t = jnp.asarray(c, jnp.int32)
+                state = self._member_loop(
+                    h, state, self.data.data, index, seed, t, n, batch_size=self.data.batch_size
+                )
             return state
         for c in range(t0, t1, _CHUNK):
             n = min(_CHUNK, t1 - c)
@@ -539,7 +592,7 @@ def _halving(
     state, h, alive, live, start_rung, t = _resume(engine, store, members, compact, out)
     for i in range(start_rung, len(rungs)):
         n_rows = int(state.active.shape[0])
-        state = engine.advance(h, state, t, rungs[i])
+        state = engine.advance(h, state, t, rungs[i], alive)
         out["member_steps"] += (rungs[i] - t) * (n_rows if not compact else len(alive))
         t = rungs[i]
         values = engine.evaluate(state)
@@ -607,6 +660,7 @@ def _setup(
             "comes before the end)."
         )
     _check_eval(eval_data)
+    seed = trainer.seed if seed is None else check_int(seed, "seed", None)
     return dict(
         monitor=name,
         mode=resolve_mode(name, mode),
@@ -659,15 +713,15 @@ def successive_halving(
     eta: int = 3,
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     compact: bool = True,
     checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
     r"""Successive halving (Jamieson & Talwalkar 2016) of a :class:`SweepTrainer`'s members.
 
-    All K members train together (one compiled step on a shared batch; with array ``data``
-    the steps between two rungs run as one compiled loop, no Python between steps). At the
+    All K members train together (one compiled step; with array ``data`` the steps between
+    two rungs run as one compiled loop, no Python between steps). At the
     rungs ``r_i = min_steps · eta^i < max_steps`` every member still running is evaluated on
     ``eval_data`` (``trainer.evaluate``, evaluation mode); the best ``⌊n/eta⌋`` (at least one)
     by ``monitor`` continue, the others stop and keep their last record. The survivors reach
@@ -678,11 +732,21 @@ def successive_halving(
     (same numbers, full cost). A diverged member (non-finite loss, parameters or monitored
     value) is ranked last.
 
+    A member trained to ``max_steps`` follows exactly the trajectory it has in
+    ``jaxl2.train_sweep(..., seed=seed)`` with the same model, optimizer and hyperparameters
+    (the trainer's initialization and RNG streams, with ``trainer.seed == seed``; the same
+    per-member minibatch order), so its final record is the full sweep's and ``best`` is
+    the member the full sweep would pick among the survivors (up to float rounding, which
+    a long nonconvex training can amplify: two programs batch the same arithmetic
+    differently).
+
     Args:
         trainer: the population (its hparams are the K candidates).
-        data: training data: a pytree of arrays (full batch, or minibatches of ``batch_size``
-            drawn from a permutation seeded by ``(seed, epoch)``, shared by the members), a list
-            of batches, or a zero-argument function returning one epoch's iterator.
+        data: training data: a pytree of arrays (full batch, or minibatches of ``batch_size``,
+            each member drawing its own permutation of the examples every epoch, exactly as
+            :func:`jaxl2.train_sweep` does; the last incomplete batch is dropped), a list of
+            batches, or a zero-argument function returning one epoch's iterator (those
+            batches are shared by the members).
         eval_data: validation data as in :meth:`SweepTrainer.evaluate`.
         monitor: ``"loss"`` or a key of ``metrics`` (a ``val_`` prefix is accepted).
         mode: ``"min"`` or ``"max"`` (default from an unambiguous name).
@@ -690,7 +754,8 @@ def successive_halving(
         eta: keep the best ``1/eta`` at each rung (an integer >= 2; K >= eta).
         metrics: ``{name: metric}`` for :meth:`SweepTrainer.evaluate`.
         batch_size: minibatch size for array ``data`` (None: full batch).
-        seed: seeds the minibatch permutations.
+        seed: seeds the minibatch permutations (default: ``trainer.seed``, which seeds the
+            initialization, so the run matches ``train_sweep(..., seed=trainer.seed)``).
         compact: gather the survivors into a smaller population (else mask them).
         checkpoint_dir: saves the state and bookkeeping after every rung; a rerun resumes
             from the last finished rung (exactly, for array data and callables).
@@ -725,6 +790,7 @@ def successive_halving(
         trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
     )
     name, mode, eta, min_steps, max_steps = _settings(run)
+    seed = run["data_seed"]
     if trainer.K < eta:
         raise ValueError(
             f"the trainer has K={trainer.K} members, fewer than eta={eta}: halving keeps "
@@ -767,7 +833,7 @@ def hyperband(
     eta: int = 3,
     metrics: Mapping[str, Callable] | None = None,
     batch_size: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     checkpoint_dir: PathLike | None = None,
     progress: bool | Callable[[dict], None] = False,
 ) -> HalvingResult:
@@ -783,7 +849,8 @@ def hyperband(
 
     Args:
         trainer, data, eval_data, monitor, mode, eta, metrics, batch_size, seed, progress:
-            as in :func:`successive_halving`.
+            as in :func:`successive_halving` (a member trained to ``max_steps`` follows its
+            ``train_sweep(..., seed=seed)`` trajectory).
         max_steps: the most steps a member gets (Hyperband's R).
         min_steps: the fewest steps before a cut (R·eta^−s_max; must be < max_steps).
         checkpoint_dir: one subdirectory per bracket; a rerun resumes.
@@ -815,6 +882,7 @@ def hyperband(
         trainer, monitor, mode, metrics, eta, min_steps, max_steps, eval_data, batch_size, seed
     )
     name, mode, eta, min_steps, max_steps = _settings(run)
+    seed = run["data_seed"]
     s_max = int(math.floor(math.log(max_steps / min_steps) / math.log(eta) + 1e-9))
     n_paper = np.array(
         [math.ceil((s_max + 1) / (s + 1) * eta**s) for s in range(s_max, -1, -1)], np.float64

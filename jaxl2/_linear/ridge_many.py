@@ -130,11 +130,13 @@ def batch_best(
 def loo_weights(den: jax.Array, row_mask: jax.Array | None, n: int) -> jax.Array:
     """``1/(n·denᵢₖ²)`` (n, K), 0 on rows of zero weight: ``loo_mse[k] = weights[:, k] @ num²``.
 
-    The LOO error of a strength is then one weighted column sum of the squared numerators,
-    written as a (1 × n)·(n × b) product: XLA:CPU fuses the product of the residuals, the
-    square and this reduction into one pass over each residual block (no (K, n, b) array, no
-    separate division pass) and runs it with the threading of a plain product, where a
-    column ``mean`` after the division left a third thread contending for two cores.
+    With these weights the LOO error of a strength is one residual product (the same kernel as
+    a plain (n × m)·(m × b) product, at the machine's matmul rate), one elementwise pass
+    (subtract, square) and a (1 × n)·(n × b) product; no (K, n, b) array is formed and no
+    division pass over the residuals. The alternative, a column ``mean`` of ``(num/den)²``,
+    is fused by XLA:CPU with the product into one kernel that does ~5% less work on one core
+    but ran the whole loop at ~63% of the plain product's rate on two quiet cores
+    (benchmarks/RESULTS.md, many_targets: exact LOO minus GCV against the floor).
     """
     inv2 = 1 / (n * jnp.square(den))
     return inv2 if row_mask is None else jnp.where(row_mask[:, None], inv2, 0)

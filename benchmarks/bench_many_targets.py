@@ -85,7 +85,7 @@ def _ours(X, Y, alphas, select, devices=None):
     return path.coef, path.intercept
 
 
-def _many_section(quick: bool, preset: str) -> Section:
+def _many_section(quick: bool, preset: str) -> list[Section]:
     accelerator = preset == "accelerator"
     if accelerator:
         n, p, t = (200, 50, 1000) if quick else (3000, 1000, 100_000)

@@ -134,9 +134,10 @@ def loo_weights(den: jax.Array, row_mask: jax.Array | None, n: int) -> jax.Array
     a plain (n × m)·(m × b) product, at the machine's matmul rate), one elementwise pass
     (subtract, square) and a (1 × n)·(n × b) product; no (K, n, b) array is formed and no
     division pass over the residuals. The alternative, a column ``mean`` of ``(num/den)²``,
-    is fused by XLA:CPU with the product into one kernel that does ~5% less work on one core
-    but ran the whole loop at ~63% of the plain product's rate on two quiet cores
-    (benchmarks/RESULTS.md, many_targets: exact LOO minus GCV against the floor).
+    is fused by XLA:CPU (YNNPACK) with the product into one kernel that does ~4% less work on
+    one core, but its speed depends on the batch width (up to 1.6× this form's CPU time at
+    1500 targets per batch) and, by the quiet full-size run in benchmarks/RESULTS.md (exact
+    LOO minus GCV, against the floor), it ran at ~63% of the plain product's rate there.
     """
     inv2 = 1 / (n * jnp.square(den))
     return inv2 if row_mask is None else jnp.where(row_mask[:, None], inv2, 0)

@@ -348,3 +348,20 @@ def test_banded_and_kernel_vmap_jit_grad(x64):
 
     np.testing.assert_allclose(jax.vmap(kernel)(Xs, Ys)[2], kernel(Xs[2], Ys[2]), rtol=1e-10)
     np.testing.assert_allclose(jax.jit(kernel)(Xs[0], Ys[0]), kernel(Xs[0], Ys[0]), rtol=1e-10)
+
+
+def test_target_batches_are_balanced(x64):
+    # 10000 targets in batches of at most 2796: four batches of 2500, no padded tail, and the
+    # same fits as one batch.
+    from jaxl2._linear import ridge_many as rm
+
+    assert rm.default_batch(3000, 10_000) == 2500
+    assert rm.check_batch(2796, 3000, 10_000) == 2500
+    assert rm.check_batch(4, 30, 7) == 4 and rm.check_batch(3, 30, 7) == 3
+    assert rm.check_batch(None, 30, 7) == 7 and rm.check_batch(100, 30, 7) == 7
+    X, Y, _ = _data(t=7)
+    lams = jnp.logspace(-2, 2, 5)
+    one = jaxl2.ridge_path(X, Y, lams, keep="best")
+    split = jaxl2.ridge_path(X, Y, lams, keep="best", targets_batch=5)  # two batches of 4
+    np.testing.assert_allclose(split.coef, one.coef, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split.loo_mse, one.loo_mse, rtol=1e-12, atol=1e-12)

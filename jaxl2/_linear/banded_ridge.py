@@ -576,7 +576,7 @@ def tune_banded_ridge(
     alphas: ArrayLike | None = None,
     n_iter: int | None = None,
     concentration: float | Sequence[float] = (0.1, 1.0),
-    steps: int = 20,
+    steps: int = 5,
     seed: int = 0,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
@@ -597,15 +597,22 @@ def tune_banded_ridge(
       keeps its best (γ, α).
     - ``method="gradient"``: starts from each target's best point of a short random search
       (``n_iter`` candidates, default 5, the first being equal weights, i.e. plain ridge over
-      ``alphas``) and takes ``steps`` steps on ``log λ``
-      down the hypergradient of the criterion (exact and in closed form: with
-      ``A = XᵀX + diag(λ)`` and ``B = X A⁻¹``, ``∂r/∂λ_j = B_{:j} w_j`` and
-      ``∂hᵢᵢ/∂λ_j = −B_ij²``), each step of trust radius r in the gradient's direction, kept
-      only if the criterion falls (then r grows 1.5×, else it halves). Per target and step it
-      costs one Cholesky and inverse of size min(n, p) and, for LOO, one product of size
-      n × min(n, p) × p (``O(n·p²)`` when n ≥ p; GCV needs ``O(p³ + n·p)``). Targets are
-      vmapped on GPU/TPU and taken one at a time on CPU (each solve then threads through
-      LAPACK; batched LAPACK calls can deadlock XLA:CPU's thread pool in jaxlib 0.10).
+      ``alphas``), its ``log λ`` clipped into the range of ``alphas`` (a group switched off by a
+      weight γ_g ≈ 0 sits on a plateau of the criterion that no local step leaves), and takes
+      up to ``steps`` trust-region Newton steps on ``log λ`` (kept within 10⁴ of the grid's
+      ends). The hypergradient is exact and in closed form (with ``A = XᵀX + diag(λ)`` and
+      ``B = X A⁻¹``, ``∂r/∂λ_j = B_{:j} w_j`` and ``∂hᵢᵢ/∂λ_j = −B_ij²``); so is the G × G
+      Hessian for LOO when n ≥ p, but for one term of the leverages' curvature whose weights
+      are replaced by their mean (see ``_loo_value_grad_hess``); otherwise the Hessian is the
+      exact forward-mode Jacobian of the gradient. Each step is ``−|H|⁻¹∇f`` (eigenvalues made
+      positive), each coordinate clipped to the trust radius r, kept only if the exact
+      criterion falls (then r = max(r, 2‖step‖∞), else r = ‖step‖∞/4); a target stops early
+      once its steps are under 10⁻³. Each target keeps the better of that point and the
+      search's best. Per target and step it costs one Cholesky and triangular inverse of size
+      min(n, p) and, for LOO, one product of size n × min(n, p) × p (``O(n·p²)`` when n ≥ p;
+      GCV needs ``O(p³ + n·p)``). Targets are vmapped on GPU/TPU and taken one at a time on
+      CPU (each solve then threads through LAPACK; batched LAPACK calls can deadlock
+      XLA:CPU's thread pool in jaxlib 0.10).
 
     Args:
         X: ``(n, p)`` design; y: ``(n,)`` or ``(n, t)`` targets.
@@ -617,7 +624,7 @@ def tune_banded_ridge(
         n_iter: number of group-weight candidates (default 20 for ``"random"``, 5 as the start of
             ``"gradient"``).
         concentration: Dirichlet concentration(s) (``"random"``).
-        steps: gradient steps (``"gradient"``).
+        steps: most Newton steps per target (``"gradient"``).
         seed: seed of the Dirichlet samples.
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
@@ -649,7 +656,7 @@ def tune_banded_ridge(
     References:
         Dupré la Tour et al. (2022), *Feature-space selection with banded ridge regression*,
         NeuroImage (random search; himalaya); Bengio (2000), *Gradient-based optimization of
-        hyperparameters* (hypergradient).
+        hyperparameters* (hypergradient); Conn, Gould & Toint (2000), *Trust-Region Methods*.
     """
     check_choice(method, "method", ("gradient", "random"))
     check_choice(criterion, "criterion", ("loo", "gcv"))

@@ -230,3 +230,60 @@ def test_cpu_program_has_no_batched_lapack_call_and_gpu_keeps_vmap(dual):
         jnp.ones((t, p), jnp.float32),
     )
     assert fixed and all(dims == 0 for _, dims in fixed)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_newton_model_of_the_loo_is_exact_but_for_the_averaged_leverage_curvature(x64, weighted):
+    # f, ∇f and w exact; the Hessian equals the forward-mode Jacobian of the closed-form gradient
+    # up to its one averaged term (exact when the weights uᵢ = eᵢ²/denᵢ are all equal)
+    rng = np.random.default_rng(5)
+    n, p = 40, 9
+    X = jnp.asarray(rng.standard_normal((n, p)) + 1.0)
+    y = jnp.asarray(rng.standard_normal((n, 1)))
+    sw = jnp.asarray(np.r_[0.0, rng.uniform(0.5, 2.0, n - 1)]) if weighted else None
+    labels = jnp.asarray(np.repeat(np.arange(3), 3))
+    data = rd.prepare(X, y, sw, True)
+    G = data.Xs.T @ data.Xs
+    mask = None if sw is None else sw > 0
+    vg = br._value_and_grad(data.Xs, G, data.leverage, mask, labels, 3, "loo", True, False)
+    fgh = br._loo_value_grad_hess(data.Xs, G, data.leverage, mask, labels, 3)
+    theta, ys = jnp.asarray(rng.standard_normal(3)), data.Ys[:, 0]
+    f, g, H, w = fgh(theta, ys)
+    f0, g0 = vg(theta, ys)
+    np.testing.assert_allclose(f, f0, rtol=1e-12)
+    np.testing.assert_allclose(g, g0, rtol=1e-10, atol=1e-14)
+    d = np.exp(np.asarray(theta))[np.asarray(labels)]
+    Xs, yn = np.asarray(data.Xs), np.asarray(ys)
+    np.testing.assert_allclose(w, np.linalg.solve(Xs.T @ Xs + np.diag(d), Xs.T @ yn), rtol=1e-10)
+    H_exact = np.asarray(jax.jacfwd(lambda t: vg(t, ys)[1])(theta))
+    np.testing.assert_allclose(H, H.T, rtol=1e-12, atol=1e-16)
+    assert np.linalg.norm(H - H_exact) <= 0.3 * np.linalg.norm(H_exact)
+    # the averaged term, written out: (4/n) Σᵢ (ū − uᵢ) (B D_k A⁻¹ D_g Bᵀ)ᵢᵢ
+    Ainv = np.linalg.inv(Xs.T @ Xs + np.diag(d))
+    B = Xs @ Ainv
+    r = yn - Xs @ (Ainv @ Xs.T @ yn)
+    den = 1 - np.sum(B * Xs, 1) - np.asarray(data.leverage)
+    e = r / den if sw is None else np.where(np.asarray(mask), r / den, 0)
+    u = e * r / den**2
+    onehot = np.asarray(labels)[:, None] == np.arange(3)[None]
+    gap = np.zeros((3, 3))
+    for k in range(3):
+        for gg in range(3):
+            Dk, Dg = np.diag(d * onehot[:, k]), np.diag(d * onehot[:, gg])
+            T = np.einsum("ij,ij->i", B @ Dk @ Ainv @ Dg, B)
+            gap[gg, k] = 4 / n * np.sum((u.mean() - u) * T)
+    np.testing.assert_allclose(H - H_exact, gap, rtol=1e-8, atol=1e-12 * np.abs(H_exact).max())
+
+
+def test_newton_tuning_matches_a_dense_grid_optimum(x64):
+    # two groups: the tuned LOO is the minimum of the exact LOO over a fine grid of (λ₁, λ₂)
+    rng = np.random.default_rng(7)
+    n = 80
+    X = rng.standard_normal((n, 6))
+    y = X @ np.r_[1.0, -0.5, 0.8, 0.1, 0.0, -0.1] + 0.5 * rng.standard_normal(n)
+    groups = [[0, 1, 2], [3, 4, 5]]
+    res = jaxl2.tune_banded_ridge(X, y, groups, steps=30)
+    grid = np.logspace(-3, 4, 29)
+    best = min(_np_loo(X, y, np.repeat([a, b], 3))[0] for a in grid for b in grid)
+    assert float(res.value) <= best * (1 + 1e-6)
+    np.testing.assert_allclose(res.value, _np_loo(X, y, np.repeat(np.asarray(res.lams), 3))[0])

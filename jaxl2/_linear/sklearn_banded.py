@@ -38,8 +38,8 @@ class BandedRidgeCV(_Base):
     """Banded ridge with each target's group strengths tuned by exact LOO or GCV.
 
     Minimizes, per target, ``Σᵢ sᵢ (yᵢ − xᵢᵀw − b)² + Σ_g λ_g ‖w_g‖²`` (intercept unpenalized)
-    with ``λ ∈ ℝ^G`` chosen per target by :func:`jaxl2.tune_banded_ridge`: hypergradient steps
-    on ``log λ`` (``method="gradient"``) or a random search over group weights
+    with ``λ ∈ ℝ^G`` chosen per target by :func:`jaxl2.tune_banded_ridge`: trust-region Newton
+    steps on ``log λ`` (``method="gradient"``) or a random search over group weights
     (``method="random"``, himalaya's ``BandedRidgeCV`` with exact LOO instead of K-fold).
 
     Args:
@@ -49,7 +49,7 @@ class BandedRidgeCV(_Base):
         criterion: ``"loo"`` or ``"gcv"``.
         alphas: overall strengths searched (None: a default grid scaled to the data).
         n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
-        steps: hypergradient steps.
+        steps: most Newton steps per target (``"gradient"``).
         fit_intercept: fit an unpenalized intercept.
         random_state: seed of the Dirichlet samples.
         devices: shard the targets over devices (an int, a list of devices or a
@@ -81,7 +81,7 @@ class BandedRidgeCV(_Base):
         criterion: Literal["loo", "gcv"] = "loo",
         alphas: ArrayLike | None = None,
         n_iter: int | None = None,
-        steps: int = 20,
+        steps: int = 5,
         fit_intercept: bool = True,
         random_state: int = 0,
         devices: Devices = None,

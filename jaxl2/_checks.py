@@ -468,7 +468,16 @@ def check_design(
                 f"shape {X.shape} (n_batch={X.n_batch}, n_dense={X.n_dense})."
             )
         if finite:
-            check_finite(X.data, f"{name}.data")
+            # Inside jit the check is an error_if on the returned data: keep that data, or the
+            # check is dead code and NaN passes (a sparse ridge then returned zeros).
+            data = check_finite(X.data, f"{name}.data")
+            if data is not X.data:
+                X = jsparse.BCOO(
+                    (data, X.indices),
+                    shape=X.shape,
+                    indices_sorted=X.indices_sorted,
+                    unique_indices=X.unique_indices,
+                )
         return X
     X = host_array(X) if host else jnp.asarray(X)
     if floating and not jnp.issubdtype(X.dtype, jnp.floating):

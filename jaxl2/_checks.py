@@ -373,6 +373,8 @@ def leading_length(data: Any, name: str) -> int:
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
     if len(first) == 1:  # the common case, checked cheaply every step
         (length,) = first
+        if length == 0:  # a mean over no examples is NaN: every member would look diverged
+            raise ValueError(f"{name} has no examples (its leading axis has length 0).")
         if length is not None:
             return length
     lengths = {

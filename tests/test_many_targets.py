@@ -256,6 +256,8 @@ def test_banded_bad_input():
         jaxl2.banded_ridge(X, Y, [[0, 1], [2, 3]], [1.0, -1.0])
     with pytest.raises(ValueError, match="method must be one of"):
         jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2, 3]], method="grid")
+    with pytest.raises(TypeError, match="groups must be concrete"):  # was: numpy's tracer error
+        jax.jit(lambda g: jaxl2.banded_ridge(X, Y, g, [1.0, 1.0]).coef)(np.array([0, 0, 1, 1]))
 
 
 def test_kernel_ridge_path_equals_sklearn_and_brute_force(x64):

@@ -34,6 +34,11 @@ def check_groups(groups: Any, p: int, name: str = "groups") -> tuple[np.ndarray,
     0..G-1, each used) or a sequence of G index sequences that together cover every feature
     exactly once.
     """
+    if not ck.is_concrete(groups):  # a traced array would fail deep in numpy
+        raise TypeError(
+            f"{name} must be concrete (numpy or Python), not traced inside jit/vmap: the groups "
+            "fix the shapes of the problem. Close over them instead of passing them as arguments."
+        )
     if isinstance(groups, (jax.Array, np.ndarray)) or (
         isinstance(groups, Sequence)
         and len(groups) > 0

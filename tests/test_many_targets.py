@@ -310,6 +310,13 @@ def test_kernel_bad_input():
         jaxl2.kernel_matrix(X, kernel="laplace")
     with pytest.raises(ValueError, match="gamma"):
         KernelRidgeCV(gamma=-0.5).fit(X, Y)
+    # The estimator names its own arguments (these said "lams" and "select"):
+    with pytest.raises(ValueError, match=r"alphas must be > 0 for kernel ridge, got \[0.0, 1.0\]"):
+        KernelRidgeCV(alphas=[0.0, 1.0]).fit(X, Y)
+    with pytest.raises(ValueError, match=r"alphas must be non-negative and finite, got -1.0"):
+        KernelRidgeCV(alphas=[-1.0, 1.0]).fit(X, Y)
+    with pytest.raises(ValueError, match=r"criterion must be one of 'loo', 'gcv'; got 'cv'"):
+        KernelRidgeCV(criterion="cv").fit(X, Y)
 
 
 def test_kernel_ridge_cv_matches_sklearn(x64):

@@ -357,3 +357,24 @@ def test_banded_and_kernel_vmap_jit_grad(x64):
 
     np.testing.assert_allclose(jax.vmap(kernel)(Xs, Ys)[2], kernel(Xs[2], Ys[2]), rtol=1e-10)
     np.testing.assert_allclose(jax.jit(kernel)(Xs[0], Ys[0]), kernel(Xs[0], Ys[0]), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda X, Y: jaxl2.ridge_path(X, Y, [0.1, 10.0], keep="best", select="gcv").best_lam,
+        lambda X, Y: jaxl2.ridge_path(X, Y, [0.1, 10.0]).best_index,
+        lambda X, Y: jaxl2.kernel_ridge_path(X, Y, [0.1, 10.0], gamma=0.1).best_lam,
+        lambda X, Y: jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2]], steps=1).lams,
+    ],
+    ids=["ridge_path_best_lam", "ridge_path_best_index", "kernel_best_lam", "tune_banded_lams"],
+)
+def test_traced_nan_raises_when_only_the_selection_is_used(fit):
+    # The run-time check sat on the coefficients only, so jit dropped it when the caller used
+    # just the selected strength: a NaN target silently got a lam.
+    X, Y, _ = _data(12, 3, 2)
+    X, Y = X.astype(np.float32), np.array(Y, np.float32)
+    assert np.all(np.isfinite(np.asarray(jax.jit(fit)(X, Y))))
+    Y[4, 1] = np.nan
+    with pytest.raises(Exception, match="produced a non-finite result"):
+        jax.block_until_ready(jax.jit(fit)(X, Y))

@@ -617,7 +617,7 @@ def tune_banded_ridge(
             )
             outs.append(tuple(a[: gbatch - pad] for a in out))
         lams, W, b, val = (jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
-    W, b = rd.guard_finite((W, b), traced, "tune_banded_ridge")
+    lams, W, b = rd.guard_finite((lams, W, b), traced, "tune_banded_ridge")
     if y_was_1d:
         lams, W, b, val = lams[0], W[0], b[0], val[0]
     return BandedTuneResult(*(a.astype(out_dtype) for a in (lams, W, b, val)))

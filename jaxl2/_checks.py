@@ -373,6 +373,8 @@ def leading_length(data: Any, name: str) -> int:
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
     if len(first) == 1:  # the common case, checked cheaply every step
         (length,) = first
+        if length == 0:  # a mean over no examples is NaN: every member would look diverged
+            raise ValueError(f"{name} has no examples (its leading axis has length 0).")
         if length is not None:
             return length
     lengths = {
@@ -468,7 +470,16 @@ def check_design(
                 f"shape {X.shape} (n_batch={X.n_batch}, n_dense={X.n_dense})."
             )
         if finite:
-            check_finite(X.data, f"{name}.data")
+            # Inside jit the check is an error_if on the returned data: keep that data, or the
+            # check is dead code and NaN passes (a sparse ridge then returned zeros).
+            data = check_finite(X.data, f"{name}.data")
+            if data is not X.data:
+                X = jsparse.BCOO(
+                    (data, X.indices),
+                    shape=X.shape,
+                    indices_sorted=X.indices_sorted,
+                    unique_indices=X.unique_indices,
+                )
         return X
     X = host_array(X) if host else jnp.asarray(X)
     if floating and not jnp.issubdtype(X.dtype, jnp.floating):

@@ -256,6 +256,8 @@ def test_banded_bad_input():
         jaxl2.banded_ridge(X, Y, [[0, 1], [2, 3]], [1.0, -1.0])
     with pytest.raises(ValueError, match="method must be one of"):
         jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2, 3]], method="grid")
+    with pytest.raises(TypeError, match="groups must be concrete"):  # was: numpy's tracer error
+        jax.jit(lambda g: jaxl2.banded_ridge(X, Y, g, [1.0, 1.0]).coef)(np.array([0, 0, 1, 1]))
 
 
 def test_kernel_ridge_path_equals_sklearn_and_brute_force(x64):
@@ -308,6 +310,13 @@ def test_kernel_bad_input():
         jaxl2.kernel_matrix(X, kernel="laplace")
     with pytest.raises(ValueError, match="gamma"):
         KernelRidgeCV(gamma=-0.5).fit(X, Y)
+    # The estimator names its own arguments (these said "lams" and "select"):
+    with pytest.raises(ValueError, match=r"alphas must be > 0 for kernel ridge, got \[0.0, 1.0\]"):
+        KernelRidgeCV(alphas=[0.0, 1.0]).fit(X, Y)
+    with pytest.raises(ValueError, match=r"alphas must be non-negative and finite, got -1.0"):
+        KernelRidgeCV(alphas=[-1.0, 1.0]).fit(X, Y)
+    with pytest.raises(ValueError, match=r"criterion must be one of 'loo', 'gcv'; got 'cv'"):
+        KernelRidgeCV(criterion="cv").fit(X, Y)
 
 
 def test_kernel_ridge_cv_matches_sklearn(x64):
@@ -365,3 +374,24 @@ def test_target_batches_are_balanced(x64):
     split = jaxl2.ridge_path(X, Y, lams, keep="best", targets_batch=5)  # two batches of 4
     np.testing.assert_allclose(split.coef, one.coef, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(split.loo_mse, one.loo_mse, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda X, Y: jaxl2.ridge_path(X, Y, [0.1, 10.0], keep="best", select="gcv").best_lam,
+        lambda X, Y: jaxl2.ridge_path(X, Y, [0.1, 10.0]).best_index,
+        lambda X, Y: jaxl2.kernel_ridge_path(X, Y, [0.1, 10.0], gamma=0.1).best_lam,
+        lambda X, Y: jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2]], steps=1).lams,
+    ],
+    ids=["ridge_path_best_lam", "ridge_path_best_index", "kernel_best_lam", "tune_banded_lams"],
+)
+def test_traced_nan_raises_when_only_the_selection_is_used(fit):
+    # The run-time check sat on the coefficients only, so jit dropped it when the caller used
+    # just the selected strength: a NaN target silently got a lam.
+    X, Y, _ = _data(12, 3, 2)
+    X, Y = X.astype(np.float32), np.array(Y, np.float32)
+    assert np.all(np.isfinite(np.asarray(jax.jit(fit)(X, Y))))
+    Y[4, 1] = np.nan
+    with pytest.raises(Exception, match="produced a non-finite result"):
+        jax.block_until_ready(jax.jit(fit)(X, Y))

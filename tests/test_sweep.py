@@ -804,6 +804,8 @@ def test_bad_inputs_raise_clear_errors_naming_the_argument():
         jaxl2.sweep(guarded, {"a": jnp.float32(1.0)}, x)
     with pytest.raises(TypeError, match=r"hparams\[0\] is a Python float.*jnp.array"):
         jaxl2.sweep(guarded, [0.1, 0.2], x)
+    with pytest.raises(TypeError, match=r"hparams must hold numbers.*\['lr'\] has dtype <U"):
+        jaxl2.sweep(guarded, {"lr": np.array(["a", "b"])}, x)  # was JAX's lowering error
     with pytest.raises(TypeError, match=r"fn must return a pytree of arrays.*\['name'\] is a str"):
         jaxl2.sweep(lambda h: {"value": h, "name": "ridge"}, jnp.arange(2.0))
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):

@@ -361,7 +361,11 @@ def test_bad_inputs_raise_at_once_naming_the_argument():
         trainer.step(state, ((X, Y) for _ in range(2)))
     with pytest.raises(ValueError, match=r"batch must be a pytree of arrays sharing.*48.*40"):
         trainer.step(state, (X, Y[:40]))
+    with pytest.raises(ValueError, match=r"batch has no examples"):  # was: all marked diverged
+        trainer.step(state, (X[:0], Y[:0]))
     state, _ = trainer.step(state, (X, Y))
+    with pytest.raises(ValueError, match=r"data has no examples"):
+        trainer.evaluate(state, (XV[:0], YV[:0]))
     with pytest.raises(ValueError, match=r"data must have the structure and feature shapes"):
         trainer.evaluate(state, (XV[:, :4], YV))
     with pytest.raises(ValueError, match=r"metrics\['per_example'\] must return a scalar"):
@@ -382,6 +386,8 @@ def test_bad_inputs_raise_at_once_naming_the_argument():
         jaxl2.train_sweep(init, loss, (X, Y), patience=2, **base)
     with pytest.raises(ValueError, match=r"eval_data must have the structure and feature shapes"):
         jaxl2.train_sweep(init, loss, (X, Y), eval_data=(XV[:, :4], YV), **base)
+    with pytest.raises(ValueError, match=r"eval_data has no examples"):  # was: "no member
+        jaxl2.train_sweep(init, loss, (X, Y), eval_data=(XV[:0], YV[:0]), **base)  # finite"
     gen = ((X, Y) for _ in range(2))
     with pytest.raises(ValueError, match=r"train_data ran out after 2 batches.*zero-argument"):
         jaxl2.train_sweep(init, loss, gen, **base)

@@ -34,6 +34,11 @@ def check_groups(groups: Any, p: int, name: str = "groups") -> tuple[np.ndarray,
     0..G-1, each used) or a sequence of G index sequences that together cover every feature
     exactly once.
     """
+    if not ck.is_concrete(groups):  # a traced array would fail deep in numpy
+        raise TypeError(
+            f"{name} must be concrete (numpy or Python), not traced inside jit/vmap: the groups "
+            "fix the shapes of the problem. Close over them instead of passing them as arguments."
+        )
     if isinstance(groups, (jax.Array, np.ndarray)) or (
         isinstance(groups, Sequence)
         and len(groups) > 0
@@ -728,7 +733,7 @@ def tune_banded_ridge(
             jnp.where(better.reshape(better.shape + (1,) * (new.ndim - 1)), new, old)
             for new, old in zip(tuned, (lams, W, b, val), strict=True)
         )
-    W, b = rd.guard_finite((W, b), traced, "tune_banded_ridge")
+    lams, W, b = rd.guard_finite((lams, W, b), traced, "tune_banded_ridge")
     if y_was_1d:
         lams, W, b, val = lams[0], W[0], b[0], val[0]
     return BandedTuneResult(*(a.astype(out_dtype) for a in (lams, W, b, val)))

@@ -295,8 +295,7 @@ def kernel_ridge_path(
         A, loo, gcv, best = _dual_path(dec, Y, lams, select, batch, mesh)
         if kernel == "linear":
             coef = ch.tdot(A, X)
-    A = rd.guard_finite(A, traced, "kernel_ridge_path")
-    best_lam = lams[best]
+    A, best, best_lam = rd.guard_finite((A, best, lams[best]), traced, "kernel_ridge_path")
     if y_was_1d:
         A, best, best_lam, gcv = A[:, 0], best[0], best_lam[0], gcv[:, 0]
         loo = None if loo is None else loo[:, 0]

@@ -49,9 +49,10 @@ def guard_finite(result: Any, traced: bool, fn: str, x: str = "X", y: str = "y")
     bad = jnp.zeros((), bool)
     for a in leaves:
         bad = bad | ~jnp.all(jnp.isfinite(a))
-    first, *_ = leaves
-    flagged = eqx.error_if(first, bad, MSG_NOT_FINITE.format(fn=fn, x=x, y=y))
-    return jax.tree.map(lambda a: flagged if a is first else a, result)
+    # Every leaf carries the check (integer ones too, e.g. a best index): a check on one leaf
+    # only is dropped by jit when the caller uses another (best_lam alone was silently wrong).
+    msg = MSG_NOT_FINITE.format(fn=fn, x=x, y=y)
+    return jax.tree.map(lambda a: eqx.error_if(a, bad, msg), result)
 
 
 def prepare(X: jax.Array, Y: jax.Array, sw: jax.Array | None, fit_intercept: bool) -> Prepared:

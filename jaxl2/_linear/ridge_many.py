@@ -328,8 +328,7 @@ def ridge_path_best(
         progress=progress,
         mesh=mesh,
     )
-    W, b = rd.guard_finite((W, b), traced, "ridge_path")
-    best_lam = lams[best]
+    W, b, best, best_lam = rd.guard_finite((W, b, best, lams[best]), traced, "ridge_path")
     if y_was_1d:
         W, b, best, best_lam = W[0], b[0], best[0], best_lam[0]
         loo = None if loo is None else loo[:, 0]

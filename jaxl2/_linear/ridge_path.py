@@ -514,7 +514,7 @@ def ridge_path(
     W, b, loo, gcv, best, best_lam = _path_core(
         X, Y, sw, lams, fit_intercept=fit_intercept, standardize=standardize
     )
-    W, b = rd.guard_finite((W, b), traced, "ridge_path")
+    W, b, best, best_lam = rd.guard_finite((W, b, best, best_lam), traced, "ridge_path")
     if y_was_1d:
         W, b, loo, gcv, best, best_lam = (
             W[:, 0],

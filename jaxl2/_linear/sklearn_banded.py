@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._checks import check_choice, check_lams
 from .._typing import ArrayLike, Devices
 from .banded_ridge import check_groups, tune_banded_ridge
 from .kernel_ridge import check_kernel_params, kernel_matrix, kernel_ridge_path
@@ -223,9 +224,10 @@ class KernelRidgeCV(_Base):
         """
         X, y = self._validate(X, y)
         check_kernel_params(self.kernel, self.gamma, self.degree, self.coef0, X.shape[1])
-        alphas = np.atleast_1d(np.asarray(self.alphas, np.float64))
-        if alphas.ndim != 1 or alphas.size == 0:
-            raise ValueError(f"alphas must be a non-empty 1-D list, got {self.alphas!r}.")
+        check_choice(self.criterion, "criterion", ("loo", "gcv"))
+        alphas = np.asarray(check_lams(self.alphas, name="alphas"), np.float64)
+        if not np.all(alphas > 0):  # named here, not as kernel_ridge_path's lams
+            raise ValueError(f"alphas must be > 0 for kernel ridge, got {alphas.tolist()}.")
         with _precision(X.dtype):
             lams = jnp.asarray(alphas.astype(X.dtype))
             path = kernel_ridge_path(

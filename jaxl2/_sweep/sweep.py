@@ -232,9 +232,10 @@ def _host_hparams(hparams: Any) -> tuple[Any, int]:
         where = f"hparams{jax.tree_util.keystr(path)}"
         if not _is_array(x):
             raise TypeError(MSG_HPARAMS_LIST.format(path=where, type=type(x).__name__))
-        arr = _canonical(x)
-        if arr.dtype.kind not in "biufc" and arr.dtype.isbuiltin == 1:
+        arr = np.asarray(x)  # checked before JAX's dtype canonicalization rejects it
+        if arr.dtype.kind not in "biufc" and not jnp.issubdtype(arr.dtype, jnp.inexact):
             raise TypeError(f"hparams must hold numbers, but {where} has dtype {arr.dtype}.")
+        arr = _canonical(arr)
         if arr.ndim == 0:
             raise ValueError(
                 f"hparams leaves need a leading axis of length K, but {where} is a scalar "

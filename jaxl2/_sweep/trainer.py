@@ -115,10 +115,10 @@ def check_batch(batch: Any, name: str, where: str) -> int:
     if not leaves:
         raise ValueError(f"{name} is empty: give a pytree of arrays, e.g. (X, y).")
     first = {np.shape(x)[0] if np.ndim(x) else None for x in leaves}
-    if len(first) == 1 and None not in first:  # the common case, checked cheaply every step
+    if len(first) == 1 and None not in first and 0 not in first:  # the common case, cheap
         # None was ruled out on this line's condition.
         return first.pop()  # pyright: ignore[reportReturnType]
-    return leading_length(batch, name)
+    return leading_length(batch, name)  # names ragged leaves, and an empty batch
 
 
 def _feature_shapes(batch: Any) -> Any:

@@ -733,7 +733,9 @@ def tune_banded_ridge(
             jnp.where(better.reshape(better.shape + (1,) * (new.ndim - 1)), new, old)
             for new, old in zip(tuned, (lams, W, b, val), strict=True)
         )
-    lams, W, b = rd.guard_finite((lams, W, b), traced, "tune_banded_ridge")
+    # val too: the random search maps a NaN criterion to inf (so that no candidate is picked on
+    # it), which leaves a target with NaN data at zero coefficients and an infinite value.
+    lams, W, b, val = rd.guard_finite((lams, W, b, val), traced, "tune_banded_ridge")
     if y_was_1d:
         lams, W, b, val = lams[0], W[0], b[0], val[0]
     return BandedTuneResult(*(a.astype(out_dtype) for a in (lams, W, b, val)))

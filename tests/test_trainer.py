@@ -363,7 +363,10 @@ def test_bad_inputs_raise_at_once_naming_the_argument():
         trainer.step(state, (X, Y[:40]))
     with pytest.raises(ValueError, match=r"batch has no examples"):  # was: all marked diverged
         trainer.step(state, (X[:0], Y[:0]))
+    old = state
     state, _ = trainer.step(state, (X, Y))
+    with pytest.raises(ValueError, match=r"state was already passed to step.*donated"):
+        trainer.step(old, (X, Y))  # was: XLA's "Buffer has been deleted or donated"
     with pytest.raises(ValueError, match=r"data has no examples"):
         trainer.evaluate(state, (XV[:0], YV[:0]))
     with pytest.raises(ValueError, match=r"data must have the structure and feature shapes"):

@@ -842,6 +842,12 @@ class SweepTrainer:
             signature = None
         if signature is None or signature not in self._checked_batches:
             self._check_new_batch(batch, signature)
+        if getattr(state[4], "is_deleted", bool)():  # the step counter, donated with the rest
+            raise ValueError(
+                "SweepTrainer.step: state was already passed to step (its buffers are donated "
+                "to the new state); pass the state the previous step returned: "
+                "state, losses = trainer.step(state, batch)."
+            )
         program = self._step_program
         if program is None:
             program = self._build_step()

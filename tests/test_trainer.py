@@ -276,6 +276,15 @@ def test_train_sweep_early_stopping_reports_best_step_and_params():
     w = np.sqrt(val[np.arange(3), best])  # |w − 1| at the best record, w < 1 or w > 1
     np.testing.assert_allclose(np.abs(np.asarray(result.params)[:, 0] - 1.0), w, atol=1e-6)
     assert result.best().value == pytest.approx(val.min())
+    # The restored params belong to the best record: best() and table() read every metric there
+    # (they read the last record, which belonged to parameters thrown away).
+    assert result.restored
+    train_at_best = result.metrics["train_loss"][np.arange(3), best]
+    assert not np.allclose(train_at_best, result.final("train_loss"))
+    assert result.best("train_loss").value == pytest.approx(train_at_best.min())
+    rows = result.table(["train_loss"]).splitlines()[2:]
+    shown = [float(row.split()[1]) for row in rows]
+    np.testing.assert_allclose(shown, train_at_best, rtol=1e-3)
 
 
 def test_diverging_member_is_frozen_and_marked_and_others_go_on():

@@ -155,6 +155,9 @@ class SweepResult:
         info: how the sweep ran (a :class:`jaxl2.SweepInfo`: strategy, chunk width, devices,
             members loaded from ``checkpoint_dir``); None for streamed ``train_data`` (no compiled
             sweep runs) and for results built by hand.
+        restored: True when ``params`` are each member's best-record parameters
+            (``restore_best=True``): :meth:`best` and :meth:`table` then read every metric at
+            that record, the one that belongs to the parameters held, not the last one.
     """
 
     hparams: ArrayTree
@@ -167,6 +170,7 @@ class SweepResult:
     monitor: str | None = None
     monitor_mode: str | None = None
     info: SweepInfo | None = None
+    restored: bool = False
 
     def __len__(self) -> int:
         return int(self.finite.shape[0])
@@ -185,11 +189,32 @@ class SweepResult:
             raise KeyError(f"metric {metric!r} was not recorded; recorded: {sorted(self.metrics)}.")
         return self.metrics[metric][:, -1]
 
+    def _at_best_record(self, metric: str) -> np.ndarray:
+        """Each member's ``metric`` at its best record of ``monitor`` (its last record where it
+        has none)."""
+        values = self.final(metric)
+        if self.best_step is None:
+            return values
+        record = np.searchsorted(self.steps, np.maximum(self.best_step, 0))
+        record = np.minimum(record, len(self.steps) - 1)
+        at_best = self.metrics[metric][np.arange(len(self)), record]
+        return np.where(self.best_step >= 0, at_best, values)
+
+    def _reported(self, metric: str) -> np.ndarray:
+        """The value of ``metric`` that :meth:`best` and :meth:`table` use, shape ``(K,)``: the
+        record at each member's best step when ``restored`` (``restore_best=True``: the record
+        of the parameters held), otherwise the last record (:meth:`final`)."""
+        return self._at_best_record(metric) if self.restored else self.final(metric)
+
     def default_metric(self) -> str:
         return "val_loss" if "val_loss" in self.metrics else "train_loss"
 
     def best(self, metric: str | None = None, *, mode: str | None = None) -> Best:
         """The member with the best final ``metric``, ignoring members that did not stay finite.
+
+        "Final" is the last record, except for the monitored metric (each member's best record)
+        and, when the parameters were restored to the best record (``restored``), for every
+        metric (its value at that record).
 
         Args:
             metric: a recorded metric (default ``"val_loss"`` if recorded, else ``"train_loss"``).
@@ -219,12 +244,10 @@ class SweepResult:
                 )
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-        values = np.asarray(self.final(metric), np.float64)
-        if metric == self.monitor and self.best_step is not None:
-            record = np.searchsorted(self.steps, np.maximum(self.best_step, 0))
-            record = np.minimum(record, len(self.steps) - 1)
-            at_best = self.metrics[metric][np.arange(len(self)), record]
-            values = np.where(self.best_step >= 0, at_best, values).astype(np.float64)
+        if metric == self.monitor:
+            values = np.asarray(self._at_best_record(metric), np.float64)
+        else:
+            values = np.asarray(self._reported(metric), np.float64)
         ok = self.finite & np.isfinite(values)
         if not ok.any():
             raise ValueError(f"no member stayed finite, so there is no best {metric}.")
@@ -249,7 +272,8 @@ class SweepResult:
         labels: dict[str, str] | None = None,
         best: str | None = None,
     ) -> str:
-        """A text table: one row per member, its hyperparameters and final metrics.
+        """A text table: one row per member, its hyperparameters and final metrics (with
+        ``restored``, each metric at the member's best record: see ``restored``).
 
         The best member (by ``best``, default :meth:`best`'s default) is marked ``*``;
         members that did not stay finite are marked ``diverged``.
@@ -273,10 +297,11 @@ class SweepResult:
         columns = hparam_columns(self.hparams)
         head = [labels.get(n, n) for n, _ in columns] + [labels.get(m, m) for m in metrics]
         rows = []
-        fmts = [_column_format(self.final(m)) for m in metrics]
+        shown = {m: self._reported(m) for m in metrics}
+        fmts = [_column_format(shown[m]) for m in metrics]
         for k in range(len(self)):
             cells = [_fmt(col[k]) for _, col in columns]
-            cells += [f(self.final(m)[k]) for f, m in zip(fmts, metrics, strict=True)]
+            cells += [f(shown[m][k]) for f, m in zip(fmts, metrics, strict=True)]
             mark = "*" if k == star else ("diverged" if not self.finite[k] else "")
             rows.append(cells + [mark])
         head.append("")
@@ -374,7 +399,7 @@ class SweepResult:
             order = np.flatnonzero(members)[np.argsort(xs[members], kind="stable")]
             order = order[self.finite[order]]
             for split, name in series:
-                ys = self.final(name)[order]
+                ys = self._reported(name)[order]
                 positive &= bool(np.all(ys > 0))
                 line_label = f"{split} {label}".strip()
                 ax.plot(xs[order], ys, "-o" if split == "train" else "--s", ms=3, label=line_label)

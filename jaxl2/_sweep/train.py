@@ -476,6 +476,7 @@ def _result(
         monitor=monitor,
         monitor_mode=trainer.mode,
         info=info,
+        restored=monitor is not None and bool(trainer.restore_best),
     )
 
 

@@ -213,7 +213,12 @@ def _banded_section(quick: bool) -> Section:
             groups=np.repeat(np.arange(3), per).tolist(),
             solver_params=dict(n_iter=n_iter, alphas=alphas, progress_bar=False),
         )
-        s, model = _once(lambda: model.fit(Xtr, Ytr))
+        # himalaya timed with one BLAS thread too: on this 2-core machine its OpenBLAS threads
+        # took 437 s under load where one thread took 6.9 s (jaxl2 holds the same limit itself)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            s, model = _once(lambda: model.fit(Xtr, Ytr))
         r2 = _r2(Yte, np.asarray(model.predict(Xte)))
         for method in ("gradient", "random"):
             ours_s, ours_r2 = out[method]

@@ -287,3 +287,39 @@ def test_newton_tuning_matches_a_dense_grid_optimum(x64):
     best = min(_np_loo(X, y, np.repeat([a, b], 3))[0] for a in grid for b in grid)
     assert float(res.value) <= best * (1 + 1e-6)
     np.testing.assert_allclose(res.value, _np_loo(X, y, np.repeat(np.asarray(res.lams), 3))[0])
+
+
+def test_cpu_lapack_runs_with_one_blas_thread_and_the_limit_is_lifted_after():
+    """On CPU the solvers hold BLAS (SciPy's OpenBLAS, behind jaxlib's LAPACK kernels) to one
+    thread while their program runs, restore the previous counts, and do nothing while traced."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    lt = _private("lapack_threads")
+
+    def blas_threads():
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    x = jnp.ones((3, 3))
+    jax.block_until_ready(jnp.linalg.cholesky(x + 2 * jnp.eye(3)))  # loads jaxlib's LAPACK
+    before = blas_threads()
+    assert before, "no BLAS library loaded"
+    with lt.single_threaded_blas(x, None):
+        inside = blas_threads()
+    assert inside == [1] * len(before)
+    assert blas_threads() == before
+    seen = []
+
+    @jax.jit
+    def traced(a):
+        with lt.single_threaded_blas(a):
+            seen.append(blas_threads())
+        return a
+
+    traced(x)
+    assert seen == [before]
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((30, 6)), rng.standard_normal((30, 2))
+    res = jaxl2.tune_banded_ridge(X, Y, [[0, 1, 2], [3, 4, 5]], steps=2, n_iter=2)
+    assert np.all(np.isfinite(np.asarray(res.coef)))
+    assert blas_threads() == before

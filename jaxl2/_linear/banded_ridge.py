@@ -9,6 +9,7 @@ per candidate γ.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from .._typing import ArrayLike, Devices
 from . import ridge_data as rd
 from . import ridge_many as rm
 from . import ridge_shard as rs
+from .lapack_threads import single_threaded_blas
 from .ridge import RidgeResult
 
 
@@ -236,7 +238,11 @@ def banded_ridge(
     mesh = rs.resolve(devices, Y)
     if mesh is None:
         d = lam[..., jnp.asarray(labels)]
-        W, b = _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
+        # one BLAS thread for the per-target LAPACK calls on CPU (see lapack_threads)
+        with single_threaded_blas(X, Y, sw, d):
+            W, b = jax.block_until_ready(
+                _banded_core(X, Y, sw, d, fit_intercept=fit_intercept, dual=dual)
+            )
     elif lam.ndim == 1:  # strengths shared by the targets: replicated with X
         W, b = rs.run(
             _shared_banded,
@@ -687,52 +693,68 @@ def tune_banded_ridge(
     else:
         batch = ck.check_int(targets_batch, "targets_batch", allow_none=True)
     gammas = dirichlet_weights(int(n_iter), n_groups, concentration, seed)
-    lams, W, b, val = _random_search(
-        X, Y, sw, labels, n_groups, alphas, gammas, fit_intercept, criterion, batch, progress, mesh
-    )
-    if method == "gradient":
-        # Newton from the search's best point, pulled inside the α grid (a group switched off
-        # by a weight γ_g ≈ 0 sits on a plateau of the criterion, where no local step moves),
-        # within 10⁴ of the grid's ends
-        a_lo, a_hi = jnp.log(jnp.min(alphas)), jnp.log(jnp.max(alphas))
-        bounds = (a_lo - 4 * np.log(10.0), a_hi + 4 * np.log(10.0))
-        theta0 = jnp.clip(jnp.log(lams), a_lo, a_hi)
-        static = {
-            "criterion": criterion,
-            "fit_intercept": fit_intercept,
-            "dual": n < p,
-            "steps": int(steps),
-            "n_groups": n_groups,
-        }
-        if mesh is not None:
-            tuned = rs.run(
-                _shared_gradient,
-                static,
-                (X, sw, jnp.asarray(labels), bounds),
-                jnp.concatenate([Y, theta0.T], axis=0),
-                mesh,
-                batch,
-                lambda local: min(local, 64),
-                (0, 0, 0, 0),
-            )
-        else:
-            gbatch = max(1, min(t, 64)) if targets_batch is None or batch is None else batch
-            outs = []
-            for s in range(0, t, gbatch):
-                Yb, theta = Y[:, s : s + gbatch], theta0[s : s + gbatch]
-                pad = gbatch - Yb.shape[1]  # same shape for every batch: one compilation
-                if pad:
-                    Yb = jnp.concatenate([Yb, jnp.zeros((n, pad), Yb.dtype)], axis=1)
-                    theta = jnp.concatenate([theta, jnp.zeros((pad, n_groups), theta.dtype)])
-                out = _gradient_batch(X, Yb, sw, jnp.asarray(labels), theta, bounds, **static)
-                outs.append(tuple(a[: gbatch - pad] for a in out))
-            tuned = tuple(jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
-        # the search's best point where Newton (started inside the grid) ended above it
-        better = tuned[3] <= val
-        lams, W, b, val = (
-            jnp.where(better.reshape(better.shape + (1,) * (new.ndim - 1)), new, old)
-            for new, old in zip(tuned, (lams, W, b, val), strict=True)
+    # one BLAS thread for the per-target LAPACK calls on CPU (see lapack_threads); a mesh of
+    # accelerators runs without the limit
+    on_cpu = mesh is None or all(dev.platform == "cpu" for dev in mesh.mesh.devices.flat)
+    with single_threaded_blas(X, Y, sw) if on_cpu else contextlib.nullcontext():
+        lams, W, b, val = _random_search(
+            X,
+            Y,
+            sw,
+            labels,
+            n_groups,
+            alphas,
+            gammas,
+            fit_intercept,
+            criterion,
+            batch,
+            progress,
+            mesh,
         )
+        if method == "gradient":
+            # Newton from the search's best point, pulled inside the α grid (a group switched off
+            # by a weight γ_g ≈ 0 sits on a plateau of the criterion, where no local step moves),
+            # within 10⁴ of the grid's ends
+            a_lo, a_hi = jnp.log(jnp.min(alphas)), jnp.log(jnp.max(alphas))
+            bounds = (a_lo - 4 * np.log(10.0), a_hi + 4 * np.log(10.0))
+            theta0 = jnp.clip(jnp.log(lams), a_lo, a_hi)
+            static = {
+                "criterion": criterion,
+                "fit_intercept": fit_intercept,
+                "dual": n < p,
+                "steps": int(steps),
+                "n_groups": n_groups,
+            }
+            if mesh is not None:
+                tuned = rs.run(
+                    _shared_gradient,
+                    static,
+                    (X, sw, jnp.asarray(labels), bounds),
+                    jnp.concatenate([Y, theta0.T], axis=0),
+                    mesh,
+                    batch,
+                    lambda local: min(local, 64),
+                    (0, 0, 0, 0),
+                )
+            else:
+                gbatch = max(1, min(t, 64)) if targets_batch is None or batch is None else batch
+                outs = []
+                for s in range(0, t, gbatch):
+                    Yb, theta = Y[:, s : s + gbatch], theta0[s : s + gbatch]
+                    pad = gbatch - Yb.shape[1]  # same shape for every batch: one compilation
+                    if pad:
+                        Yb = jnp.concatenate([Yb, jnp.zeros((n, pad), Yb.dtype)], axis=1)
+                        theta = jnp.concatenate([theta, jnp.zeros((pad, n_groups), theta.dtype)])
+                    out = _gradient_batch(X, Yb, sw, jnp.asarray(labels), theta, bounds, **static)
+                    outs.append(tuple(a[: gbatch - pad] for a in out))
+                tuned = tuple(jnp.concatenate(parts, axis=0) for parts in zip(*outs, strict=True))
+            # the search's best point where Newton (started inside the grid) ended above it
+            better = tuned[3] <= val
+            lams, W, b, val = (
+                jnp.where(better.reshape(better.shape + (1,) * (new.ndim - 1)), new, old)
+                for new, old in zip(tuned, (lams, W, b, val), strict=True)
+            )
+        lams, W, b, val = jax.block_until_ready((lams, W, b, val))
     # val too: the random search maps a NaN criterion to inf (so that no candidate is picked on
     # it), which leaves a target with NaN data at zero coefficients and an infinite value.
     lams, W, b, val = rd.guard_finite((lams, W, b, val), traced, "tune_banded_ridge")

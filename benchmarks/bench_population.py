@@ -193,31 +193,23 @@ def measure(n_side: int, R: int, hidden: int, batch: int, seeds: int) -> list[Se
         f"best and its {n_top}th: why each method is judged against its own seed's sweep."
     )
 
-    def halving(trainer, seed, min_steps):
-        return jaxl2.successive_halving(
-            trainer,
-            train,
-            val,
-            monitor="loss",
-            min_steps=min_steps,
-            max_steps=R,
-            eta=3,
-            batch_size=batch,
-            seed=seed,
-        )
+    def configured(fn):  # successive_halving or hyperband with the bench's settings
+        def run(trainer, seed, min_steps):
+            return fn(
+                trainer,
+                train,
+                val,
+                monitor="loss",
+                min_steps=min_steps,
+                max_steps=R,
+                eta=3,
+                batch_size=batch,
+                seed=seed,
+            )
 
-    def band(trainer, seed, min_steps):
-        return jaxl2.hyperband(
-            trainer,
-            train,
-            val,
-            monitor="loss",
-            min_steps=min_steps,
-            max_steps=R,
-            eta=3,
-            batch_size=batch,
-            seed=seed,
-        )
+        return run
+
+    halving, band = configured(jaxl2.successive_halving), configured(jaxl2.hyperband)
 
     configs = [
         ("Successive halving, min_steps R/27 (eta 3)", halving, max(1, R // 27)),

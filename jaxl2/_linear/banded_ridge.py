@@ -9,7 +9,6 @@ per candidate γ.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -695,8 +694,7 @@ def tune_banded_ridge(
     gammas = dirichlet_weights(int(n_iter), n_groups, concentration, seed)
     # one BLAS thread for the per-target LAPACK calls on CPU (see lapack_threads); a mesh of
     # accelerators runs without the limit
-    on_cpu = mesh is None or all(dev.platform == "cpu" for dev in mesh.mesh.devices.flat)
-    with single_threaded_blas(X, Y, sw) if on_cpu else contextlib.nullcontext():
+    with single_threaded_blas(X, Y, sw, mesh=mesh):
         lams, W, b, val = _random_search(
             X,
             Y,

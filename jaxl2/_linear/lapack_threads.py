@@ -22,8 +22,11 @@ import jax
 from .. import _checks as ck
 
 
-def _on_cpu(arrays: tuple) -> bool:
-    """True when every array is concrete and lives on CPU devices only."""
+def _on_cpu(arrays: tuple, mesh: Any) -> bool:
+    """True when every array is concrete and lives on CPU devices only, and so does every
+    device of ``mesh`` (a :class:`jax.sharding.Mesh`-holding object with ``.mesh``, or None)."""
+    if mesh is not None and any(dev.platform != "cpu" for dev in mesh.mesh.devices.flat):
+        return False
     for a in arrays:
         if a is None:
             continue
@@ -35,17 +38,18 @@ def _on_cpu(arrays: tuple) -> bool:
 
 
 @contextlib.contextmanager
-def single_threaded_blas(*arrays: Any) -> Iterator[None]:
+def single_threaded_blas(*arrays: Any, mesh: Any = None) -> Iterator[None]:
     """Limits the loaded BLAS libraries (SciPy's OpenBLAS among them) to one thread.
 
-    Applies only when every array in ``arrays`` is a concrete array on CPU devices and
-    ``threadpoolctl`` is importable; otherwise (GPU/TPU, tracing under a user's ``jit``) it does
-    nothing. The previous thread counts are restored on exit, so no setting outlives the block.
+    Applies only when every array in ``arrays`` is a concrete array on CPU devices, every
+    device of ``mesh`` (where the program runs sharded) is a CPU, and ``threadpoolctl`` is
+    importable; otherwise (GPU/TPU, tracing under a user's ``jit``) it does nothing. The
+    previous thread counts are restored on exit, so no setting outlives the block.
     The limit is process-wide while the block runs: NumPy/SciPy calls made at the same time from
     other Python threads run single-threaded too. The block must wait for its results
     (``jax.block_until_ready``) before leaving, or the program would run after the limit is lifted.
     """
-    if not _on_cpu(arrays):
+    if not _on_cpu(arrays, mesh):
         yield
         return
     try:

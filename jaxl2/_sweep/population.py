@@ -21,6 +21,7 @@ from .._checks import check_int
 from .._typing import ArrayTree, Data, PathLike
 from .checkpoint import _atomic_write, _name
 from .trainer import SweepTrainer, TrainerState, _is_array, check_batch, resolve_mode
+from .util import member_permutation
 
 # ----------------------------------------------------------------------------- checks
 
@@ -169,15 +170,6 @@ def _take(tree: Any, index: Any) -> Any:
 _CHUNK = 256
 
 
-def _member_permutation(seed: jax.Array, index: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
-    """Member ``index``'s permutation of the ``n`` training examples in epoch ``epoch``: the
-    one :func:`jaxl2.train_sweep` with this ``seed`` draws (its key
-    ``fold_in(fold_in(key(seed + 1), index), epoch)``), so a member trained here on array
-    minibatches follows its train_sweep trajectory."""
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed + 1), index), epoch)
-    return jax.random.permutation(key, n)
-
-
 def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict, Callable]:
     """``(step, loop, init, traces, member_loop)``: one vmapped step; ``loop(h, s, data, idx,
     n)``, ``n`` steps in one compiled ``fori_loop`` on minibatches ``data[idx[i]]`` shared by
@@ -210,7 +202,7 @@ def _programs(trainer: SweepTrainer) -> tuple[Callable, Callable, Callable, dict
         count(s)
         n_train = int(jax.tree.leaves(data)[0].shape[0])
         nb = n_train // batch_size
-        perms = jax.vmap(_member_permutation, in_axes=(None, 0, None, None))
+        perms = jax.vmap(member_permutation, in_axes=(None, 0, None, None))
 
         def body(i, carry):
             s, perm = carry

@@ -19,7 +19,7 @@ from .results import SweepResult, metric_mode
 from .sweep import SweepInfo, _host_hparams, run_sweep
 from .trainer import SweepTrainer, _is_nnx_module, check_like, check_optimizer
 from .util import cache_get as _cache_get
-from .util import new_cache
+from .util import member_permutation, new_cache
 
 _SWEEP_OPTIONS = ("strategy", "devices", "progress", "checkpoint_dir", "chunk_size")
 _members = new_cache()
@@ -75,7 +75,6 @@ def _member_fn(
 
     def member(h, train_data, eval_data, seed, start):
         s = trainer.member_init(h["hparams"], h["index"], start)
-        shuffle_key = jax.random.fold_in(jax.random.key(seed + 1), h["index"])
         nb = n_train // batch_size if batch_size else 1
 
         def step(carry, _):
@@ -86,7 +85,7 @@ def _member_fn(
                 epoch, pos = t // nb, t % nb
                 perm = jax.lax.cond(
                     pos == 0,
-                    lambda: jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n_train),
+                    lambda: member_permutation(seed, h["index"], epoch, n_train),
                     lambda: perm,
                 )
                 batch = _take(

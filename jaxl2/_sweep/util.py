@@ -94,3 +94,12 @@ def from_process_0(values: Sequence[int]) -> list[int]:
 
     arr = np.asarray(values, np.int32)
     return [int(v) for v in np.asarray(multihost_utils.broadcast_one_to_all(arr))]
+
+
+def member_permutation(seed: jax.Array, index: jax.Array, epoch: jax.Array, n: int) -> jax.Array:
+    """Member ``index``'s permutation of the ``n`` training examples in epoch ``epoch``, from the
+    key ``fold_in(fold_in(key(seed + 1), index), epoch)``: the minibatch order of
+    :func:`jaxl2.train_sweep` and of successive halving / Hyperband on array data, one function
+    so that a member follows the same trajectory in both."""
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed + 1), index), epoch)
+    return jax.random.permutation(key, n)

@@ -44,8 +44,11 @@ holds them, run in a process that has traced none, needs ``blas._register()`` fi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -64,6 +67,13 @@ MIN_MACS = 2**22
 
 # False: every product stays on XLA (benchmarks compare both routes).
 ENABLED = True
+
+# BLAS threads for a routed product: None for OpenBLAS's default (default_threads()), an int to
+# fix it. Each routed call sets its library's (process-wide) thread count to this for the call
+# and restores the previous count after, so a limit put on the library for jaxlib's LAPACK
+# calls (lapack_threads.single_threaded_blas: LAPACK's small calls on many threads thrash on
+# few cores) does not leave the products on one thread.
+THREADS: int | None = None
 
 _INT_MAX = 2**31 - 1
 _PREFIX = "jaxl2_blas_"
@@ -195,9 +205,9 @@ _DSYRK = ctypes.CFUNCTYPE(
 )  # fmt: skip
 
 
-def _scipy_blas() -> tuple[Any, Any] | None:
-    """``(dgemm, dsyrk)`` of SciPy's BLAS as ctypes functions (Fortran convention: every argument
-    by pointer, column-major), or None without SciPy."""
+def _scipy_blas() -> tuple[Any, Any, tuple[Any, Any] | None] | None:
+    """``(dgemm, dsyrk, thread setters)`` of SciPy's BLAS as ctypes functions (Fortran
+    convention: every argument by pointer, column-major), or None without SciPy."""
     try:
         from scipy.linalg import cython_blas  # pyright: ignore[reportAttributeAccessIssue]
     except ImportError:
@@ -214,7 +224,53 @@ def _scipy_blas() -> tuple[Any, Any] | None:
         capsule = cython_blas.__pyx_capi__[name]  # pyright: ignore[reportAttributeAccessIssue]
         return get_pointer(capsule, get_name(capsule))
 
-    return _DGEMM(pointer("dgemm")), _DSYRK(pointer("dsyrk"))
+    dgemm = pointer("dgemm")
+    return _DGEMM(dgemm), _DSYRK(pointer("dsyrk")), _thread_setters(dgemm)
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+def _thread_setters(address: int) -> tuple[Any, Any] | None:
+    """``(get, set)`` of the OpenBLAS thread count of the library holding code ``address`` (the
+    BLAS under SciPy), or None when that library is not an OpenBLAS or cannot be found."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+        info = _DlInfo()
+        if not dladdr(ctypes.c_void_p(address), ctypes.byref(info)) or not info.dli_fname:
+            return None
+        lib = ctypes.CDLL(info.dli_fname.decode())
+    except (OSError, AttributeError, UnicodeDecodeError):  # no dladdr (Windows), odd path
+        return None
+    for prefix in ("scipy_openblas", "openblas"):
+        for suffix in ("", "64_"):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                put.restype, put.argtypes = None, [ctypes.c_int]
+                return get, put
+    return None
+
+
+def default_threads() -> int:
+    """Threads for a routed product when :data:`THREADS` is None: OpenBLAS's own default, i.e.
+    ``OPENBLAS_NUM_THREADS``, ``GOTO_NUM_THREADS`` or ``OMP_NUM_THREADS`` (the first set), else
+    the cores this process may run on."""
+    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _matrices(buffer: _Buffer) -> tuple[int, tuple[int, ...], tuple[int, int]]:
@@ -250,9 +306,29 @@ class _Kernels:
     kept.
     """
 
-    def __init__(self, dgemm: Any, dsyrk: Any) -> None:
+    def __init__(self, dgemm: Any, dsyrk: Any, threads: tuple[Any, Any] | None) -> None:
         self.dgemm, self.dsyrk = dgemm, dsyrk
         self.one, self.zero = ctypes.c_double(1.0), ctypes.c_double(0.0)
+        self.threads = threads
+        self.lock = threading.Lock()  # one routed call at a time sets the thread count
+
+    @contextlib.contextmanager
+    def threaded(self) -> Iterator[None]:
+        """The BLAS calls of one routed product, at :data:`THREADS` threads."""
+        if self.threads is None:
+            yield
+            return
+        get, put = self.threads
+        want = THREADS or default_threads()
+        with self.lock:  # waiting releases the GIL; BLAS's own lock would serialize anyway
+            before = get()
+            if before != want:
+                put(want)
+            try:
+                yield
+            finally:
+                if before != want:
+                    put(before)
 
     def syrk(self, frame: _CallFrame, mode: str) -> None:
         """``C = AᵀA`` (``"tn"``, A (k, m)) or ``C = AAᵀ`` (``"nt"``, A (m, k))."""
@@ -265,7 +341,8 @@ class _Kernels:
         m_, k_, ld = ctypes.c_int(m), ctypes.c_int(k), ctypes.c_int(c)
         for item in range(int(np.prod(batch))):
             A, C = a + 8 * r * c * item, out + 8 * m * m * item
-            self.dsyrk(b"U", trans, m_, k_, self.one, A, ld, self.zero, C, m_)
+            with self.threaded():
+                self.dsyrk(b"U", trans, m_, k_, self.one, A, ld, self.zero, C, m_)
             _fill_upper(C, m)
 
     def gemm(self, frame: _CallFrame, mode: str) -> None:
@@ -281,9 +358,11 @@ class _Kernels:
         lda, ldb = ctypes.c_int(ca), ctypes.c_int(cb)
         offsets_a = _batch_offsets(batch_a, batch, ra * ca)
         offsets_b = _batch_offsets(batch_b, batch, rb * cb)
-        for item in range(offsets_a.size):
-            A, B, C = a + int(offsets_a[item]), b + int(offsets_b[item]), out + 8 * m * n * item
-            self.dgemm(b"N", trans_a, n_, m_, k_, self.one, B, ldb, A, lda, self.zero, C, n_)
+        with self.threaded():
+            for item in range(offsets_a.size):
+                A, B = a + int(offsets_a[item]), b + int(offsets_b[item])
+                C = out + 8 * m * n * item
+                self.dgemm(b"N", trans_a, n_, m_, k_, self.one, B, ldb, A, lda, self.zero, C, n_)
 
 
 def _handler(body: Any) -> Any:

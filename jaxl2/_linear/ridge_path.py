@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike, Devices
+from . import blas
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from .lapack_threads import single_threaded_blas
@@ -346,10 +347,21 @@ def _dual_path(
     # residual is real, but not in the coefficients, where Xsᵀu is rounding noise.
     inv = jnp.where(dropped[:, None], 0, filt.inv)
     M = (inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
-    W = ch.design_t_dot(X, c, U @ M, scale)
+    W = _design_t_dot(X, c, U @ M, scale)
     if scale is not None:
         W = W / scale[:, None]
     return W.reshape(p, K, t).transpose(1, 2, 0), loo, gcv
+
+
+def _design_t_dot(X: jax.Array, c: ch.Centring, A: jax.Array, scale: jax.Array | None) -> jax.Array:
+    """``Xsᵀ A`` (p, k) by column chunks of X, as :func:`ridge_chunks.design_t_dot`, with the
+    products through :func:`blas.tmatmul`: XLA:CPU's float64 ``AᵀB`` took twice BLAS's time
+    (2000 × 524 chunks by 100 columns: 10 against 5.3 ms)."""
+
+    def part(cols: jax.Array, mean: jax.Array, col_scale: jax.Array | None) -> jax.Array:
+        return blas.tmatmul(ch.scale_rows(c, cols, mean, c.sqrt_w, col_scale), A)
+
+    return ch.map_cols(part, X, c.x_mean, scale, ch.col_chunk(X.shape[0]))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))

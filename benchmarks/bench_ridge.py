@@ -16,12 +16,20 @@ Threads: jaxlib's CPU LAPACK kernels (eigh, Cholesky) run on scipy's OpenBLAS, w
 fight XLA's own thread pool on a 2-core machine: the same float64 2000 × 2000 ``eigh`` took
 0.6 s or 15 s from one call to the next. While jaxl2 is timed, that OpenBLAS (the one under
 ``scipy.libs``) is limited to one thread with threadpoolctl (then the eigh takes a steady 1.0 s);
-numpy's OpenBLAS, which the peers and the floor use, keeps its default.
+numpy's OpenBLAS, which the peers and the floor use, keeps its default. (``jaxl2.ridge_path``
+itself now holds SciPy's OpenBLAS at one thread around its program, and its routed float64
+products set their own thread count: see ``jaxl2/_linear/blas.py``.)
+
+``JAXL2_BENCH_RIDGE=ridge_path`` (a comma-separated list of ``ridge_path``, ``ridge_dual``,
+``ridge_vmap``) runs only those sections and rewrites only theirs in RESULTS.md; each
+section's duration is printed. scikit-learn's RidgeCV (seconds per fit) runs once per case at
+full size: that one fit is both its time and its α.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -44,17 +52,13 @@ def _problem(n: int, p: int, dtype, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return X.astype(dtype), y.astype(dtype)
 
 
-def _peer_time(fn, quick: bool) -> float:
-    """scikit-learn's RidgeCV takes seconds: one timed run (after a warm-up when quick)."""
-    if quick:
-        return timeit(fn, repeat=3)
+def _ridgecv(X, y, lams) -> tuple[float, float]:
+    """(seconds, α) of scikit-learn's ``RidgeCV(alphas=lams)``: one timed fit (seconds each at
+    full size; its first fit is as fast as the next, there is nothing to compile), whose α is the
+    one compared."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _ridgecv(X, y, lams):
-    return RidgeCV(alphas=lams).fit(X, y).alpha_
+    alpha = float(RidgeCV(alphas=lams).fit(X, y).alpha_)
+    return time.perf_counter() - start, alpha
 
 
 @contextlib.contextmanager
@@ -115,8 +119,8 @@ def _path_section(quick: bool) -> Section:
         X, y = _problem(n, p, dtype)
         lams = np.logspace(-2, 4, K).astype(dtype)
         ours, best = _time_path(X, y, lams, dtype == np.float64, repeat)
-        peer = _peer_time(lambda X=X, y=y, lams=lams: _ridgecv(X, y, lams), quick)
-        same = bool(np.isclose(best, _ridgecv(X, y, lams), rtol=1e-6))
+        peer, alpha = _ridgecv(X, y, lams)
+        same = bool(np.isclose(best, alpha, rtol=1e-6))
         floor = _primal_floor(X, dtype, K, repeat)
         section.rows.append(
             Row(
@@ -140,7 +144,100 @@ def _path_section(quick: bool) -> Section:
             )
         )
     section.rows.extend(_blas_rows(quick))
+    section.lines.extend(_stage_lines(n, p, K, repeat))
     return section
+
+
+def _cpu_time(fn, repeat: int) -> tuple[float, float]:
+    """(least process CPU time, median wall time) of ``fn()`` over ``repeat`` runs after a warm-up.
+
+    Process time counts every thread of this process and none of another's, so on a shared
+    machine it is the steadier figure of the work done; wall time shows the threads' overlap."""
+    jax.block_until_ready(fn())
+    cpu, wall = [], []
+    for _ in range(repeat):
+        start_cpu, start = time.process_time(), time.perf_counter()
+        jax.block_until_ready(fn())
+        cpu.append(time.process_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return min(cpu), sorted(wall)[len(wall) // 2]
+
+
+def _stage_lines(n: int, p: int, K: int, repeat: int) -> list[str]:
+    """float64 ``ridge_path`` stage by stage (each stage its own jitted function, fed the
+    previous one's outputs), against numpy's pieces of the floor, as markdown lines."""
+    from jaxl2._linear import ridge_chunks as ch
+    from jaxl2._linear import ridge_data as rd
+    from jaxl2._linear import ridge_path as rp
+
+    X, y = _problem(n, p, np.float64)
+    lams = np.logspace(-2, 4, K)
+    rng = np.random.default_rng(1)
+    V = np.linalg.qr(rng.standard_normal((p, p)))[0]
+    F = rng.random((p, K))
+    U = X @ V
+    numpy = {
+        "XᵀX": _cpu_time(lambda: X.T @ X, repeat),
+        "X·V": _cpu_time(lambda: X @ V, repeat),
+        "U²·F": _cpu_time(lambda: (U * U) @ F, repeat),
+        "eigh(XᵀX)": _cpu_time(lambda G=X.T @ X: np.linalg.eigh(G), repeat),
+    }
+    with jax.enable_x64(True), _jax_lapack_single_thread():
+        Xj, Y, lj = jnp.asarray(X), jnp.asarray(y)[:, None], jnp.asarray(lams)
+        total = jnp.asarray(float(n))
+
+        def centring(X, Y):
+            c = ch.centring(X, Y, None, True)
+            return c.x_mean, c.y_mean, c.leverage
+
+        def rebuild(m):  # the Centring of an intercept fit, unweighted
+            return ch.Centring(m[0], m[1], None, m[2], True)
+
+        def pass1(X, Y, m):
+            return rp.primal_gram(X, Y, rebuild(m), total, False)[:2]
+
+        def basis(X, m, G, B, lams):
+            return rp.primal_basis(X, rebuild(m), G, B, None, lams)
+
+        def pass2(X, Y, m, b):
+            return rp.primal_criteria(X, Y, rebuild(m), None, b)
+
+        def coef(b, m):
+            W = (b.V @ b.M).reshape(p, K, 1).transpose(1, 2, 0)
+            return rd.finish(W, m[0], m[1], True)
+
+        m = jax.jit(centring)(Xj, Y)
+        G, B = jax.jit(pass1)(Xj, Y, m)
+        b = jax.jit(basis)(Xj, m, G, B, lj)
+        ours = {
+            "centring (means)": _cpu_time(lambda: jax.jit(centring)(Xj, Y), repeat),
+            "pass 1: XsᵀXs (syrk), XsᵀYs": _cpu_time(lambda: jax.jit(pass1)(Xj, Y, m), repeat),
+            "eigh + filters": _cpu_time(lambda: jax.jit(basis)(Xj, m, G, B, lj), repeat),
+            "pass 2: Xs·V, (U∘U)·F, U·M, LOO sums": _cpu_time(
+                lambda: jax.jit(pass2)(Xj, Y, m, b), repeat
+            ),
+            "coefficients V·M": _cpu_time(lambda: jax.jit(coef)(b, m), repeat),
+            "whole jitted path": _cpu_time(
+                lambda: rp._path_core(Xj, Y, None, lj, fit_intercept=True, standardize=False),
+                repeat,
+            ),
+        }
+
+    def fmt(parts: dict) -> str:
+        return "; ".join(
+            f"{k} {cpu * 1e3:.1f} ms CPU ({wall * 1e3:.1f} ms wall)"
+            for k, (cpu, wall) in parts.items()
+        )
+
+    floor_cpu = sum(numpy[k][0] for k in ("XᵀX", "X·V", "U²·F"))
+    return [
+        f"- float64 `ridge_path` stage by stage ({n} × {p}, K = {K}; least process CPU time of "
+        f"{repeat} runs, all threads, and the median wall time; SciPy's OpenBLAS held at one "
+        f"thread as above): {fmt(ours)}.",
+        f"- numpy's pieces of the floor: {fmt(numpy)}; the floor's CPU time "
+        f"{floor_cpu * 1e3:.1f} ms, the whole path's "
+        f"{ours['whole jitted path'][0] / floor_cpu:.2f}× that.",
+    ]
 
 
 def _cold(fn) -> float:
@@ -234,8 +331,8 @@ def _dual_section(quick: bool) -> Section:
         X, y = _problem(n, p, dtype)
         lams = np.logspace(-1, 5, K).astype(dtype)
         ours, best = _time_path(X, y, lams, dtype == np.float64, repeat=3)
-        peer = _peer_time(lambda X=X, y=y, lams=lams: _ridgecv(X, y, lams), quick)
-        same = bool(np.isclose(best, _ridgecv(X, y, lams), rtol=1e-6))
+        peer, alpha = _ridgecv(X, y, lams)
+        same = bool(np.isclose(best, alpha, rtol=1e-6))
         floor = timeit(lambda X=X: np.linalg.eigh(X @ X.T), repeat=3)
         section.rows.append(
             Row(
@@ -306,5 +403,21 @@ def _vmap_section(quick: bool) -> Section:
     return section
 
 
+SECTIONS = {"ridge_path": _path_section, "ridge_dual": _dual_section, "ridge_vmap": _vmap_section}
+
+
 def run(quick: bool = False) -> list[Section]:
-    return [_path_section(quick), _dual_section(quick), _vmap_section(quick)]
+    chosen = [n.strip() for n in os.environ.get("JAXL2_BENCH_RIDGE", "").split(",") if n.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise ValueError(
+            f"JAXL2_BENCH_RIDGE names unknown section(s) {unknown}; known: {sorted(SECTIONS)}"
+        )
+    out = []
+    for name, section in SECTIONS.items():
+        if chosen and name not in chosen:
+            continue
+        start = time.perf_counter()
+        out.append(section(quick))
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return out

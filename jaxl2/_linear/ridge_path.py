@@ -257,29 +257,39 @@ def _gram_or_svd(
     return jax.lax.cond(trusted, by_gram, by_svd)
 
 
-def _primal_path(
-    X: jax.Array,
-    Y: jax.Array,
-    c: ch.Centring,
-    row_mask: jax.Array | None,
-    lams: jax.Array,
-    total: jax.Array,
-    standardize: bool,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(W (K, t, p), loo (K, t), gcv (K, t)) for n ≥ p, in two passes over row chunks of X.
+class PrimalBasis(NamedTuple):
+    """What pass 2 of the primal path needs from the eigendecomposition of XsᵀXs."""
 
-    Pass 1 accumulates XsᵀXs and XsᵀYs; after the eigendecomposition XsᵀXs = V diag(e) Vᵀ,
-    pass 2 forms U = Xs V chunk by chunk and sums the LOO and residual terms of every strength.
-    """
-    n, p = X.shape
-    t, K = Y.shape[1], lams.shape[0]
+    e: jax.Array  # (p,) eigenvalues, ascending
+    V: jax.Array  # (p, p) eigenvectors, divided by the column scale when standardizing
+    filt: Filters  # 1/(e + lam) per direction and strength
+    M: jax.Array  # (p, K·t): filt.inv ∘ (Vᵀ XsᵀYs), so that the fitted values are U M
+
+
+def primal_gram(
+    X: jax.Array, Y: jax.Array, c: ch.Centring, total: jax.Array, standardize: bool
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """Pass 1: ``(XsᵀXs, XsᵀYs, column scale)``, the Gram matrix through BLAS's ``syrk`` on CPU
+    in float64 (:func:`ridge_chunks.gram_cols`), standardized when asked."""
     G, B = ch.primal_gram(X, Y, c)
-    scale = None
-    if standardize:
-        scale = jnp.sqrt(jnp.diagonal(G) / total)
-        scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
-        G = G / (scale[:, None] * scale[None, :])
-        B = B / scale[:, None]
+    if not standardize:
+        return G, B, None
+    scale = jnp.sqrt(jnp.diagonal(G) / total)
+    scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    return G / (scale[:, None] * scale[None, :]), B / scale[:, None], scale
+
+
+def primal_basis(
+    X: jax.Array,
+    c: ch.Centring,
+    G: jax.Array,
+    B: jax.Array,
+    scale: jax.Array | None,
+    lams: jax.Array,
+) -> PrimalBasis:
+    """The eigendecomposition XsᵀXs = V diag(e) Vᵀ (or the SVD fallback) and the filters."""
+    n, p = X.shape
+    t, K = B.shape[1], lams.shape[0]
 
     def scaled_design() -> jax.Array:
         return ch.scale_rows(c, X, c.x_mean, c.sqrt_w, scale)
@@ -291,6 +301,23 @@ def _primal_path(
     if scale is not None:
         V = V / scale[:, None]  # Xs_std V = Xs (D⁻¹ V): pass 2 works on unscaled chunks
     M = (filt.inv[:, :, None] * C[:, None, :]).reshape(p, K * t)
+    return PrimalBasis(e, V, filt, M)
+
+
+def primal_criteria(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    basis: PrimalBasis,
+) -> tuple[jax.Array, jax.Array]:
+    """Pass 2: (Σ scaled LOO residuals², residual sum of squares), each (K, t), forming
+    U = Xs V chunk by chunk: per chunk ``X·V`` and the two (rows × p)·(p × K) products, the
+    leverages ``(U∘U)·filt.inv`` and the fitted values ``U·M``."""
+    n, p = X.shape
+    t = Y.shape[1]
+    V, filt, M = basis.V, basis.filt, basis.M
+    K = filt.inv.shape[1]
 
     def body(acc: tuple, chunk: tuple) -> tuple:
         rows, targets, sqrt_w, leverage, mask = chunk
@@ -306,9 +333,31 @@ def _primal_path(
 
     zeros = jnp.zeros((K, t), X.dtype)
     arrays = (X, Y, c.sqrt_w, c.leverage, row_mask)
-    loo_sum, rss = ch.reduce_rows(body, (zeros, zeros), arrays, ch.row_chunk(n, max(p, K * t)))
-    W = (V @ M).reshape(p, K, t).transpose(1, 2, 0)
-    return W, loo_sum / n, gcv_from_rss(rss, n, e, filt, c.fit_intercept)
+    return ch.reduce_rows(body, (zeros, zeros), arrays, ch.row_chunk(n, max(p, K * t)))
+
+
+def _primal_path(
+    X: jax.Array,
+    Y: jax.Array,
+    c: ch.Centring,
+    row_mask: jax.Array | None,
+    lams: jax.Array,
+    total: jax.Array,
+    standardize: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(W (K, t, p), loo (K, t), gcv (K, t)) for n ≥ p, in two passes over row chunks of X.
+
+    Pass 1 (:func:`primal_gram`) accumulates XsᵀXs and XsᵀYs; after the eigendecomposition
+    XsᵀXs = V diag(e) Vᵀ (:func:`primal_basis`), pass 2 (:func:`primal_criteria`) forms U = Xs V
+    chunk by chunk and sums the LOO and residual terms of every strength.
+    """
+    n, p = X.shape
+    t, K = Y.shape[1], lams.shape[0]
+    G, B, scale = primal_gram(X, Y, c, total, standardize)
+    basis = primal_basis(X, c, G, B, scale, lams)
+    loo_sum, rss = primal_criteria(X, Y, c, row_mask, basis)
+    W = (basis.V @ basis.M).reshape(p, K, t).transpose(1, 2, 0)
+    return W, loo_sum / n, gcv_from_rss(rss, n, basis.e, basis.filt, c.fit_intercept)
 
 
 def _dual_path(

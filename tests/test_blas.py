@@ -151,6 +151,70 @@ def test_ridge_path_against_closed_forms(x64):
             close(path.loo_mse[k], np.mean(loo**2), 1e-9)
 
 
+def test_routed_calls_set_and_restore_blas_threads(x64, monkeypatch):
+    """A routed product runs at blas.THREADS threads and puts the previous count back, so a
+    one-thread limit for jaxlib's LAPACK calls does not hold the products to one thread."""
+    assert blas._register()
+    kernels = blas._registry["kernels"]
+    assert kernels.threads is not None  # SciPy's OpenBLAS: its thread setters were found
+    calls = []
+    monkeypatch.setattr(kernels, "threads", (lambda: 1, calls.append))
+    monkeypatch.setattr(blas, "THREADS", 3)
+    close(blas.gram(TALL), TALL.T @ TALL)
+    close(jax.jit(blas.matmul)(TALL, RIGHT), TALL @ RIGHT)
+    assert calls == [3, 1, 3, 1]
+    calls.clear()
+    monkeypatch.setattr(kernels, "threads", (lambda: 3, calls.append))
+    close(blas.gram(TALL), TALL.T @ TALL)
+    assert calls == []  # already at 3: nothing set
+
+
+def test_ridge_path_holds_lapack_at_one_thread_and_products_at_theirs(x64, monkeypatch):
+    """Inside ridge_path SciPy's OpenBLAS is at one thread (for jaxlib's eigh), and each routed
+    product raises it to blas.THREADS for its call and lowers it back."""
+    assert blas._register()
+    kernels = blas._registry["kernels"]
+    get, put = kernels.threads
+    seen = []
+    monkeypatch.setattr(kernels, "threads", (get, lambda k: (seen.append(k), put(k))))
+    monkeypatch.setattr(blas, "THREADS", 2)
+    before = get()
+    y = TALL @ rng.standard_normal(120)
+    jaxl2.ridge_path(TALL, y, np.logspace(-1, 2, 4))
+    assert seen and seen[0::2] == [2] * (len(seen) // 2) and seen[1::2] == [1] * (len(seen) // 2)
+    assert get() == before  # the limit is lifted after the call
+
+
+def test_default_threads_follow_openblas_environment(monkeypatch):
+    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert blas.default_threads() >= 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert blas.default_threads() == 3
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert blas.default_threads() == 2
+
+
+def test_matrix_vector_products_stay_on_xla(x64):
+    column = rng.standard_normal((300, 1))
+    assert "jaxl2_blas" not in hlo(blas.tmatmul, TALL, np.tile(column, (1, 15)))
+    assert "jaxl2_blas_gemm_tn" in hlo(blas.tmatmul, TALL, np.tile(column, (1, 40)))
+
+
+def test_dual_path_coefficients_routed(x64):
+    """n < p: the Gram matrix (syrk) and the coefficients Xsᵀ(U·M) (gemm "tn") take BLAS."""
+    X = rng.standard_normal((200, 1000))
+    y = X[:, :5] @ np.ones(5) + rng.standard_normal(200)
+    lams = np.logspace(-1, 3, 16)
+    text = hlo(lambda X, y: jaxl2.ridge_path(X, y, lams).coef, X, y)
+    assert "jaxl2_blas_syrk_nt" in text and "jaxl2_blas_gemm_tn" in text
+    path = jaxl2.ridge_path(X, y, lams)
+    Xc, yc = X - X.mean(0), y - y.mean()
+    for k in (0, 15):  # w = Xcᵀ (XcXcᵀ + lam I)⁻¹ yc
+        w = Xc.T @ np.linalg.solve(Xc @ Xc.T + lams[k] * np.eye(200), yc)
+        close(path.coef[k], w, 1e-9)
+
+
 def run_child(script, *args, timeout=240):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(

@@ -413,6 +413,7 @@ def _register() -> bool:
                 _registry["unavailable"] = None
                 return False
             kernels = _Kernels(*blas)
+            _registry["kernels"] = kernels
             for target in _TARGETS:
                 kind, mode = target.split("_")
                 method = getattr(kernels, kind)

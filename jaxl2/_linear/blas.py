@@ -24,7 +24,15 @@ So :func:`gram` (``AᵀA``), :func:`gram_rows` (``AAᵀ``), :func:`matmul` (``AB
   ``dot_general`` (linear, hence transposable for :func:`jax.grad`): gradients are exact, only the
   forward product takes the BLAS route;
 - on GPU/TPU as XLA's product: :func:`jax.lax.platform_dependent` lowers only the ``default``
-  branch there (a program lowered for CUDA holds no custom call of this module).
+  branch there (a program lowered for CUDA holds no custom call of this module);
+- at :data:`THREADS` BLAS threads (default: OpenBLAS's own default, :func:`default_threads`):
+  the handler sets the library's thread count for the call and puts the previous one back.
+  That count is process-wide, and solvers hold it at one thread while their programs run
+  (:func:`jaxl2._linear.lapack_threads.single_threaded_blas`: jaxlib's LAPACK calls, ``eigh``
+  among them, go through the same OpenBLAS and thrash against XLA's thread pool on few cores),
+  which would otherwise leave the products on one thread while numpy's use every core.
+  Routed calls take a lock, so two of them never interleave their settings; a LAPACK call
+  running at the same moment on another of XLA's threads sees the raised count.
 
 float32 (XLA's float32 kernels are on par with BLAS), other dtypes, products under
 :data:`MIN_MACS` multiply-adds or with a side under :data:`MIN_SIDE`, and dimensions of 2³¹ or
@@ -34,8 +42,11 @@ or :data:`ENABLED` is False.
 On that Xeon (process CPU time, OpenBLAS at one thread; wall times were meaningless under the
 load): ``XᵀX`` 20000 × 500 0.10–0.14 s routed, 0.44 s XLA, 0.10 s numpy; the exact-LOO
 :func:`jaxl2.ridge_path` (K = 100) 0.57 s routed against 0.93 s on XLA (floor 0.40 s) at
-20000 × 500, 0.16 against 0.24 s (floor 0.10 s) at 10000 × 300. XLA's tall products (``X·V``) were
-only 1.0–1.3× BLAS's there, so the path routes its Gram matrices only (``ridge_chunks``).
+20000 × 500, 0.16 against 0.24 s (floor 0.10 s) at 10000 × 300. XLA's ``AB`` products (``X·V``,
+``(U∘U)·F``) are as fast as BLAS's at one thread (2097 × 500 by 500: 15.9 against 16.7 ms;
+by 100: 3.3 against 4.5 ms, the handler's fixed cost showing), its ``AᵀB`` products 2× slower
+(2000 × 524 by 100: 10 against 5.3 ms), so the paths route their Gram matrices
+(``ridge_chunks``) and the dual's coefficients ``Xsᵀ(U·M)`` (``ridge_path``) only.
 
 Limits: the handler is Python, so it needs a live interpreter: a program still running while the
 interpreter shuts down cannot enter it (as for :func:`jax.pure_callback`). The targets are

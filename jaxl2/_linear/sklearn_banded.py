@@ -49,10 +49,11 @@ class BandedRidgeCV(_Base):
         method: ``"gradient"`` or ``"random"``.
         criterion: ``"loo"`` or ``"gcv"``.
         alphas: overall strengths searched (None: a default grid scaled to the data).
-        n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
+        n_iter: group-weight candidates (None: 20, for ``"random"`` and as the start of
+            ``"gradient"``).
         steps: most Newton steps per target (``"gradient"``).
         fit_intercept: fit an unpenalized intercept.
-        random_state: seed of the Dirichlet samples.
+        random_state: seed of the group-weight candidates.
         devices: shard the targets over devices (an int, a list of devices or a
             ``jax.sharding.Mesh``; see :func:`jaxl2.tune_banded_ridge`).
 

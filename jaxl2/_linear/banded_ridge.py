@@ -575,10 +575,22 @@ def _newton_model(Xs, G, leverage, row_mask, labels, n_groups, criterion, fit_in
 
 
 @functools.partial(
-    jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps", "n_groups")
+    jax.jit, static_argnames=("criterion", "fit_intercept", "dual", "steps", "n_groups", "tol")
 )
 def _gradient_batch(
-    X, Y, sw, labels, theta0, bounds=None, *, criterion, fit_intercept, dual, steps, n_groups
+    X,
+    Y,
+    sw,
+    labels,
+    theta0,
+    bounds=None,
+    *,
+    criterion,
+    fit_intercept,
+    dual,
+    steps,
+    n_groups,
+    tol=1e-3,
 ):
     """Per-target trust-region Newton on θ = log λ (G,), from theta0 (b, G), inside bounds.
 
@@ -588,10 +600,10 @@ def _gradient_batch(
     r = max(r, 2·|step|∞), else r = |step|∞/4); the gradient and Hessian are computed at kept
     points only, and the last trial point costs the value only. A target stops after ``steps``
     trial points, once its radius or its last kept step is below 10⁻³ (λ within 0.1 %), once a
-    kept step lowered f by less than 10⁻³·f, or before trying a step whose predicted decrease
-    ``−(∇fᵀs + ½ sᵀ|∇²f|s)`` is below 10⁻³·f (on issue 15's banded benchmark, T = 500: 2.2
-    evaluations per target and held-out R² 0.4351 at 10⁻³; 3.5 evaluations, with at most three
-    trial points, and R² 0.4354 at 10⁻⁴).
+    kept step lowered f by less than ``tol·f``, or before trying a step whose predicted decrease
+    ``−(∇fᵀs + ½ sᵀ|∇²f|s)`` is below ``tol·f`` (on issue 15's banded benchmark, T = 500: 2.2
+    evaluations per target and held-out R² 0.4351 at tol = 10⁻³; 3.5 evaluations, with at most
+    three trial points, and R² 0.4354 at 10⁻⁴).
     Returns (λ, coef, intercept, f, number of criterion evaluations) per target.
     """
     data = rd.prepare(X, Y, sw, fit_intercept)
@@ -603,7 +615,7 @@ def _gradient_batch(
         Xs, G, data.leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual
     )
     lo, hi = (-jnp.inf, jnp.inf) if bounds is None else bounds
-    tol, rtol = 1e-3, 1e-3
+    rtol, tol = tol, 1e-3
 
     def newton_step(th, fv, g, hess, radius):
         """The clipped step on |∇²f| and its predicted decrease; go: worth trying."""
@@ -683,6 +695,7 @@ def tune_banded_ridge(
     n_iter: int | None = None,
     concentration: float | Sequence[float] = (0.1, 1.0),
     steps: int = 5,
+    tol: float = 1e-3,
     seed: int = 0,
     fit_intercept: bool = True,
     sample_weight: ArrayLike | None = None,
@@ -716,7 +729,7 @@ def tune_banded_ridge(
       positive), each coordinate clipped to the trust radius r, kept only if the exact
       criterion falls (then r = max(r, 2‖step‖∞), else r = ‖step‖∞/4); a target stops early
       once its steps are under 10⁻³, or once a step gains (or its quadratic model predicts)
-      less than 10⁻³ of the criterion. Each target keeps the better of that point and the
+      less than ``tol`` times the criterion. Each target keeps the better of that point and the
       search's best. Per target and evaluation it costs one Cholesky and triangular inverse of
       size min(n, p) and, for LOO, one product of size n × min(n, p) × p (``O(n·p²)`` when
       n ≥ p; GCV needs ``O(p³ + n·p)``); the gradient and Hessian are computed at kept points
@@ -735,6 +748,9 @@ def tune_banded_ridge(
             of ``"gradient"``).
         concentration: Dirichlet concentration(s) (``"random"`` only).
         steps: most Newton steps per target (``"gradient"``).
+        tol: a target's descent stops once a step lowers the criterion by less than ``tol``
+            times its value, or its quadratic model predicts so (``"gradient"``; 0: only the
+            step size and ``steps`` stop it).
         seed: seed of the candidates (Dirichlet samples or the Halton sequence's shift).
         fit_intercept: fit an unpenalized intercept.
         sample_weight: ``None``, a scalar or ``(n,)`` non-negative weights.
@@ -778,6 +794,7 @@ def tune_banded_ridge(
         n_iter=n_iter,
         concentration=concentration,
         steps=steps,
+        tol=tol,
         seed=seed,
         fit_intercept=fit_intercept,
         sample_weight=sample_weight,
@@ -798,6 +815,7 @@ def _tune_banded(
     n_iter: int | None,
     concentration: float | Sequence[float],
     steps: int,
+    tol: float,
     seed: int,
     fit_intercept: bool,
     sample_weight: ArrayLike | None,
@@ -812,6 +830,7 @@ def _tune_banded(
     if n_iter is None:
         n_iter = 20
     n_iter, steps = ck.check_int(n_iter, "n_iter"), ck.check_int(steps, "steps")
+    tol = float(ck.check_tol(tol))
     evals = None
     X, Y, sw, y_was_1d, out_dtype, traced = ck.check_xy(X, y, sample_weight)
     n, p = X.shape
@@ -865,6 +884,7 @@ def _tune_banded(
                 "dual": n < p,
                 "steps": int(steps),
                 "n_groups": n_groups,
+                "tol": tol,
             }
             if mesh is not None:
                 tuned = rs.run(

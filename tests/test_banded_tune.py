@@ -282,7 +282,7 @@ def test_newton_tuning_matches_a_dense_grid_optimum(x64):
     X = rng.standard_normal((n, 6))
     y = X @ np.r_[1.0, -0.5, 0.8, 0.1, 0.0, -0.1] + 0.5 * rng.standard_normal(n)
     groups = [[0, 1, 2], [3, 4, 5]]
-    res = jaxl2.tune_banded_ridge(X, y, groups, steps=30)
+    res = jaxl2.tune_banded_ridge(X, y, groups, steps=30, tol=0.0)
     grid = np.logspace(-3, 4, 29)
     best = min(_np_loo(X, y, np.repeat([a, b], 3))[0] for a in grid for b in grid)
     assert float(res.value) <= best * (1 + 1e-6)
@@ -323,3 +323,48 @@ def test_cpu_lapack_runs_with_one_blas_thread_and_the_limit_is_lifted_after():
     res = jaxl2.tune_banded_ridge(X, Y, [[0, 1, 2], [3, 4, 5]], steps=2, n_iter=2)
     assert np.all(np.isfinite(np.asarray(res.coef)))
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_value_only_and_blocked_factor_equal_the_numpy_loo(x64, weighted):
+    # the last trial point's value (no p³ product) and the full value agree with numpy's exact
+    # LOO and coefficients, at a p (150) where the Cholesky and inverse run by blocks
+    rng = np.random.default_rng(3)
+    n, p = 200, 150
+    X = jnp.asarray(rng.standard_normal((n, p)))
+    y = jnp.asarray(rng.standard_normal((n, 1)))
+    sw = jnp.asarray(rng.uniform(0.5, 2.0, n)) if weighted else None
+    labels = jnp.asarray(np.repeat(np.arange(3), 50))
+    data = rd.prepare(X, y, sw, True)
+    G = data.Xs.T @ data.Xs
+    mask = None if sw is None else sw > 0
+    value, _, value_only = br._loo_newton_model(data.Xs, G, data.leverage, mask, labels, 3)
+    theta, ys = jnp.asarray([1.0, 3.0, 5.0]), data.Ys[:, 0]
+    f, w, _ = value(theta, ys)
+    f1, w1 = value_only(theta, ys)
+    d = np.exp(np.asarray(theta))[np.asarray(labels)]
+    Xs, yn = np.asarray(data.Xs), np.asarray(ys)
+    A = Xs.T @ Xs + np.diag(d)
+    w_np = np.linalg.solve(A, Xs.T @ yn)
+    den = 1 - np.einsum("ij,ji->i", Xs, np.linalg.solve(A, Xs.T)) - np.asarray(data.leverage)
+    e = (yn - Xs @ w_np) / den
+    f_np = np.mean(e**2 if sw is None else np.where(np.asarray(mask), e, 0) ** 2)
+    for fv, wv in ((f, w), (f1, w1)):
+        np.testing.assert_allclose(fv, f_np, rtol=1e-10)
+        np.testing.assert_allclose(wv, w_np, rtol=1e-9, atol=1e-12)
+    Li = np.asarray(br._chol_inv(jnp.asarray(A)))
+    np.testing.assert_allclose(Li, np.linalg.inv(np.linalg.cholesky(A)), rtol=1e-9, atol=1e-12)
+
+
+def test_log_uniform_start_weights():
+    gam = br.log_uniform_weights(20, 3, seed=4)
+    assert gam.shape == (20, 3)
+    np.testing.assert_allclose(gam.sum(1), 1.0)
+    np.testing.assert_allclose(gam[0], 1 / 3)
+    ratio = np.log10(gam.max(1) / gam.min(1))
+    assert ratio.max() <= 3 + 1e-12 and ratio.max() > 2  # three decades, reached
+    np.testing.assert_array_equal(gam, br.log_uniform_weights(20, 3, seed=4))
+    assert not np.allclose(gam, br.log_uniform_weights(20, 3, seed=5))
+    # more groups than primes listed: the rest are plain uniform draws, still on the simplex
+    wide = br.log_uniform_weights(5, 25, seed=0)
+    assert wide.shape == (5, 25) and np.allclose(wide.sum(1), 1.0)

@@ -196,12 +196,38 @@ def test_banded_ridge_equals_himalaya_at_fixed_strengths(x64):
     np.testing.assert_allclose(ours.coef, W_him.T, rtol=1e-6, atol=1e-10)
 
 
+def _np_loo_banded(X, y, lams, s):
+    """Weighted LOO MSE of banded ridge with an intercept, by n refits in numpy (the reference)."""
+    d = np.asarray(lams)[LABELS]
+    errs = []
+    for i in range(len(y)):
+        m = np.arange(len(y)) != i
+        sm = s[m]
+        xm, ym = sm @ X[m] / sm.sum(), sm @ y[m] / sm.sum()
+        Xc = X[m] - xm
+        w = np.linalg.solve(Xc.T @ (sm[:, None] * Xc) + np.diag(d), Xc.T @ (sm * (y[m] - ym)))
+        errs.append(s[i] * (y[i] - ym - (X[i] - xm) @ w) ** 2)
+    return np.mean(errs)
+
+
 def test_tune_banded_ridge_loo_is_exact_and_gradient_improves(x64):
     X, Y, rng = _data(25, 9, 2)
     sw = rng.uniform(0.5, 2.0, 25)
-    rand = jaxl2.tune_banded_ridge(X, Y, GROUPS, method="random", n_iter=3, sample_weight=sw)
-    grad = jaxl2.tune_banded_ridge(X, Y, GROUPS, n_iter=3, steps=8, sample_weight=sw)
-    assert np.all(np.asarray(grad.value) <= np.asarray(rand.value) + 1e-12)
+    alphas = np.logspace(-3, 3, 7)
+    kw = dict(n_iter=3, sample_weight=sw, alphas=alphas)
+    rand = jaxl2.tune_banded_ridge(X, Y, GROUPS, method="random", **kw)
+    grad = jaxl2.tune_banded_ridge(X, Y, GROUPS, steps=8, **kw)
+    # the random search is the best of its (γ, α) grid; the descent starts from the best point
+    # of its own candidates (log-uniform weights) and only keeps steps that lower the LOO
+    br = importlib.import_module("jaxl2._linear.banded_ridge")
+    for res, gammas in (
+        (rand, br.dirichlet_weights(3, 3, (0.1, 1.0), 0)),
+        (grad, br.log_uniform_weights(3, 3, 0)),
+    ):
+        for k in range(2):
+            best = min(_np_loo_banded(X, Y[:, k], a / g, sw) for g in gammas for a in alphas)
+            assert float(res.value[k]) <= best * (1 + 1e-9)
+    assert np.mean(np.asarray(grad.value)) < np.mean(np.asarray(rand.value))
     for k in range(2):
         errs = []
         for i in range(25):

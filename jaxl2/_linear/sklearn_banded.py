@@ -49,10 +49,13 @@ class BandedRidgeCV(_Base):
         method: ``"gradient"`` or ``"random"``.
         criterion: ``"loo"`` or ``"gcv"``.
         alphas: overall strengths searched (None: a default grid scaled to the data).
-        n_iter: group-weight candidates (None: 20 for ``"random"``, 5 for ``"gradient"``).
+        n_iter: group-weight candidates (None: 20, for ``"random"`` and as the start of
+            ``"gradient"``).
         steps: most Newton steps per target (``"gradient"``).
+        tol: relative decrease of the criterion under which a target's descent stops
+            (``"gradient"``, see :func:`jaxl2.tune_banded_ridge`).
         fit_intercept: fit an unpenalized intercept.
-        random_state: seed of the Dirichlet samples.
+        random_state: seed of the group-weight candidates.
         devices: shard the targets over devices (an int, a list of devices or a
             ``jax.sharding.Mesh``; see :func:`jaxl2.tune_banded_ridge`).
 
@@ -83,6 +86,7 @@ class BandedRidgeCV(_Base):
         alphas: ArrayLike | None = None,
         n_iter: int | None = None,
         steps: int = 5,
+        tol: float = 1e-3,
         fit_intercept: bool = True,
         random_state: int = 0,
         devices: Devices = None,
@@ -93,6 +97,7 @@ class BandedRidgeCV(_Base):
         self.alphas = alphas
         self.n_iter = n_iter
         self.steps = steps
+        self.tol = tol
         self.fit_intercept = fit_intercept
         self.random_state = random_state
         self.devices = devices
@@ -129,6 +134,7 @@ class BandedRidgeCV(_Base):
                 alphas=self.alphas,
                 n_iter=self.n_iter,
                 steps=self.steps,
+                tol=self.tol,
                 seed=int(seed),
                 fit_intercept=self.fit_intercept,
                 sample_weight=None if sample_weight is None else jnp.asarray(sample_weight),

@@ -44,13 +44,13 @@ def _compile_counter(timeline: list | None = None) -> dict:
 
     counts = {"compilations": 0, "compile_seconds": 0.0, "cache_hits": 0}
 
-    def on_duration(event, duration, **kwargs):
+    def on_duration(event, duration_secs, **kwargs):
         if event == "/jax/core/compile/backend_compile_duration":
             counts["compilations"] += 1
-            counts["compile_seconds"] += duration
+            counts["compile_seconds"] += duration_secs
         if timeline is not None and event in _PHASES:
             name = str(kwargs.get("fun_name", "?")).removeprefix("jit(").removesuffix(")")
-            timeline.append((_PHASES[event], name, duration, time.perf_counter()))
+            timeline.append((_PHASES[event], name, duration_secs, time.perf_counter()))
 
     def on_event(event, **kwargs):
         if event == "/jax/compilation_cache/cache_hits":

@@ -658,8 +658,12 @@ class SweepTrainer:
 
     def start_data(self) -> tuple[Any, Any]:
         """:attr:`start` with PRNG-key leaves as their raw ``uint32`` data (for code that takes
-        only numeric arrays); :meth:`member_init` accepts either. Leaves the init program is
-        still computing are :class:`~jaxl2._sweep.util.Pending` (``jaxl2.sweep`` compiles its
+        only numeric arrays); :meth:`member_init` accepts either."""
+        return resolve(self._start_data())
+
+    def _start_data(self) -> tuple[Any, Any]:
+        """:meth:`start_data` without waiting: leaves the model's init program is still
+        computing are :class:`~jaxl2._sweep.util.Pending` (``run_sweep`` compiles the sweep's
         program from their shapes meanwhile)."""
         start = self.form.start_raw
         if any(_is_key(x) for x in jax.tree.leaves(start)):

@@ -497,9 +497,11 @@ def _describe_breakdown(b: dict) -> str:
         for name, p in b["programs"].items()
     ]
     return (
-        f"Cold call by phase: ready to run after {b['ready']:.2f} s (checks, tracing, lowering "
-        f"and compiling; the model's init program compiles in a background thread meanwhile), "
-        f"then {b['run']:.2f} s running; per program: {'; '.join(parts) or 'none'}."
+        f"Cold call by phase: the last compilation ended {b['ready']:.2f} s into the call "
+        f"(checks, tracing, lowering, compiling; the model's init program compiles in a "
+        f"background thread while the rest traces and compiles, so per-program seconds "
+        f"overlap), {b['run']:.2f} s after it (running, results to the host); per program: "
+        f"{'; '.join(parts) or 'none'}."
     )
 
 

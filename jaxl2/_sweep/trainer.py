@@ -316,6 +316,14 @@ def _build_traced(model: Callable, seed: ArrayLike) -> Any:
     return eqx.combine(jax.tree.unflatten(treedef, pending), static)
 
 
+def _spec(x: Any) -> Any:
+    """A :class:`~jaxl2._sweep.util.Pending` leaf as its ``ShapeDtypeStruct``; others as
+    they are."""
+    if isinstance(x, Pending):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type)
+    return x
+
+
 def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
     """``fn`` called at most once; later calls return the first result."""
     box: list = []
@@ -873,6 +881,11 @@ class SweepTrainer:
         if self.mesh is None:  # on the device once, not transferred again at every step
             h = jax.device_put(h)
         self._h = h
+        start = self.form.start_raw
+        if self.mesh is None and any(isinstance(x, Pending) for x in jax.tree.leaves(start)):
+            # Compiled from the shapes while the model's init program computes the values (in
+            # a background thread); the call below then reuses the compiled program.
+            init.lower(h, index, jax.tree.map(_spec, start)).compile()
         return init(h, index, self.start)
 
     def step(self, state: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
@@ -1004,18 +1017,23 @@ class SweepTrainer:
             ),
         )
         batches = _batches(data, "data")
-        totals, count = None, 0
+        totals: dict[str, jax.Array] = {}
+        count, first = 0, False
         for batch in batches:
             n = check_batch(batch, "data", "SweepTrainer.evaluate")
             if self._train_shapes is not None:
                 check_like(batch, self._train_shapes, "data", "the training batches")
             values = program(state, batch)
-            scaled = {k: v * n for k, v in values.items()}
-            totals = scaled if totals is None else {k: totals[k] + scaled[k] for k in totals}
+            if count == 0:  # one batch is its own mean: no weighting, no eager programs
+                totals, first = values, True
+            else:
+                if first:
+                    totals, first = {k: v * count for k, v in totals.items()}, False
+                totals = {k: totals[k] + v * n for k, v in values.items()}
             count += n
-        if totals is None:
+        if count == 0:
             raise ValueError("data holds no batch: give arrays or a non-empty iterable.")
-        return {k: v / count for k, v in totals.items()}
+        return totals if first else {k: v / count for k, v in totals.items()}
 
     def params(self, state: TrainerState, k: int) -> Any:
         """Member ``k``'s parameters as a pure pytree (the best record's with

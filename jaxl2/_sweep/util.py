@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -141,13 +142,16 @@ def resolve(tree: Any) -> Any:
 
 
 _pool: Any = None
+_pool_pid: int | None = None
 
 
 def background(fn: Callable[[], Any]) -> Any:
-    """``fn()`` in jaxl2's background thread (one, made on first use); returns its future."""
-    global _pool
-    if _pool is None:
+    """``fn()`` in jaxl2's background thread (one, made on first use, and anew in a forked
+    child, which does not inherit the thread); returns its future."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
         import concurrent.futures
 
         _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jaxl2-init")
+        _pool_pid = os.getpid()
     return _pool.submit(fn)

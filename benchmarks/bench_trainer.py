@@ -29,16 +29,28 @@ def _block(x):
     return jax.block_until_ready(x)
 
 
-def _compile_counter() -> dict:
-    """Counts XLA compilations, their seconds and persistent-cache hits from now on."""
+_PHASES = {
+    "/jax/core/compile/jaxpr_trace_duration": "trace",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+    "/jax/core/compile/backend_compile_duration": "compile",
+}
+
+
+def _compile_counter(timeline: list | None = None) -> dict:
+    """Counts XLA compilations, their seconds and persistent-cache hits from now on; with
+    ``timeline``, appends ``(phase, program, seconds, perf_counter at its end)`` for every
+    trace, lowering and compilation (JAX's monitoring events)."""
     import jax
 
     counts = {"compilations": 0, "compile_seconds": 0.0, "cache_hits": 0}
 
-    def on_duration(event, duration, **kwargs):
+    def on_duration(event, duration_secs, **kwargs):
         if event == "/jax/core/compile/backend_compile_duration":
             counts["compilations"] += 1
-            counts["compile_seconds"] += duration
+            counts["compile_seconds"] += duration_secs
+        if timeline is not None and event in _PHASES:
+            name = str(kwargs.get("fun_name", "?")).removeprefix("jit(").removesuffix(")")
+            timeline.append((_PHASES[event], name, duration_secs, time.perf_counter()))
 
     def on_event(event, **kwargs):
         if event == "/jax/compilation_cache/cache_hits":
@@ -281,8 +293,9 @@ def _worker_readme(quick: bool, kind: str) -> dict:
     lams = np.logspace(-2, 2, K).astype(np.float32)
 
     optimizer = _optimizer()  # one function object: a warm call reuses the compiled program
-    counts = _compile_counter()
-    start = time.perf_counter()
+    timeline: list = []
+    counts = _compile_counter(timeline)
+    start, cpu = time.perf_counter(), time.process_time()
     if kind == "train_sweep":
 
         def call():
@@ -308,18 +321,37 @@ def _worker_readme(quick: bool, kind: str) -> dict:
             return trainer.evaluate(state, val)["loss"]
 
     jax.block_until_ready(call())
-    cold = time.perf_counter() - start
+    cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
     cold_counts = dict(counts)
-    start = time.perf_counter()
+    cold_timeline, cold_start = list(timeline), start
+    start, cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(call())
-    warm = time.perf_counter() - start
+    warm, warm_cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "cold": cold,
         "warm": warm,
+        "cold_cpu": cold_cpu,
+        "warm_cpu": warm_cpu,
+        "breakdown": _breakdown(cold_timeline, cold_start, cold),
         "flops": _flops_per_step(SIZES, 1300, K) * steps,
         "cache": jax.config.jax_compilation_cache_dir,
         **cold_counts,
     }
+
+
+def _breakdown(timeline: list, start: float, cold: float) -> dict:
+    """The first call's wall time by phase: per program, its trace, lowering and compilation
+    seconds (JAX's events; the model's init program compiles in a background thread while the
+    sweep's program traces, so these may overlap); ``ready``: from the call to the end of the
+    last compilation (all first-call work: checks, tracing, lowering, compiling, host set-up),
+    ``run``: the rest (running the compiled program(s), results to the host)."""
+    programs: dict = {}
+    for phase, name, seconds, _ in timeline:
+        entry = programs.setdefault(name, {"trace": 0.0, "lower": 0.0, "compile": 0.0})
+        entry[phase] += seconds
+    ends = [end for phase, _, _, end in timeline if phase == "compile"]
+    ready = (max(ends) - start) if ends else 0.0
+    return {"programs": programs, "ready": ready, "run": cold - ready}
 
 
 def _worker_torch(quick: bool) -> dict:
@@ -458,6 +490,21 @@ def _spawn(name: str, quick: bool, cache: str | None = None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _describe_breakdown(b: dict) -> str:
+    """The first call's phases in words (see _breakdown)."""
+    parts = [
+        f"{name}: trace {p['trace']:.2f} s, lower {p['lower']:.2f} s, compile {p['compile']:.2f} s"
+        for name, p in b["programs"].items()
+    ]
+    return (
+        f"Cold call by phase: the last compilation ended {b['ready']:.2f} s into the call "
+        f"(checks, tracing, lowering, compiling; the model's init program compiles in a "
+        f"background thread while the rest traces and compiles, so per-program seconds "
+        f"overlap), {b['run']:.2f} s after it (running, results to the host); per program: "
+        f"{'; '.join(parts) or 'none'}."
+    )
+
+
 def _torch_func_available() -> bool:
     try:
         import torch.func  # noqa: F401
@@ -505,7 +552,9 @@ def run(quick: bool = False) -> list[Section]:
         lines.append(
             f"- README example, {name}: cold {r['cold']:.2f} s ({r['compilations']} XLA "
             f"compilations, {r['compile_seconds']:.2f} s), warm {r['warm']:.2f} s "
-            f"({r['flops'] / r['warm'] / 1e9:.1f} GFLOP/s warm, peak {peak:.1f})."
+            f"({r['flops'] / r['warm'] / 1e9:.1f} GFLOP/s warm, peak {peak:.1f}); CPU time "
+            f"(all threads) cold {r['cold_cpu']:.2f} s, warm {r['warm_cpu']:.2f} s. "
+            + _describe_breakdown(r["breakdown"])
         )
     if not quick:  # a re-run script: a fresh process with the cache the first one filled
         with tempfile.TemporaryDirectory() as cache:

@@ -325,3 +325,65 @@ def test_train_sweep_bad_inputs():
         result.best("val_loss")
     with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
         result.best("train_loss", mode="lowest")
+
+
+@pytest.mark.standard_promotion
+def test_init_program_compiled_in_background_and_its_eager_fallback(monkeypatch):
+    """The model's init program compiles in a background thread while the sweep compiles its
+    own (its arrays are Pending until then); if XLA refuses it, the start comes from an eager
+    call, with the same values, and the sweep's results match."""
+    from jaxl2._sweep import trainer as trainer_module
+    from jaxl2._sweep.util import Pending
+
+    def init_b(key):  # a new function object: nothing cached for it
+        return init(key)
+
+    lams = np.array([0.0, 0.5], np.float32)
+
+    def run():
+        jaxl2.clear_caches()
+        return jaxl2.train_sweep(
+            init_b,
+            loss,
+            (XTR, YTR),
+            hparams=lams,
+            optimizer=lambda lam: jaxl2.adamw(0.05, weight_decay=lam, mask="weights"),
+            steps=5,
+            eval_data=(XVA, YVA),
+            strategy="vmap",
+        )
+
+    trainer = jaxl2.SweepTrainer(init_b, loss, lambda lam: optax.sgd(0.1), lams)
+    assert all(isinstance(x, Pending) for x in jax.tree.leaves(trainer._start_data()))
+    for a, b in zip(
+        jax.tree.leaves(trainer.start[0]), jax.tree.leaves(init(jax.random.key(0))), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    good = run()
+    monkeypatch.setattr(trainer_module, "INIT_COMPILER_OPTIONS", {"no_such_xla_option": 1})
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")  # options apply on CPU only
+    fallback = run()
+    for name in ("train_loss", "val_loss", "weight_norm"):
+        np.testing.assert_allclose(fallback.metrics[name], good.metrics[name], rtol=1e-6)
+
+
+def test_functional_train_sweep_does_not_import_flax():
+    """A one-off functional sweep does not pay for importing flax (an nnx.Module can only
+    exist once flax.nnx is imported)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, jax.numpy as jnp, optax, jaxl2\n"
+        "r = jaxl2.train_sweep(lambda k: jnp.zeros(2), lambda w, b: jnp.sum((w - b[0]) ** 2),\n"
+        "    (np.ones((4, 2), np.float32),), hparams=np.array([0.1, 0.2], np.float32),\n"
+        "    optimizer=lambda lr: optax.sgd(lr), steps=2, strategy='vmap')\n"
+        "assert r.finite.all()\n"
+        "print('flax.nnx' in sys.modules)\n"
+    )
+    env = {**__import__("os").environ, "JAXL2_CACHE_DIR": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

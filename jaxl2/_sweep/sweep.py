@@ -36,12 +36,12 @@ from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
 from .devices import enable_compilation_cache
+from .util import Pending, new_cache, resolve
 from .util import backend as _backend
 from .util import cache_get as _cache_get
 from .util import from_process_0 as _from_process_0
 from .util import mesh_size as _mesh_size
 from .util import multi as _multi
-from .util import new_cache
 from .util import round_up as _round_up
 
 STRATEGIES = ("auto", "vmap", "chunked", "map", "loop")
@@ -184,7 +184,15 @@ class _Static(NamedTuple):
 
 
 def _is_array(x: Any) -> bool:
-    return isinstance(x, (jax.Array, np.ndarray, np.generic))
+    return isinstance(x, (jax.Array, np.ndarray, np.generic, Pending))
+
+
+def _spec(x: Any) -> jax.ShapeDtypeStruct:
+    """The shape and (canonical) dtype of an argument array, without waiting for a Pending
+    one."""
+    if isinstance(x, Pending):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type)
+    return jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype))
 
 
 def _canonical(x: Any) -> np.ndarray:
@@ -444,6 +452,7 @@ def _place_rows(rows: Any, mesh: Mesh | None) -> Any:
 
 
 def _place_args(dynamic: list, mesh: Mesh | None) -> list:
+    dynamic = resolve(dynamic)  # waits for values still being computed
     if mesh is None:
         # device_put, not jnp.asarray: in jax >= 0.8 the latter compiles a small program.
         return [x if isinstance(x, jax.Array) else jax.device_put(_canonical(x)) for x in dynamic]
@@ -475,13 +484,30 @@ class _Runner:
         self.kind, self.width = kind, width
         self.mesh = None if kind == "loop" else mesh
         self.program = _program(fn, static, "one" if kind == "loop" else kind, self.mesh)
-        self.dynamic = _place_args(dynamic, self.mesh)
+        self._args, self._placed = dynamic, None
+
+    @property
+    def dynamic(self) -> list:
+        """The arguments on the device(s), placed on first use (waiting for Pending ones)."""
+        if self._placed is None:
+            self._placed = _place_args(self._args, self.mesh)
+        return self._placed
+
+    @property
+    def pending(self) -> bool:
+        """Whether some argument is still being computed (and not yet placed)."""
+        return self._placed is None and any(isinstance(x, Pending) for x in self._args)
 
     def lower(self, rows: Any) -> Any:
         """Traces and lowers (in the calling thread: tracing reads thread-local settings such
-        as ``jax.enable_x64``); ``.compile()`` on the result may run in another thread."""
+        as ``jax.enable_x64``); ``.compile()`` on the result may run in another thread. On one
+        device, arguments still being computed are lowered from their shapes (jit then reuses
+        the compiled program when they are passed)."""
         example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
-        return self.program.lower(_place_rows(example, self.mesh), self.dynamic)
+        args = self.dynamic
+        if self.mesh is None and self.pending:
+            args = [_spec(x) if isinstance(x, Pending) else x for x in self._args]
+        return self.program.lower(_place_rows(example, self.mesh), args)
 
     def compile(self, rows: Any) -> Any:
         """Compiles now (so that a timed run measures running only); returns the executable."""
@@ -655,7 +681,10 @@ def _execute(
             kind, width, pending = _auto_cpu(state, pending, width, mesh, batch_size, info)
     info.update(chosen=kind, width=width)
     if len(pending):
-        state.run_all(state.runner(kind, width, mesh), pending)
+        runner = state.runner(kind, width, mesh)
+        if runner.pending:  # compile while the arguments are computed, then wait for them
+            runner.compile(state.rows(pending[: runner.width], runner.width))
+        state.run_all(runner, pending)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -841,9 +870,9 @@ def run_sweep(
         mesh = _auto_mesh()
     enable_compilation_cache()
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), h)
-    specs = [
-        jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype)) for x in dynamic
-    ]
+    if checkpoint_dir is not None:  # the fingerprint reads the values
+        dynamic = resolve(dynamic)
+    specs = [_spec(x) for x in dynamic]
     # The first trace gives the output shapes; jit keeps it for the program that runs.
     out_avals, traced = _first_trace(fn, static, strategy, batch_size, mesh, member, specs, K)
     out_leaves, out_tree = jax.tree.flatten(out_avals)

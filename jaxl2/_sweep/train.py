@@ -448,7 +448,8 @@ def _train_arrays(
             train_data,
             eval_data,
             np.asarray(seed, np.int32),
-            trainer.start_data(),  # sweep takes numeric arrays: PRNG keys as their raw data
+            # numeric arrays (PRNG keys as their raw data), possibly still being computed
+            trainer._start_data(),
         ),
         name=_identity(trainer, init_fn, loss_fn, optimizer, config),
         batch_size=chunk,

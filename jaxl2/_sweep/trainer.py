@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -19,8 +20,8 @@ from .._typing import ArrayLike, ArrayTree, Devices
 from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
+from .util import Pending, background, new_cache, resolve
 from .util import cache_get as _cache_get
-from .util import new_cache
 
 MSG_UNCALLED_OPTIMIZER = (
     "optimizer={name} was passed uncalled: the trainer calls optimizer(h) with each member's "
@@ -210,6 +211,8 @@ def _split_leaves(tree: Any) -> tuple[Any, Any, Any]:
     leaves, treedef = jax.tree.flatten(tree)
 
     def kind(x: Any) -> str:
+        if isinstance(x, Pending):
+            return "train" if jnp.issubdtype(x.dtype, jnp.inexact) else "carry"
         if not _is_array(x) and not isinstance(x, (float, int)) or isinstance(x, bool):
             return "static"
         if isinstance(x, (float, int)):
@@ -236,11 +239,10 @@ def _combine(*trees: Any) -> Any:
 
 
 def _is_nnx_module(x: Any) -> bool:
-    try:
-        from flax import nnx
-    except ImportError:  # pragma: no cover - flax is an extra
-        return False
-    return isinstance(x, nnx.Module)
+    # An nnx.Module instance exists only once flax.nnx is imported: without it, nothing is
+    # one, and importing flax here (about 0.4 s) would only slow a one-off functional sweep.
+    nnx = sys.modules.get("flax.nnx")
+    return nnx is not None and isinstance(x, nnx.Module)
 
 
 def _wants_rngs(fn: Callable) -> bool:
@@ -273,9 +275,13 @@ _inits = new_cache()
 
 def _build_traced(model: Callable, seed: ArrayLike) -> Any:
     """``model(jax.random.key(seed))`` as one compiled program, cached per model object (the
-    seed is traced: one program whatever the seed); non-array leaves come back as they are."""
+    seed is traced: one program whatever the seed); non-array leaves come back as they are.
 
-    def build() -> tuple[Any, Any]:
+    The program is traced and lowered here, then compiled and run in a background thread: the
+    array leaves come back as :class:`~jaxl2._sweep.util.Pending` (shape and dtype now, value
+    on demand), so that a sweep traces and compiles its own program meanwhile."""
+
+    def build() -> tuple[Any, Any, Any]:
         static = []
 
         def arrays(s: jax.Array) -> Any:
@@ -286,11 +292,48 @@ def _build_traced(model: Callable, seed: ArrayLike) -> Any:
         arrays.__name__ = "model_init"  # names the program in jax_log_compiles
         lowered = jax.jit(arrays).lower(jax.ShapeDtypeStruct((), np.int32))
         options = INIT_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-        return lowered.compile(compiler_options=options), static[0]
+        compiled = background(lambda: lowered.compile(compiler_options=options))
+        return compiled, lowered.out_info, static[0]
 
     config = (jax.config.jax_enable_x64, str(jax.config.jax_default_prng_impl))  # pyright: ignore[reportAttributeAccessIssue]
-    compiled, static = _cache_get(_inits, (model, config), build)
-    return eqx.combine(compiled(seed), static)
+    compiled, out_info, static = _cache_get(_inits, (model, config), build)
+
+    running = background(lambda: compiled.result()(seed))  # after the compilation
+
+    def outputs() -> list:
+        try:
+            out = running.result()
+        except Exception:  # noqa: BLE001 - a compilation XLA refused: the same values eagerly
+            out = eqx.partition(model(jax.random.key(seed)), eqx.is_array)[0]
+        return jax.tree.leaves(out)
+
+    get = _once(outputs)
+    leaves, treedef = jax.tree.flatten(out_info)
+    pending = [
+        Pending(x.shape, x.dtype, lambda i=i: get()[i], weak_type=x.weak_type)
+        for i, x in enumerate(leaves)
+    ]
+    return eqx.combine(jax.tree.unflatten(treedef, pending), static)
+
+
+def _spec(x: Any) -> Any:
+    """A :class:`~jaxl2._sweep.util.Pending` leaf as its ``ShapeDtypeStruct``; others as
+    they are."""
+    if isinstance(x, Pending):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type)
+    return x
+
+
+def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` called at most once; later calls return the first result."""
+    box: list = []
+
+    def get() -> Any:
+        if not box:
+            box.append(fn())
+        return box[0]
+
+    return get
 
 
 def _build(model: Callable, seed: int) -> Any:
@@ -353,8 +396,22 @@ class _Model:
         train, carry, self.static = _split_leaves(params)
         if not jax.tree.leaves(train):
             raise ValueError("model(key) returned parameters without floating-point arrays.")
-        self.params0 = train
-        self.state0 = (carry, model_state)
+        # Pending leaves: the init program is still compiling (see _build_traced).
+        self.start_raw = (train, (carry, model_state))
+
+    @property
+    def params0(self) -> Any:
+        """The shared initial parameters (waits for the init program)."""
+        return self._start()[0]
+
+    @property
+    def state0(self) -> Any:
+        """The shared initial carried state (waits for the init program)."""
+        return self._start()[1]
+
+    def _start(self) -> tuple[Any, Any]:
+        self.start_raw = resolve(self.start_raw)
+        return self.start_raw
 
     def _init_nnx(self, module: Any) -> None:
         from flax import nnx
@@ -367,10 +424,10 @@ class _Model:
         self.graph_eval = nnx.split(module, nnx.Param, ...)[0]
         module.train()
         self.param_treedef = jax.tree.structure(params)
-        self.params0 = nnx.to_pure_dict(params)
-        if jax.tree.structure(self.params0).num_leaves != self.param_treedef.num_leaves:
+        params0 = nnx.to_pure_dict(params)
+        if jax.tree.structure(params0).num_leaves != self.param_treedef.num_leaves:
             raise ValueError("could not map the model's nnx.Param state to a pure dict.")
-        self.state0 = rest
+        self.start_raw = (params0, rest)
 
     # -- per member
     def member_state(self, state0: Any, index: jax.Array) -> Any:
@@ -610,7 +667,16 @@ class SweepTrainer:
     def start_data(self) -> tuple[Any, Any]:
         """:attr:`start` with PRNG-key leaves as their raw ``uint32`` data (for code that takes
         only numeric arrays); :meth:`member_init` accepts either."""
-        return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, self.start)
+        return resolve(self._start_data())
+
+    def _start_data(self) -> tuple[Any, Any]:
+        """:meth:`start_data` without waiting: leaves the model's init program is still
+        computing are :class:`~jaxl2._sweep.util.Pending` (``run_sweep`` compiles the sweep's
+        program from their shapes meanwhile)."""
+        start = self.form.start_raw
+        if any(_is_key(x) for x in jax.tree.leaves(start)):
+            start = self.start
+        return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, start)
 
     def _wrap_keys(self, start: tuple[Any, Any]) -> tuple[Any, Any]:
         def wrap(x: Any, ref: Any) -> Any:
@@ -618,7 +684,10 @@ class SweepTrainer:
                 return jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref))
             return x
 
-        return jax.tree.map(wrap, start, self.start)
+        ref = self.form.start_raw  # dtypes only: no need to wait, unless keys are among them
+        if any(_is_key(x) for x in jax.tree.leaves(ref)):
+            ref = self.start
+        return jax.tree.map(wrap, start, ref)
 
     def member_init(self, h: Any, index: jax.Array, start: tuple[Any, Any]) -> TrainerState:
         """Member ``index``'s initial state (no leading K axis) from ``start``."""
@@ -812,6 +881,11 @@ class SweepTrainer:
         if self.mesh is None:  # on the device once, not transferred again at every step
             h = jax.device_put(h)
         self._h = h
+        start = self.form.start_raw
+        if self.mesh is None and any(isinstance(x, Pending) for x in jax.tree.leaves(start)):
+            # Compiled from the shapes while the model's init program computes the values (in
+            # a background thread); the call below then reuses the compiled program.
+            init.lower(h, index, jax.tree.map(_spec, start)).compile()
         return init(h, index, self.start)
 
     def step(self, state: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:
@@ -943,18 +1017,23 @@ class SweepTrainer:
             ),
         )
         batches = _batches(data, "data")
-        totals, count = None, 0
+        totals: dict[str, jax.Array] = {}
+        count, first = 0, False
         for batch in batches:
             n = check_batch(batch, "data", "SweepTrainer.evaluate")
             if self._train_shapes is not None:
                 check_like(batch, self._train_shapes, "data", "the training batches")
             values = program(state, batch)
-            scaled = {k: v * n for k, v in values.items()}
-            totals = scaled if totals is None else {k: totals[k] + scaled[k] for k in totals}
+            if count == 0:  # one batch is its own mean: no weighting, no eager programs
+                totals, first = values, True
+            else:
+                if first:
+                    totals, first = {k: v * count for k, v in totals.items()}, False
+                totals = {k: totals[k] + v * n for k, v in values.items()}
             count += n
-        if totals is None:
+        if count == 0:
             raise ValueError("data holds no batch: give arrays or a non-empty iterable.")
-        return {k: v / count for k, v in totals.items()}
+        return totals if first else {k: v / count for k, v in totals.items()}
 
     def params(self, state: TrainerState, k: int) -> Any:
         """Member ``k``'s parameters as a pure pytree (the best record's with

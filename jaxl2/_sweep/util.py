@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -103,3 +104,54 @@ def member_permutation(seed: jax.Array, index: jax.Array, epoch: jax.Array, n: i
     so that a member follows the same trajectory in both."""
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed + 1), index), epoch)
     return jax.random.permutation(key, n)
+
+
+class Pending:
+    """An array still being computed (a program compiling in a background thread): its
+    ``shape`` and ``dtype`` are known now, its value when :meth:`value` is called (which waits).
+    The sweep engine traces, lowers and compiles with the shape and asks for the value only to
+    run, so the two compilations overlap (XLA compiles outside the GIL)."""
+
+    __slots__ = ("_get", "_value", "dtype", "shape", "weak_type")
+
+    def __init__(
+        self, shape: tuple, dtype: Any, get: Callable[[], Any], weak_type: bool = False
+    ) -> None:
+        self.shape, self.dtype, self.weak_type = tuple(shape), dtype, weak_type
+        self._get: Callable[[], Any] | None = get
+        self._value: Any = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def value(self) -> Any:
+        if self._get is not None:
+            self._value, self._get = self._get(), None
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Pending(shape={self.shape}, dtype={self.dtype})"
+
+
+def resolve(tree: Any) -> Any:
+    """``tree`` with every :class:`Pending` leaf replaced by its value (waits for them)."""
+    if not any(isinstance(x, Pending) for x in jax.tree.leaves(tree)):
+        return tree
+    return jax.tree.map(lambda x: x.value() if isinstance(x, Pending) else x, tree)
+
+
+_pool: Any = None
+_pool_pid: int | None = None
+
+
+def background(fn: Callable[[], Any]) -> Any:
+    """``fn()`` in jaxl2's background thread (one, made on first use, and anew in a forked
+    child, which does not inherit the thread); returns its future."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        import concurrent.futures
+
+        _pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jaxl2-init")
+        _pool_pid = os.getpid()
+    return _pool.submit(fn)

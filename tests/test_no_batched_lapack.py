@@ -10,6 +10,7 @@ with the arguments that batch internally, capture every StableHLO module JAX low
 (``jax_dump_ir_to``) and look at each LAPACK custom call's operands.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -162,3 +163,46 @@ def test_gpu_program_keeps_one_batched_cusolver_call():
     assert all(
         int(d) == 0 for _, d in re.findall(r'custom_call @(\w+)\(.*?num_batch_dims = "(\d+)"', cpu)
     )
+
+
+_VMAPPED_RIDGE = """
+import jax, jax.numpy as jnp, numpy as np
+import jaxl2
+rng = np.random.default_rng(3)
+Xs = jnp.asarray(rng.standard_normal((1000, 200, 20)), jnp.float32)
+ys = jnp.asarray(rng.standard_normal((1000, 200)), jnp.float32)
+ridge = jax.jit(jax.vmap(lambda X, y: jaxl2.ridge(X, y, 1.0)))
+for _ in range(8):
+    W = jax.block_until_ready(ridge(Xs, ys).coef)
+X0 = np.asarray(Xs[0], np.float64) - np.asarray(Xs[0], np.float64).mean(0)
+y0 = np.asarray(ys[0], np.float64) - np.asarray(ys[0], np.float64).mean()
+expected = np.linalg.solve(X0.T @ X0 + np.eye(20), X0.T @ y0)
+assert np.allclose(W[0], expected, rtol=1e-3, atol=1e-4), (W[0], expected)
+print("no hang")
+"""
+
+
+def test_user_vmap_of_ridge_does_not_hang():
+    """``jax.vmap(jaxl2.ridge)`` over 1000 problems makes every LAPACK call a batched one; the
+    Cholesky path, its condition estimate and the SVD fallback (a batched ``lax.cond`` runs
+    both branches) used to be in flight at once and hung a 2-core machine at 0 % CPU within a
+    few calls (``ridge_data.after`` now orders them). A hang fails here on the timeout."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(root)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _VMAPPED_RIDGE],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("jax.vmap(jaxl2.ridge) hung (batched LAPACK calls in flight at once)")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "no hang" in proc.stdout

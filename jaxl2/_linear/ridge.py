@@ -101,7 +101,9 @@ def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> tuple[jax.A
     def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
         A = G + lam_k * eye
         factor = jnp.linalg.cholesky(A)
-        return jsl.cho_solve((factor, True), b), _rcond(A, factor)
+        sol = jsl.cho_solve((factor, True), b)
+        # The condition estimate's triangular solves start after this one (see rd.after).
+        return sol, _rcond(A, rd.after(factor, sol))
 
     if lam.ndim == 0:
         return solve(lam, rhs)
@@ -245,8 +247,8 @@ def _ridge_core(
         W = _solve_cg(X, Y, sw, c.x_mean, c.y_mean, lam, tol, max_iter)
         return (*rd.finish(W, c.x_mean, c.y_mean, fit_intercept), one)
 
-    def by_svd() -> jax.Array:
-        data = rd.prepare(X, Y, sw, fit_intercept)
+    def by_svd(*after: jax.Array) -> jax.Array:
+        data = rd.prepare(rd.after(X, *after), Y, sw, fit_intercept)
         return _solve_svd(data.Xs, data.Ys, lam)
 
     if solver == "svd":
@@ -262,7 +264,8 @@ def _ridge_core(
         sol, rcond = _solve_eigh(G, rhs, lam, n, p)
     W_fast = (sol if n >= p else ch.design_t_dot(X, c, sol)).T
     trusted = rcond >= trusted_rcond(X.dtype)
-    W = jax.lax.cond(trusted, lambda: W_fast, by_svd)
+    # under a user's vmap the cond computes both branches: the SVD after the Gram solve
+    W = jax.lax.cond(trusted, lambda: W_fast, lambda: by_svd(W_fast, rcond))
     return (*rd.finish(W, c.x_mean, c.y_mean, fit_intercept), rcond)
 
 
@@ -477,7 +480,9 @@ def _tikhonov_core(
     def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
         A = G + lam_k * P
         factor = jnp.linalg.cholesky(A)
-        return jsl.cho_solve((factor, True), b), _rcond(A, factor)
+        sol = jsl.cho_solve((factor, True), b)
+        # The condition estimate's triangular solves start after this one (see rd.after).
+        return sol, _rcond(A, rd.after(factor, sol))
 
     if lam.ndim == 0:
         W, rcond = solve(lam, rhs)

@@ -9,6 +9,7 @@ at the end as ``ybar - xbar @ w``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import equinox as eqx
@@ -75,6 +76,26 @@ def finish(
 
 def eps_of(dtype: Any) -> float:
     return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def after(x: jax.Array, *deps: jax.Array) -> jax.Array:
+    """``x``, computed only once ``deps`` are: one LAPACK call at a time under a user's vmap.
+
+    Under ``jax.vmap(jaxl2.ridge)`` over many problems every LAPACK call of the solve is a
+    *batched* call, which on CPU blocks its XLA worker until the pool's other workers have run
+    its chunks (see :func:`map_unbatched`). Two independent ones in flight at once (the solve
+    and the condition estimate's solves, or the Cholesky path and the SVD fallback that a
+    batched ``lax.cond`` computes too) blocked both workers of a 2-core machine: the process
+    hung at 0 % CPU within a few calls. Ordered, one call runs at a time and a worker stays
+    free. An ``optimization_barrier`` does not order anything on XLA:CPU (it is removed before
+    the thunks are scheduled); a data dependence does: ``x · (1 + 0·[a NaN in deps])`` is
+    exactly ``x`` (the indicator is 0 or 1, never NaN, and XLA does not fold a float product
+    by 0), with one elementwise pass over ``x``.
+    """
+    if not deps:
+        return x
+    flag = functools.reduce(jnp.logical_or, [jnp.any(jnp.isnan(d)) for d in deps])
+    return x * (1 + flag.astype(x.dtype) * 0)
 
 
 def map_unbatched(fn: Any, *xs: Any) -> Any:

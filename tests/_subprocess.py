@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,4 +37,28 @@ def run_on_faked_devices(
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert marker in proc.stdout
+    return proc
+
+
+def run_or_fail(script: str, *, timeout: int, what: str) -> subprocess.CompletedProcess[str]:
+    """Runs ``script`` in a child Python (repository root first on the path) and fails the
+    test, naming ``what``, if the child runs past ``timeout`` seconds (it is killed: a deadlock
+    fails the test instead of hanging the suite) or exits non-zero; returns the finished
+    process."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{what} did not finish in {timeout} s (deadlock?)")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc

@@ -6,10 +6,7 @@ finite differences, the random search over the same grid, and himalaya's ``Bande
 
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -18,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxl2
+from tests._subprocess import run_or_fail
 
 
 def _private(name):
@@ -29,7 +27,6 @@ def _private(name):
 br = _private("banded_ridge")
 rd = _private("ridge_data")
 
-ROOT = Path(__file__).resolve().parents[1]
 HIMALAYA = importlib.util.find_spec("himalaya") is not None
 
 # The size that hung (issue 15): X 1000 × 300 float32, 3 groups of 100, 8 targets.
@@ -78,23 +75,8 @@ def _np_loo(X, y, d):
 @pytest.fixture(scope="module")
 def hung_size():
     """tune_banded_ridge (gradient and random) at the size that hung, in a child process."""
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            # kills the child: a deadlock fails here instead of hanging the suite. About 15 s
-            # on a quiet 2-core machine, 70 s on a 2-core machine at load 15: room for both.
-            timeout=240,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("tune_banded_ridge(method='gradient') did not finish in 240 s (deadlock?)")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # About 15 s on a quiet 2-core machine, 70 s on a 2-core machine at load 15: room for both.
+    proc = run_or_fail(_CHILD, timeout=240, what="tune_banded_ridge(method='gradient')")
     out = json.loads(proc.stdout.split("RESULT", 1)[1])
     grad, rand = ({k: np.asarray(v) for k, v in out[m].items()} for m in ("gradient", "random"))
     X, Y, _ = _problem()

@@ -10,7 +10,6 @@ with the arguments that batch internally, capture every StableHLO module JAX low
 (``jax_dump_ir_to``) and look at each LAPACK custom call's operands.
 """
 
-import os
 import re
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 import jaxl2
 import jaxl2.sklearn as jsk
 from jaxl2._linear import ridge as _ridge
+from tests._subprocess import run_or_fail
 
 _CALL = re.compile(r"custom_call @(\w+)\((.*)")
 _TENSOR = re.compile(r"tensor<((?:\d+x)*)[a-z]+\d*>")
@@ -187,22 +187,5 @@ def test_user_vmap_of_ridge_does_not_hang():
     Cholesky path, its condition estimate and the SVD fallback (a batched ``lax.cond`` runs
     both branches) used to be in flight at once and hung a 2-core machine at 0 % CPU within a
     few calls (``ridge_data.after`` now orders them). A hang fails here on the timeout."""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["PYTHONPATH"] = str(root)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _VMAPPED_RIDGE],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("jax.vmap(jaxl2.ridge) hung (batched LAPACK calls in flight at once)")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    proc = run_or_fail(_VMAPPED_RIDGE, timeout=240, what="jax.vmap(jaxl2.ridge)")
     assert "no hang" in proc.stdout

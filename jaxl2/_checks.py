@@ -173,8 +173,13 @@ def check_finite(x: Any, name: str) -> Any:
     host); only when that fails is it searched for the first bad entry, to name it.
     """
     if is_concrete(x):
-        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact) and _all_finite(x):
-            return x
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.inexact):
+            # run now even inside a trace: an array closed over by a jitted function (gamma in
+            # jit(vmap(lambda X, y: tikhonov(X, y, 1.0, gamma)))) would give a traced bool
+            with jax.ensure_compile_time_eval():
+                finite = bool(_all_finite(x))
+            if finite:
+                return x
         arr = np.asarray(x)
         if np.issubdtype(arr.dtype, np.inexact):
             bad = ~np.isfinite(arr)

@@ -172,12 +172,16 @@ rng = np.random.default_rng(3)
 Xs = jnp.asarray(rng.standard_normal((1000, 200, 20)), jnp.float32)
 ys = jnp.asarray(rng.standard_normal((1000, 200)), jnp.float32)
 ridge = jax.jit(jax.vmap(lambda X, y: jaxl2.ridge(X, y, 1.0)))
+gamma = jnp.eye(20)  # a concrete array closed over by the jitted function
+tik = jax.jit(jax.vmap(lambda X, y: jaxl2.tikhonov(X, y, 1.0, gamma)))
 for _ in range(8):
     W = jax.block_until_ready(ridge(Xs, ys).coef)
+    T = jax.block_until_ready(tik(Xs, ys).coef)
 X0 = np.asarray(Xs[0], np.float64) - np.asarray(Xs[0], np.float64).mean(0)
 y0 = np.asarray(ys[0], np.float64) - np.asarray(ys[0], np.float64).mean()
 expected = np.linalg.solve(X0.T @ X0 + np.eye(20), X0.T @ y0)
 assert np.allclose(W[0], expected, rtol=1e-3, atol=1e-4), (W[0], expected)
+assert np.allclose(T[0], expected, rtol=1e-3, atol=1e-4), (T[0], expected)
 print("no hang")
 """
 
@@ -186,6 +190,8 @@ def test_user_vmap_of_ridge_does_not_hang():
     """``jax.vmap(jaxl2.ridge)`` over 1000 problems makes every LAPACK call a batched one; the
     Cholesky path, its condition estimate and the SVD fallback (a batched ``lax.cond`` runs
     both branches) used to be in flight at once and hung a 2-core machine at 0 % CPU within a
-    few calls (``ridge_data.after`` now orders them). A hang fails here on the timeout."""
+    few calls (``ridge_data.after`` now orders them). A hang fails here on the timeout. The
+    same for ``tikhonov``, whose check of a ``gamma`` closed over by the jitted function used
+    to raise ``TracerBoolConversionError``."""
     proc = run_or_fail(_VMAPPED_RIDGE, timeout=240, what="jax.vmap(jaxl2.ridge)")
     assert "no hang" in proc.stdout

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 from .. import _checks as ck
 from .._checks import check_choice
 from .._typing import ArrayLike, Devices
-from . import blas
 from . import ridge_chunks as ch
 from . import ridge_data as rd
 from .lapack_threads import single_threaded_blas
@@ -376,7 +375,7 @@ def _dual_path(
     if standardize:
         scale = jnp.sqrt(ch.column_sum_squares(X, c) / total)
         scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
-    gram = _dual_gram(X, c, scale)
+    gram = ch.dual_gram(X, c, scale)
     Ys = ch.targets(Y, c)
 
     def scaled_design() -> jax.Array:
@@ -396,38 +395,10 @@ def _dual_path(
     # residual is real, but not in the coefficients, where Xsᵀu is rounding noise.
     inv = jnp.where(dropped[:, None], 0, filt.inv)
     M = (inv[:, :, None] * dec.C[:, None, :]).reshape(n, K * t)
-    W = _design_t_dot(X, c, U @ M, scale)
+    W = ch.design_t_dot(X, c, U @ M, scale)
     if scale is not None:
         W = W / scale[:, None]
     return W.reshape(p, K, t).transpose(1, 2, 0), loo, gcv
-
-
-def _dual_gram(X: jax.Array, c: ch.Centring, scale: jax.Array | None) -> jax.Array:
-    """``XsXsᵀ`` (n, n) as :func:`ridge_chunks.dual_gram`, in column chunks at least 2n wide.
-
-    Each chunk adds its n × n product to the sum (and the BLAS route fills its upper triangle),
-    so narrow chunks repeat O(n²) work per chunk: at n = 2000, p = 20000 the default 524-column
-    chunks took 2.36 s of CPU, 5000-column ones 1.84 s (numpy's one ``XcXcᵀ``: 1.55 s). A chunk
-    of 2n columns holds twice the Gram matrix's entries, so memory stays O(n²).
-    """
-    n = X.shape[0]
-
-    def part(cols: jax.Array, mean: jax.Array, col_scale: jax.Array | None) -> jax.Array:
-        return ch.gram_rows(ch.scale_rows(c, cols, mean, c.sqrt_w, col_scale))
-
-    zeros = jnp.zeros((n, n), X.dtype)
-    return ch.reduce_cols(part, zeros, X, c.x_mean, scale, max(ch.col_chunk(n), 2 * n))
-
-
-def _design_t_dot(X: jax.Array, c: ch.Centring, A: jax.Array, scale: jax.Array | None) -> jax.Array:
-    """``Xsᵀ A`` (p, k) by column chunks of X, as :func:`ridge_chunks.design_t_dot`, with the
-    products through :func:`blas.tmatmul`: XLA:CPU's float64 ``AᵀB`` took twice BLAS's time
-    (2000 × 524 chunks by 100 columns: 10 against 5.3 ms)."""
-
-    def part(cols: jax.Array, mean: jax.Array, col_scale: jax.Array | None) -> jax.Array:
-        return blas.tmatmul(ch.scale_rows(c, cols, mean, c.sqrt_w, col_scale), A)
-
-    return ch.map_cols(part, X, c.x_mean, scale, ch.col_chunk(X.shape[0]))
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))

@@ -36,7 +36,7 @@ from .._typing import ArrayLike, ArrayTree, Devices
 from .auto import auto_cpu as _auto_cpu
 from .checkpoint import SweepStore, _name, signature
 from .devices import enable_compilation_cache
-from .util import Pending, new_cache, resolve
+from .util import Pending, new_cache, pending_specs, resolve
 from .util import backend as _backend
 from .util import cache_get as _cache_get
 from .util import from_process_0 as _from_process_0
@@ -191,7 +191,7 @@ def _spec(x: Any) -> jax.ShapeDtypeStruct:
     """The shape and (canonical) dtype of an argument array, without waiting for a Pending
     one."""
     if isinstance(x, Pending):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type)
+        return x.spec()
     return jax.ShapeDtypeStruct(np.shape(x), jax.dtypes.canonicalize_dtype(x.dtype))
 
 
@@ -506,7 +506,7 @@ class _Runner:
         example = jax.tree.map(lambda x: x[0], rows) if self.kind == "loop" else rows
         args = self.dynamic
         if self.mesh is None and self.pending:
-            args = [_spec(x) if isinstance(x, Pending) else x for x in self._args]
+            args = pending_specs(self._args)
         return self.program.lower(_place_rows(example, self.mesh), args)
 
     def compile(self, rows: Any) -> Any:

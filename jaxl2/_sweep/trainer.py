@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -20,7 +21,7 @@ from .._typing import ArrayLike, ArrayTree, Devices
 from .devices import enable_compilation_cache
 from .results import metric_mode
 from .sweep import _host_hparams, _resolve_devices
-from .util import Pending, background, new_cache, resolve
+from .util import Pending, background, new_cache, pending_specs, resolve
 from .util import cache_get as _cache_get
 
 MSG_UNCALLED_OPTIMIZER = (
@@ -307,33 +308,13 @@ def _build_traced(model: Callable, seed: ArrayLike) -> Any:
             out = eqx.partition(model(jax.random.key(seed)), eqx.is_array)[0]
         return jax.tree.leaves(out)
 
-    get = _once(outputs)
+    get = functools.cache(outputs)  # one call, whichever leaf asks first
     leaves, treedef = jax.tree.flatten(out_info)
     pending = [
         Pending(x.shape, x.dtype, lambda i=i: get()[i], weak_type=x.weak_type)
         for i, x in enumerate(leaves)
     ]
     return eqx.combine(jax.tree.unflatten(treedef, pending), static)
-
-
-def _spec(x: Any) -> Any:
-    """A :class:`~jaxl2._sweep.util.Pending` leaf as its ``ShapeDtypeStruct``; others as
-    they are."""
-    if isinstance(x, Pending):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type)
-    return x
-
-
-def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """``fn`` called at most once; later calls return the first result."""
-    box: list = []
-
-    def get() -> Any:
-        if not box:
-            box.append(fn())
-        return box[0]
-
-    return get
 
 
 def _build(model: Callable, seed: int) -> Any:
@@ -673,10 +654,15 @@ class SweepTrainer:
         """:meth:`start_data` without waiting: leaves the model's init program is still
         computing are :class:`~jaxl2._sweep.util.Pending` (``run_sweep`` compiles the sweep's
         program from their shapes meanwhile)."""
-        start = self.form.start_raw
-        if any(_is_key(x) for x in jax.tree.leaves(start)):
-            start = self.start
+        start = self._start_nowait()
         return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, start)
+
+    def _start_nowait(self) -> tuple[Any, Any]:
+        """:attr:`start` as it stands, with :class:`~jaxl2._sweep.util.Pending` leaves where the
+        model's init program is still computing, unless it holds PRNG keys (whose
+        implementation is read from the values): then :attr:`start`, waiting."""
+        start = self.form.start_raw
+        return self.start if any(_is_key(x) for x in jax.tree.leaves(start)) else start
 
     def _wrap_keys(self, start: tuple[Any, Any]) -> tuple[Any, Any]:
         def wrap(x: Any, ref: Any) -> Any:
@@ -684,10 +670,7 @@ class SweepTrainer:
                 return jax.random.wrap_key_data(x, impl=jax.random.key_impl(ref))
             return x
 
-        ref = self.form.start_raw  # dtypes only: no need to wait, unless keys are among them
-        if any(_is_key(x) for x in jax.tree.leaves(ref)):
-            ref = self.start
-        return jax.tree.map(wrap, start, ref)
+        return jax.tree.map(wrap, start, self._start_nowait())  # the dtypes only
 
     def member_init(self, h: Any, index: jax.Array, start: tuple[Any, Any]) -> TrainerState:
         """Member ``index``'s initial state (no leading K axis) from ``start``."""
@@ -885,7 +868,7 @@ class SweepTrainer:
         if self.mesh is None and any(isinstance(x, Pending) for x in jax.tree.leaves(start)):
             # Compiled from the shapes while the model's init program computes the values (in
             # a background thread); the call below then reuses the compiled program.
-            init.lower(h, index, jax.tree.map(_spec, start)).compile()
+            init.lower(h, index, pending_specs(start)).compile()
         return init(h, index, self.start)
 
     def step(self, state: TrainerState, batch: Any) -> tuple[TrainerState, jax.Array]:

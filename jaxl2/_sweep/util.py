@@ -125,6 +125,11 @@ class Pending:
     def ndim(self) -> int:
         return len(self.shape)
 
+    def spec(self) -> jax.ShapeDtypeStruct:
+        """The shape and dtype, as a ``jax.ShapeDtypeStruct`` (to lower a program without the
+        value)."""
+        return jax.ShapeDtypeStruct(self.shape, self.dtype, weak_type=self.weak_type)
+
     def value(self) -> Any:
         if self._get is not None:
             self._value, self._get = self._get(), None
@@ -139,6 +144,12 @@ def resolve(tree: Any) -> Any:
     if not any(isinstance(x, Pending) for x in jax.tree.leaves(tree)):
         return tree
     return jax.tree.map(lambda x: x.value() if isinstance(x, Pending) else x, tree)
+
+
+def pending_specs(tree: Any) -> Any:
+    """``tree`` with every :class:`Pending` leaf replaced by its ``ShapeDtypeStruct`` (does not
+    wait)."""
+    return jax.tree.map(lambda x: x.spec() if isinstance(x, Pending) else x, tree)
 
 
 _pool: Any = None

@@ -553,17 +553,6 @@ def _loo_newton_model(Xs, G, leverage, row_mask, labels, n_groups):
     return value, derivs, value_only
 
 
-def _loo_value_grad_hess(Xs, G, leverage, row_mask, labels, n_groups):
-    """(f, ∂f/∂θ, ∇²f (approximate), w) of the exact LOO MSE: :func:`_loo_newton_model` in one."""
-    value, derivs, _ = _loo_newton_model(Xs, G, leverage, row_mask, labels, n_groups)
-
-    def fgh(theta: jax.Array, ys: jax.Array) -> tuple:
-        f, w, aux = value(theta, ys)
-        return (f, *derivs(aux), w)
-
-    return fgh
-
-
 def _newton_model(Xs, G, leverage, row_mask, labels, n_groups, criterion, fit_intercept, dual):
     """(value, derivs, value_only) for one target (see :func:`_loo_newton_model`): the analytic
     Newton model of the primal LOO, else the closed-form gradient of :func:`_value_and_grad` and
@@ -735,7 +724,7 @@ def tune_banded_ridge(
       grid's ends). The hypergradient is exact and in closed form (with ``A = XᵀX + diag(λ)`` and
       ``B = X A⁻¹``, ``∂r/∂λ_j = B_{:j} w_j`` and ``∂hᵢᵢ/∂λ_j = −B_ij²``); so is the G × G
       Hessian for LOO when n ≥ p, but for one term of the leverages' curvature whose weights
-      are replaced by their mean (see ``_loo_value_grad_hess``); otherwise the Hessian is the
+      are replaced by their mean (see ``_loo_newton_model``); otherwise the Hessian is the
       exact forward-mode Jacobian of the gradient. Each step is ``−|H|⁻¹∇f`` (eigenvalues made
       positive), each coordinate clipped to the trust radius r, kept only if the exact
       criterion falls (then r = max(r, 2‖step‖∞), else r = ‖step‖∞/4); a target stops early

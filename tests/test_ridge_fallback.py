@@ -81,6 +81,51 @@ def test_fallback_inside_jit_and_with_x64_off():
     _close(model.coef_, model.intercept_, w, b)
 
 
+def _svd_calls(jaxpr, in_cond=False, counts=None):
+    """{False: SVDs that always run, True: SVDs inside a lax.cond branch} in a jaxpr."""
+    from jax.extend.core import jaxprs_in_params
+
+    counts = {False: 0, True: 0} if counts is None else counts
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "svd":
+            counts[in_cond] += 1
+        for sub in jaxprs_in_params(eqn.params):
+            _svd_calls(sub, in_cond or eqn.primitive.name == "cond", counts)
+    return counts
+
+
+def test_vmapped_fallback_runs_only_when_a_member_needs_it(x64):
+    """Under jax.vmap the SVD fallback is a branch (not a select computing it for every member),
+    taken when any member needs it; then each member gets its own answer, and gradients too."""
+    X, y = _square()
+    rng = np.random.default_rng(0)
+    good = rng.standard_normal((3, 50, 50)), rng.standard_normal((3, 50))
+    Xs, ys = np.concatenate([X[None], good[0]]), np.concatenate([y[None], good[1]])
+    alpha = 1e-16
+    fns = {
+        "ridge": lambda X, y, a: jaxl2.ridge(X, y, a, solver="cholesky").coef,
+        "tikhonov": lambda X, y, a: jaxl2.tikhonov(X, y, a, jnp.eye(50)).coef,
+        "ridge_path": lambda X, y, a: jaxl2.ridge_path(X, y, jnp.stack([a, 1.0])).coef[0],
+    }
+    for name, fn in fns.items():
+        batched = jax.vmap(fn, in_axes=(0, 0, None))
+        jaxpr = jax.make_jaxpr(batched)(Xs, ys, alpha).jaxpr
+        counts = _svd_calls(jaxpr)
+        assert counts[False] == 0 and counts[True] >= 1, (name, counts)
+        coef = jax.jit(batched)(Xs, ys, alpha)
+        w, _ = _exact(X, y, alpha)
+        scale = max(1.0, np.abs(w).max())
+        np.testing.assert_allclose(np.asarray(coef[0]), w, rtol=0, atol=1e-8 * scale)
+        for k in range(1, 4):
+            w, _ = _exact(Xs[k], ys[k], alpha)
+            np.testing.assert_allclose(np.asarray(coef[k]), w, rtol=1e-7, atol=1e-9, err_msg=name)
+    # derivatives of each member, batched or alone (lam = 1: the Gram solve for all)
+    loss = lambda X, y, a: jnp.sum(jnp.square(fns["ridge"](X, y, a)))
+    grads = jax.vmap(jax.grad(loss, argnums=2), in_axes=(0, 0, None))(good[0], good[1], 1.0)
+    for k in range(3):
+        np.testing.assert_allclose(grads[k], jax.grad(loss, argnums=2)(good[0][k], good[1][k], 1.0))
+
+
 @pytest.mark.parametrize("alpha", [1e-16, pytest.param(1e16, marks=SLOW)])
 @pytest.mark.parametrize("gcv_mode", ["svd", pytest.param("eigen", marks=SLOW)])
 @pytest.mark.parametrize("fit_intercept", [True, pytest.param(False, marks=SLOW)])

@@ -39,14 +39,32 @@ def centring(X: jax.Array, Y: jax.Array, sw: jax.Array | None, fit_intercept: bo
     weights = jnp.ones((n,), dtype) if sw is None else sw
     if fit_intercept:
         total = jnp.sum(weights)
-        # Means as products with the weights: XLA:CPU's column reductions are slow on wide X.
-        x_mean, y_mean = (weights @ X) / total, (weights @ Y) / total
+        x_mean, y_mean = weighted_sum(weights, X) / total, weighted_sum(weights, Y) / total
         leverage = weights / total
     else:
         x_mean, y_mean = jnp.zeros((p,), dtype), jnp.zeros((Y.shape[1],), dtype)
         leverage = jnp.zeros((n,), dtype)
     sqrt_w = None if sw is None else jnp.sqrt(sw)
     return Centring(x_mean, y_mean, sqrt_w, leverage, fit_intercept)
+
+
+# Up to this many columns, column sums and matrix-vector products are written as fused
+# multiply-reduce loops; wider, as dot products. See weighted_sum.
+NARROW = 256
+
+
+def weighted_sum(w: jax.Array, X: jax.Array) -> jax.Array:
+    """``w @ X`` (column sums of X weighted by w): a multiply-reduce when X is narrow, a dot
+    when X is wide.
+
+    Measured on a 2-vCPU Xeon, float64: for wide X a column reduction is slow (2000 × 20000:
+    380 ms against 13 ms as a dot), for narrow X a dot is (20000 × 500: 2.7 against 3.0 ms), and
+    under a user's :func:`jax.vmap` over 1000 problems of 200 × 20 the dot is a *batched*
+    matrix-vector product that XLA:CPU runs item by item: 6.9 ms against 0.95 ms.
+    """
+    if X.shape[1] <= NARROW:
+        return jnp.sum(w[:, None] * X, axis=0)
+    return w @ X
 
 
 def scale_rows(
@@ -153,6 +171,8 @@ def tdot(A: jax.Array, B: jax.Array) -> jax.Array:
     otherwise materialize the transpose first (measured 2× slower for 1000 vmapped 200 × 20
     Gram matrices, and an extra n × p copy for one large one).
     """
+    if A.ndim == B.ndim == 2 and B.shape[1] == 1 and A.shape[1] <= NARROW:  # a matvec
+        return weighted_sum(B[:, 0], A)[:, None]
     return jax.lax.dot_general(A, B, (((0,), (0,)), ((), ())))
 
 

@@ -253,7 +253,7 @@ def _gram_or_svd(
         basis = Vt.T if n >= p else U
         return e_svd[::-1], basis[:, ::-1], jnp.square(cut), dropped[::-1]
 
-    return jax.lax.cond(trusted, by_gram, by_svd)
+    return rd.fallback(trusted, by_gram(), by_svd)
 
 
 class PrimalBasis(NamedTuple):

@@ -85,6 +85,32 @@ def _ours(X, Y, alphas, select, devices=None):
     return path.coef, path.intercept
 
 
+def _least_time_line(X, n, p, t, rate, floor, peers) -> str:
+    """The least time any exact-LOO path takes here, and so the most it can gain on himalaya.
+
+    Beyond the floor's K residual products, exact LOO needs the projection ``UᵀY`` (one more
+    (n × m)·(m × T) product, m = min(n, p)), the coefficients at each target's best strength
+    (a (p × m)·(m × T) product) and the eigendecomposition (timed alone, warm)."""
+    from jaxl2._linear import ridge_many
+
+    m = min(n, p)
+    extra = (2 * n * m * t + 2 * p * m * t) / rate
+    Xj = jnp.asarray(X)
+    fn = lambda: ridge_many.basis(Xj, None, fit_intercept=True, standardize=False)  # noqa: E731
+    basis = timeit(fn, repeat=3)
+    least = floor + extra + basis
+    himalaya = [s for name, (s, _, _) in peers.items() if "himalaya" in name]
+    gain = (
+        f", i.e. at most {min(himalaya) / least:.2f}× himalaya's best backend" if himalaya else ""
+    )
+    return (
+        f"- least time of any exact-LOO path here: the floor {floor:.2f} s, plus UᵀY and the "
+        f"coefficients at the same rate {extra:.2f} s, plus the eigendecomposition {basis:.2f} s "
+        f"= {least:.2f} s ({least / floor:.2f}× the floor){gain}; the residual pass of each "
+        f"strength (subtract, square, weight) comes on top"
+    )
+
+
 def _many_section(quick: bool, preset: str) -> list[Section]:
     accelerator = preset == "accelerator"
     if accelerator:
@@ -185,6 +211,8 @@ def _many_section(quick: bool, preset: str) -> list[Section]:
             note=f"held-out R² {gcv_r2.mean():.4f}",
         )
     )
+    if not accelerator:
+        sec.lines.append(_least_time_line(X, n, p, t, rate, floor, peers))
     for name, (s, r2, mem) in results.items():
         sec.lines.append(
             f"- {name}: {s:.3f} s, held-out R² mean {r2.mean():.4f}, RSS growth {mem:.0f} MB"

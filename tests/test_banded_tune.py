@@ -351,3 +351,19 @@ def test_log_uniform_start_weights():
     # more groups than primes listed: the rest are plain uniform draws, still on the simplex
     wide = br.log_uniform_weights(5, 25, seed=0)
     assert wide.shape == (5, 25) and np.allclose(wide.sum(1), 1.0)
+
+
+def test_gradient_tuning_keeps_float32_with_x64_enabled(x64):
+    # the Newton bounds were NumPy float64 scalars: with x64 on they promoted the float32 carry
+    # of the descent's while_loop to float64 and tracing failed
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 6))
+    Y = X @ rng.standard_normal((6, 3)) + rng.standard_normal((30, 3))
+    groups = [0, 0, 0, 1, 1, 1]
+    kw = dict(criterion="gcv", n_iter=3, steps=3)
+    res32 = jaxl2.tune_banded_ridge(
+        jnp.asarray(X, jnp.float32), jnp.asarray(Y, jnp.float32), groups, **kw
+    )
+    res64 = jaxl2.tune_banded_ridge(X, Y, groups, **kw)
+    assert res32.lams.dtype == res32.coef.dtype == res32.value.dtype == jnp.float32
+    np.testing.assert_allclose(res32.value, res64.value, rtol=1e-3)

@@ -10,6 +10,7 @@ per candidate γ.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -876,7 +877,9 @@ def _tune_banded(
             # by a weight γ_g ≈ 0 sits on a plateau of the criterion, where no local step moves),
             # within 10⁴ of the grid's ends
             a_lo, a_hi = jnp.log(jnp.min(alphas)), jnp.log(jnp.max(alphas))
-            bounds = (a_lo - 4 * np.log(10.0), a_hi + 4 * np.log(10.0))
+            # a Python float (weakly typed): a NumPy float64 would promote float32 bounds
+            decades = 4 * math.log(10.0)
+            bounds = (a_lo - decades, a_hi + decades)
             theta0 = jnp.clip(jnp.log(lams), a_lo, a_hi)
             static = {
                 "criterion": criterion,

@@ -87,6 +87,13 @@ assert got.coef.sharding.mesh == tmesh and along_targets(got.coef, 0)
 Yr = jax.device_put(jnp.asarray(Y), NamedSharding(tmesh, P("t", None)))
 assert rs.resolve(None, Yr) is None
 
+# inside jax.jit too (a traced Y has no .sharding to look at: it is constrained instead)
+got = jax.jit(lambda X, Y: jaxl2.ridge_path(X, Y, lams, keep="best", devices=4))(X, Y)
+same(got, want)
+bands = [list(range(6)), list(range(6, 12))]
+banded = lambda X, Y, d: jaxl2.banded_ridge(X, Y, bands, jnp.array([0.5, 3.0]), devices=d)
+same(jax.jit(lambda X, Y: banded(X, Y, 4))(X, Y), banded(X, Y, None))
+
 try:
     jaxl2.ridge_path(X, Y, lams, keep="best", devices=5)
 except ValueError as e:

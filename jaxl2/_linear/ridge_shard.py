@@ -89,7 +89,9 @@ def place_targets(Y: jax.Array, tm: TargetMesh) -> tuple[jax.Array, int]:
     if pad:
         Y = jnp.concatenate([Y, jnp.zeros((Y.shape[0], pad), Y.dtype)], axis=1)
     target = tm.sharding(1, 2)
-    if not (isinstance(Y.sharding, NamedSharding) and Y.sharding.is_equivalent_to(target, 2)):
+    # a traced Y (under jit) has no .sharding to compare: device_put constrains it
+    placed = ck.is_concrete(Y) and isinstance(Y.sharding, NamedSharding)
+    if not (placed and Y.sharding.is_equivalent_to(target, 2)):
         Y = jax.device_put(Y, target)
     return Y, t
 

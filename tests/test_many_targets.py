@@ -284,6 +284,11 @@ def test_banded_bad_input():
         jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2, 3]], method="grid")
     with pytest.raises(TypeError, match="groups must be concrete"):  # was: numpy's tracer error
         jax.jit(lambda g: jaxl2.banded_ridge(X, Y, g, [1.0, 1.0]).coef)(np.array([0, 0, 1, 1]))
+    # these were numpy's "alpha < 0" from rng.dirichlet, and a search over log(0) = -inf
+    with pytest.raises(ValueError, match=r"concentration must be a positive finite .*got -1.0"):
+        jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2, 3]], method="random", concentration=-1.0)
+    with pytest.raises(ValueError, match=r"alphas must be > 0, got \[0.0, 1.0\]"):
+        jaxl2.tune_banded_ridge(X, Y, [[0, 1], [2, 3]], alphas=[0.0, 1.0])
 
 
 def test_kernel_ridge_path_equals_sklearn_and_brute_force(x64):
@@ -332,6 +337,12 @@ def test_kernel_bad_input():
         jaxl2.kernel_ridge_path(X, Y, [1.0], gamma=-1.0)
     with pytest.raises(ValueError, match="lams must be > 0"):
         jaxl2.kernel_ridge_path(X, Y, [0.0, 1.0])
+    # a concrete 0-d array is a float; a traced gamma is refused by name (was: "got VmapTracer")
+    np.testing.assert_allclose(
+        jaxl2.kernel_matrix(X, gamma=jnp.asarray(0.5)), jaxl2.kernel_matrix(X, gamma=0.5)
+    )
+    with pytest.raises(TypeError, match="gamma is a static kernel parameter"):
+        jax.vmap(lambda g: jaxl2.kernel_ridge_path(X, Y, [1.0], gamma=g).loo_mse)(jnp.ones(2))
     with pytest.raises(ValueError, match="kernel must be one of"):
         jaxl2.kernel_matrix(X, kernel="laplace")
     with pytest.raises(ValueError, match="gamma"):

@@ -291,7 +291,15 @@ def dirichlet_weights(n_iter: int, n_groups: int, concentration: Any, seed: int)
     """Candidate group weights: equal weights first, then Dirichlet samples cycling through the
     concentrations (himalaya's ``generate_dirichlet_samples``)."""
     rng = np.random.default_rng(seed)
-    conc = np.atleast_1d(np.asarray(concentration, np.float64))
+    try:
+        conc = np.atleast_1d(np.asarray(concentration, np.float64))
+    except (TypeError, ValueError):
+        conc = np.array([np.nan])
+    if conc.ndim != 1 or conc.size == 0 or not np.all(np.isfinite(conc) & (conc > 0)):
+        raise ValueError(
+            "concentration must be a positive finite float or a non-empty sequence of them, "
+            f"got {concentration!r}."
+        )
     out = [np.full(n_groups, 1.0 / n_groups)]
     for i in range(n_iter - 1):
         out.append(rng.dirichlet([conc[i % conc.size]] * n_groups))
@@ -767,7 +775,8 @@ def tune_banded_ridge(
 
     Raises:
         ValueError: an unknown method or criterion, bad groups, ``n_iter``/``steps`` not
-            positive ints, plus the errors of :func:`banded_ridge`.
+            positive ints, ``alphas`` not > 0, ``concentration`` not positive and finite,
+            plus the errors of :func:`banded_ridge`.
 
     Examples:
         >>> import jax
@@ -845,6 +854,9 @@ def _tune_banded(
         alphas = scale * jnp.logspace(-4, 4, 17, dtype=X.dtype)
     else:
         alphas = ck.check_lams(alphas, X.dtype, "alphas")
+        if ck.is_concrete(alphas) and bool(jnp.any(alphas <= 0)):
+            # λ_g = α/γ_g and the descent works on log λ: α = 0 has neither
+            raise ValueError(f"alphas must be > 0, got {np.asarray(alphas).tolist()}.")
     t = Y.shape[1]
     mesh = rs.resolve(devices, Y)
     if mesh is None:

@@ -36,6 +36,13 @@ def check_kernel_params(
     kernel = "poly" if kernel == "polynomial" else kernel
     if gamma is None:
         gamma = 1.0 / p
+    if not ck.is_concrete(gamma):
+        raise TypeError(
+            "gamma is a static kernel parameter (a Python float): it cannot be traced under "
+            f"jit, vmap or grad, got {gamma!r}."
+        )
+    if isinstance(gamma, (np.ndarray, jax.Array)) and gamma.shape == ():
+        gamma = gamma.item()  # a concrete 0-d array, e.g. jnp.asarray(0.5)
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.floating, np.integer)):
         raise TypeError(f"gamma must be a positive float or None, got {gamma!r}.")
     if not (np.isfinite(gamma) and gamma > 0):
@@ -89,6 +96,8 @@ def kernel_matrix(
     Raises:
         ValueError: an unknown kernel, ``gamma ≤ 0`` (a negative bandwidth), a non-positive
             degree, or Z without X's features.
+        TypeError: a ``gamma`` traced under jit, vmap or grad (the kernel's parameters are
+            static; a concrete 0-d array is taken as a float).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -240,6 +249,7 @@ def kernel_ridge_path(
     Raises:
         ValueError: ``lams`` not > 0, bad kernel parameters (e.g. ``gamma ≤ 0``), NaN targets,
             shapes that disagree.
+        TypeError: a ``gamma`` traced under jit, vmap or grad (it is static).
 
     Examples:
         >>> import jax

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics import r2_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import jaxl2
@@ -264,6 +265,27 @@ def test_r2_score_split_equals_himalaya():
         ours = jaxl2.r2_score_split(Yc, parts, include_correlation=corr)
         ref = r2_score_split(Yc, parts, include_correlation=corr)
         np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_r2_score_split_zero_target_and_bad_input():
+    y = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0], [-2.0, 0.0]])
+    parts = np.stack([0.5 * y + 0.1, 0.3 * y])
+    # an all-zero (constant, centred) target: 0 with a warning, as r2_score(force_finite=True)
+    with pytest.warns(UserWarning, match=r"target\(s\) 1 of y_true are all zero"):
+        got = np.asarray(jaxl2.r2_score_split(y, parts))
+    np.testing.assert_allclose(got[:, 1], 0.0)
+    ref = jaxl2.r2_score_split(y[:, 0], parts[:, :, 0])  # the other target is untouched
+    np.testing.assert_allclose(got[:, 0], ref, rtol=1e-6)
+    assert r2_score(y[:, 1], parts[:, :, 1].sum(0)) == 0.0  # scikit-learn's convention
+    np.testing.assert_allclose(jax.jit(jaxl2.r2_score_split)(y, parts)[:, 1], 0.0)  # no warning
+    y_nan = y.copy()
+    y_nan[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"y_true must be finite, but y_true\[2, 0\] = nan"):
+        jaxl2.r2_score_split(y_nan, parts)
+    with pytest.raises(ValueError, match=r"y_pred_split must be finite"):
+        jaxl2.r2_score_split(y, parts + np.inf)
+    with pytest.raises(ValueError, match=r"needs at least one sample, target and group"):
+        jaxl2.r2_score_split(y[:, :0], parts[:, :, :0])
 
 
 def test_banded_bad_input():

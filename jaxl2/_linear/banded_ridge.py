@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -952,6 +953,9 @@ def r2_score_split(
     ``R² = 1 − ‖y − ŷ‖²/‖y‖²``. With ``include_correlation=False`` the cross terms are dropped:
     ``Σᵢ (2 yᵢ ŷ_gᵢ − ŷ_gᵢ²)/Σᵢ yᵢ²``.
 
+    A target whose ``Σᵢ yᵢ² = 0`` (constant before centring) has no R²: its shares are 0
+    (scikit-learn's ``force_finite``), with a warning when the values are concrete.
+
     Args:
         y_true: ``(n,)`` or ``(n, t)`` targets, zero-mean over samples (centre them first).
         y_pred_split: ``(G, n)`` or ``(G, n, t)`` per-group predictions.
@@ -961,7 +965,7 @@ def r2_score_split(
         ``(G,)`` or ``(G, t)`` split R².
 
     Raises:
-        ValueError: shapes that disagree.
+        ValueError: shapes that disagree or are empty; NaN or Inf in concrete inputs.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -981,11 +985,31 @@ def r2_score_split(
             "y_pred_split must have shape (n_groups, *y_true.shape); "
             f"got y_true {y.shape} and y_pred_split {parts.shape}."
         )
+    if 0 in y.shape or parts.shape[0] == 0:
+        raise ValueError(
+            "r2_score_split needs at least one sample, target and group; got y_true "
+            f"{y.shape} and y_pred_split {parts.shape}."
+        )
     dtype = ck.float_dtypes(parts, y)[0]
     y, parts = y.astype(dtype), parts.astype(dtype)
+    if ck.is_concrete((y, parts)):  # traced values are the caller's (no check under jit)
+        ck.check_finite(y, "y_true")
+        ck.check_finite(parts, "y_pred_split")
     sst = jnp.sum(jnp.square(y), axis=0)
+    flat = sst == 0  # a constant target, once centred: R² is undefined
+    if ck.is_concrete(flat) and bool(jnp.any(flat)):
+        idx = np.flatnonzero(np.atleast_1d(np.asarray(flat)))
+        warnings.warn(
+            f"r2_score_split: target(s) {', '.join(map(str, idx[:5]))}"
+            f"{', …' if idx.size > 5 else ''} of y_true are all zero (constant before "
+            "centring): R² is undefined there and their split R² is set to 0 (scikit-learn's "
+            "r2_score(force_finite=True)).",
+            UserWarning,
+            stacklevel=2,
+        )
     cross = parts * (jnp.sum(parts, axis=0)[None] if include_correlation else parts)
-    return jnp.sum(2 * y[None] * parts - cross, axis=1) / sst[None]
+    num = jnp.sum(2 * y[None] * parts - cross, axis=1)
+    return jnp.where(flat[None], 0, num / jnp.where(flat, 1, sst)[None])
 
 
 def banded_predict_split(

@@ -172,6 +172,34 @@ def test_banded_ridge_equals_tikhonov(x64, shape):
         np.testing.assert_allclose(res.coef[k], ref.coef, rtol=1e-9, atol=1e-12)
 
 
+def test_banded_ridge_unpenalized_collinear_group_equals_min_norm(x64):
+    # λ_g = 0 on a group with two equal columns: XᵀX + diag(d) is singular and its Cholesky
+    # gave NaN silently (tikhonov fell back to its SVD solve); now the minimum-norm solution
+    X, Y, rng = _data(30, 9, t=3)
+    X[:, 1] = X[:, 0]
+    lams = np.array([0.0, 2.0, 30.0])
+    sw = rng.uniform(0.5, 2.0, 30)
+    res = jaxl2.banded_ridge(X, Y, GROUPS, lams, sample_weight=sw)
+    s = np.sqrt(sw)[:, None]
+    Xc = (X - np.average(X, axis=0, weights=sw)) * s
+    Yc = (Y - np.average(Y, axis=0, weights=sw)) * s
+    ref = np.linalg.pinv(Xc.T @ Xc + np.diag(lams[LABELS])) @ Xc.T @ Yc  # the min-norm solve
+    np.testing.assert_allclose(res.coef, ref.T, rtol=1e-8, atol=1e-10)
+    tik = jaxl2.tikhonov(X, Y, 1.0, np.diag(np.sqrt(lams[LABELS])), sample_weight=sw)
+    np.testing.assert_allclose(res.intercept, tik.intercept, rtol=1e-8, atol=1e-10)
+    # per-target strengths, and a vmapped batch in which only one member is singular
+    per = np.stack([lams, [1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])
+    res = jaxl2.banded_ridge(X, Y, LABELS, per)
+    for k in range(3):
+        ref = jaxl2.tikhonov(X, Y[:, k], 1.0, np.diag(np.sqrt(per[k][LABELS])))
+        np.testing.assert_allclose(res.coef[k], ref.coef, rtol=1e-8, atol=1e-10)
+    Xb = np.stack([X, _data(30, 9, t=3)[0]])
+    out = jax.vmap(lambda X: jaxl2.banded_ridge(X, Y, GROUPS, lams).coef)(Xb)
+    for i in range(2):
+        np.testing.assert_allclose(out[i], jaxl2.banded_ridge(Xb[i], Y, GROUPS, lams).coef)
+    assert np.all(np.isfinite(out))
+
+
 @pytest.mark.skipif(not HIMALAYA, reason="himalaya not installed")
 def test_banded_ridge_equals_himalaya_at_fixed_strengths(x64):
     from himalaya.backend import set_backend

@@ -27,7 +27,7 @@ from . import ridge_data as rd
 from . import ridge_many as rm
 from . import ridge_shard as rs
 from .lapack_threads import single_threaded_blas
-from .ridge import RidgeResult
+from .ridge import RidgeResult, svd_cutoff
 
 
 def check_groups(groups: Any, p: int, name: str = "groups") -> tuple[np.ndarray, int]:
@@ -146,7 +146,28 @@ def _banded_core(
             return jsl.cho_solve(jsl.cho_factor(G + jnp.diag(dk), lower=True), b)
 
         W = solve(d, B).T if d.ndim == 1 else rd.map_unbatched(solve, d, B.T)
+        # A group with λ_g = 0 (or tiny) over collinear features makes XᵀX + diag(d) singular:
+        # its Cholesky gives NaN. Then, as tikhonov's fallback, the minimum-norm least squares
+        # in the right singular basis of Xs (w = V c): [S; diag(√d) V] c ≈ [Uᵀy; 0].
+        W = rd.fallback(jnp.all(jnp.isfinite(W)), W, lambda: _banded_lstsq(Xs, Ys, d))
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
+
+
+def _banded_lstsq(Xs: jax.Array, Ys: jax.Array, d: jax.Array) -> jax.Array:
+    """(t, p) banded ridge coefficients (n ≥ p) by the SVD of Xs, singular values below
+    :func:`svd_cutoff` set to 0, for strengths d (p,) or (t, p) that may be 0."""
+    n, p = Xs.shape
+    U, sv, Vt = jnp.linalg.svd(Xs, full_matrices=False)
+    sv = jnp.where(sv > svd_cutoff(sv, n, p), sv, 0)
+    Uy = U.T @ Ys  # (p, t)
+
+    def one(dk: jax.Array, uy: jax.Array) -> jax.Array:
+        A = jnp.concatenate([jnp.diag(sv), jnp.sqrt(dk)[:, None] * Vt.T], axis=0)
+        rhs = jnp.concatenate([uy, jnp.zeros((p,), uy.dtype)])
+        return Vt.T @ jnp.linalg.lstsq(A, rhs)[0]
+
+    d_t = jnp.broadcast_to(d, (Ys.shape[1], p))
+    return rd.map_unbatched(one, d_t, Uy.T)  # one target at a time on CPU
 
 
 def _shared_banded(shared: tuple, Y: jax.Array, *, fit_intercept: bool, dual: bool) -> tuple:

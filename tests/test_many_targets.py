@@ -198,6 +198,14 @@ def test_banded_ridge_unpenalized_collinear_group_equals_min_norm(x64):
     for i in range(2):
         np.testing.assert_allclose(out[i], jaxl2.banded_ridge(Xb[i], Y, GROUPS, lams).coef)
     assert np.all(np.isfinite(out))
+    # the gradient in the other strengths through the fallback (was 0·NaN = NaN)
+
+    def f(t):
+        return jaxl2.banded_ridge(X, Y[:, 0], GROUPS, jnp.exp(t) * lams).coef.sum()
+
+    t0, h = jnp.array([0.0, 0.1, -0.2]), 1e-5
+    fd = [(f(t0 + h * e) - f(t0 - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(jax.grad(f)(t0)[1:], fd[1:], rtol=1e-6)
 
 
 @pytest.mark.skipif(not HIMALAYA, reason="himalaya not installed")

@@ -414,6 +414,14 @@ def test_kernel_bad_input():
         KernelRidgeCV(criterion="cv").fit(X, Y)
 
 
+def test_kernel_ridge_cv_warns_once_of_a_constant_target(x64):
+    X, Y, _ = _data(25, 3, 2)
+    Y[:, 1] = 3.0
+    with pytest.warns(UserWarning, match=r"target\(s\) 1 of y are constant") as record:
+        KernelRidgeCV(alphas=[0.1, 1.0], gamma=0.2).fit(X, Y)  # one alpha for all: a refit
+    assert len(record) == 1, [str(w.message) for w in record]
+
+
 def test_kernel_ridge_cv_matches_sklearn(x64):
     X, Y, _ = _data(25, 3, 3)
     alphas = [1e-2, 1e-1, 1.0, 10.0]

@@ -7,6 +7,7 @@ scoped ``jax.enable_x64(True)`` (JAX's global setting is left as it was).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -246,9 +247,11 @@ class KernelRidgeCV(_Base):
                 k = int(np.argmin(np.where(np.isnan(mean), np.inf, mean)))
                 self.alpha_ = float(alphas[k])
                 self.best_score_ = float(-mean[k])
-                path = kernel_ridge_path(
-                    X, y, lams[k : k + 1], select="gcv", devices=self.devices, **self._params()
-                )
+                with warnings.catch_warnings():  # the first call warned of constant targets
+                    warnings.filterwarnings("ignore", r".* of y are constant", UserWarning)
+                    path = kernel_ridge_path(
+                        X, y, lams[k : k + 1], select="gcv", devices=self.devices, **self._params()
+                    )
             elif y.ndim == 2:
                 best = np.asarray(path.best_index)
                 self.alpha_ = alphas[best].astype(X.dtype)

@@ -126,6 +126,31 @@ def test_vmapped_fallback_runs_only_when_a_member_needs_it(x64):
         np.testing.assert_allclose(grads[k], jax.grad(loss, argnums=2)(good[0][k], good[1][k], 1.0))
 
 
+def test_gradient_through_the_fallback_is_finite_and_exact(x64):
+    # the Cholesky of a singular XᵀX + lam·ΓᵀΓ is NaN; the fallback's where() sent a zero
+    # cotangent back through it and 0·NaN made the gradient NaN (rd.cho_factor_solve's JVP)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 6))
+    X[:, 1] = X[:, 0]
+    y = rng.standard_normal(30)
+    E = rng.standard_normal((30, 6))
+    E[:, 1] = E[:, 0]  # a direction that keeps the two columns equal
+
+    def coef_sum(lam):
+        return jaxl2.ridge(X, y, lam).coef.sum()
+
+    h = 1e-7  # lam = 0: the one-sided derivative of the minimum-norm solution
+    one_sided = (float(coef_sum(h)) - float(coef_sum(0.0))) / h
+    np.testing.assert_allclose(jax.grad(coef_sum)(0.0), one_sided, rtol=1e-5)
+    gamma = np.diag([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])  # the collinear pair unpenalized
+
+    def tik(s):
+        return jaxl2.tikhonov(X + s * E, y, 1.0, gamma).coef.sum()
+
+    central = (float(tik(1e-6)) - float(tik(-1e-6))) / 2e-6
+    np.testing.assert_allclose(jax.grad(tik)(0.0), central, rtol=1e-6)
+
+
 @pytest.mark.parametrize("alpha", [1e-16, pytest.param(1e16, marks=SLOW)])
 @pytest.mark.parametrize("gcv_mode", ["svd", pytest.param("eigen", marks=SLOW)])
 @pytest.mark.parametrize("fit_intercept", [True, pytest.param(False, marks=SLOW)])

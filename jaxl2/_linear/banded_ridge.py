@@ -143,7 +143,7 @@ def _banded_core(
         B = Xs.T @ Ys
 
         def solve(dk: jax.Array, b: jax.Array) -> jax.Array:
-            return _spd_solve(G + jnp.diag(dk), b)
+            return rd.cho_factor_solve(G + jnp.diag(dk), b)[1]  # gradient-safe
 
         W = solve(d, B).T if d.ndim == 1 else rd.map_unbatched(solve, d, B.T)
         # A group with λ_g = 0 (or tiny) over collinear features makes XᵀX + diag(d) singular:
@@ -151,27 +151,6 @@ def _banded_core(
         # in the right singular basis of Xs (w = V c): [S; diag(√d) V] c ≈ [Uᵀy; 0].
         W = rd.fallback(jnp.all(jnp.isfinite(W)), W, lambda: _banded_lstsq(Xs, Ys, d))
     return rd.finish(W, data.x_mean, data.y_mean, fit_intercept)
-
-
-@jax.custom_jvp
-def _spd_solve(A: jax.Array, b: jax.Array) -> jax.Array:
-    """``A⁻¹ b`` by Cholesky (NaN when A is singular: the caller falls back)."""
-    return jsl.cho_solve(jsl.cho_factor(A, lower=True), b)
-
-
-@_spd_solve.defjvp
-def _spd_solve_jvp(primals: tuple, tangents: tuple) -> tuple:
-    # dx = A⁻¹(db − dA x). Where the factor failed, x is NaN and is replaced by the fallback's
-    # answer; the tangent map is built from a finite stand-in there (I, 0), so the zero
-    # cotangent that reaches it in reverse mode stays 0 instead of 0·NaN = NaN.
-    A, b = primals
-    dA, db = tangents
-    L = jnp.linalg.cholesky(A)
-    x = jsl.cho_solve((L, True), b)
-    ok = jnp.all(jnp.isfinite(L))
-    L_safe = jnp.where(ok, L, jnp.eye(A.shape[0], dtype=A.dtype))
-    x_safe = jnp.where(ok, x, jnp.zeros_like(x))
-    return x, jsl.cho_solve((L_safe, True), db - dA @ x_safe)
 
 
 def _banded_lstsq(Xs: jax.Array, Ys: jax.Array, d: jax.Array) -> jax.Array:

@@ -113,8 +113,7 @@ def _solve_cholesky(G: jax.Array, rhs: jax.Array, lam: jax.Array) -> tuple[jax.A
 
     def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
         A = G + lam_k * eye
-        factor = jnp.linalg.cholesky(A)
-        sol = jsl.cho_solve((factor, True), b)
+        factor, sol = rd.cho_factor_solve(A, b)  # gradient-safe through the fallback
         # The condition estimate's triangular solves start after this one (see rd.after).
         return sol, _rcond(A, rd.after(factor, sol))
 
@@ -492,8 +491,7 @@ def _tikhonov_core(
 
     def solve(lam_k: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
         A = G + lam_k * P
-        factor = jnp.linalg.cholesky(A)
-        sol = jsl.cho_solve((factor, True), b)
+        factor, sol = rd.cho_factor_solve(A, b)  # gradient-safe through the fallback
         # The condition estimate's triangular solves start after this one (see rd.after).
         return sol, _rcond(A, rd.after(factor, sol))
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import numpy as np
 
 from . import ridge_chunks as ch
@@ -96,6 +97,32 @@ def after(x: jax.Array, *deps: jax.Array) -> jax.Array:
         return x
     flag = functools.reduce(jnp.logical_or, [jnp.any(jnp.isnan(d)) for d in deps])
     return x * (1 + flag.astype(x.dtype) * 0)
+
+
+@jax.custom_jvp
+def cho_factor_solve(A: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(L, A⁻¹b)`` with ``L`` the lower Cholesky factor of A (NaN where A is not positive
+    definite: the callers then fall back, see :func:`fallback`).
+
+    Derivatives are the solve's, ``dx = A⁻¹(db − dA·x)``; where the factor failed, that map is
+    built from a finite stand-in (I, 0), so the zero cotangent the fallback's ``where`` sends
+    back stays 0 instead of 0·NaN = NaN (a gradient through the fallback was NaN). ``L`` only
+    feeds the condition estimate, a yes/no decision: it carries no derivative.
+    """
+    L = jnp.linalg.cholesky(A)
+    return L, jsl.cho_solve((L, True), b)
+
+
+@cho_factor_solve.defjvp
+def _cho_factor_solve_jvp(primals: tuple, tangents: tuple) -> tuple:
+    A, b = primals
+    dA, db = tangents
+    L, x = cho_factor_solve(A, b)
+    ok = jnp.all(jnp.isfinite(L))
+    L_safe = jnp.where(ok, L, jnp.eye(A.shape[-1], dtype=A.dtype))
+    x_safe = jnp.where(ok, x, jnp.zeros_like(x))
+    dx = jsl.cho_solve((L_safe, True), db - dA @ x_safe)
+    return (L, x), (jnp.zeros_like(L), dx)
 
 
 @jax.custom_batching.custom_vmap

@@ -90,6 +90,9 @@ assert rs.resolve(None, Yr) is None
 # inside jax.jit too (a traced Y has no .sharding to look at: it is constrained instead)
 got = jax.jit(lambda X, Y: jaxl2.ridge_path(X, Y, lams, keep="best", devices=4))(X, Y)
 same(got, want)
+for a, axis in [(got.coef, 0), (got.intercept, 0), (got.loo_mse, 1), (got.gcv, 1),
+                (got.best_index, 0), (got.best_lam, 0)]:  # sharded, as outside jit
+    assert along_targets(a, axis), (a.shape, a.sharding)
 bands = [list(range(6)), list(range(6, 12))]
 banded = lambda X, Y, d: jaxl2.banded_ridge(X, Y, bands, jnp.array([0.5, 3.0]), devices=d)
 same(jax.jit(lambda X, Y: banded(X, Y, 4))(X, Y), banded(X, Y, None))

@@ -317,6 +317,11 @@ def test_traced_nan_data_raises_at_run_time():
         jax.block_until_ready(jax.jit(lambda X: jaxl2.ridge(X, y, 1.0).coef)(X))
     with pytest.raises(Exception, match="ridge_path produced a non-finite result"):
         jax.block_until_ready(jax.jit(lambda X: jaxl2.ridge_path(X, y, LAMS_SMALL).coef)(X))
+    # an integer or a single output alone carries the check too
+    for field in ("best_index", "best_lam"):
+        fn = jax.jit(lambda X, f=field: getattr(jaxl2.ridge_path(X, y, LAMS_SMALL), f))
+        with pytest.raises(Exception, match="ridge_path produced a non-finite result"):
+            jax.block_until_ready(fn(X))
 
 
 def test_rank_deficient_lam_zero_does_not_crash():

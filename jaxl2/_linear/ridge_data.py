@@ -51,10 +51,21 @@ def guard_finite(result: Any, traced: bool, fn: str, x: str = "X", y: str = "y")
     bad = jnp.zeros((), bool)
     for a in leaves:
         bad = bad | ~jnp.all(jnp.isfinite(a))
-    # Every leaf carries the check (integer ones too, e.g. a best index): a check on one leaf
-    # only is dropped by jit when the caller uses another (best_lam alone was silently wrong).
-    msg = MSG_NOT_FINITE.format(fn=fn, x=x, y=y)
-    return jax.tree.map(lambda a: eqx.error_if(a, bad, msg), result)
+    # The check rides on a scalar, and every leaf (integer ones too, e.g. a best index) depends
+    # on it through an exact identity: a check on one leaf only is dropped by jit when the
+    # caller uses another (best_lam alone was silently wrong). eqx.error_if on the leaves
+    # themselves passed each through its host callback, which gathered a leaf sharded over
+    # devices onto one: under jit, ridge_path(..., devices=4) returned coef replicated.
+    token = eqx.error_if(jnp.zeros((), jnp.int32), bad, MSG_NOT_FINITE.format(fn=fn, x=x, y=y))
+
+    def tie(a: jax.Array) -> jax.Array:  # a, computed only once the check has run
+        if jnp.issubdtype(a.dtype, jnp.inexact):
+            return a * (1 + token).astype(a.dtype)  # × 1 keeps -0.0, NaN and Inf as they are
+        if a.dtype == jnp.bool_:
+            return a | token.astype(bool)
+        return a + token.astype(a.dtype)
+
+    return jax.tree.map(tie, result)
 
 
 def prepare(X: jax.Array, Y: jax.Array, sw: jax.Array | None, fit_intercept: bool) -> Prepared:

@@ -104,7 +104,9 @@ def _check_transforms(sections: dict) -> None:
     assert {"adamw (no mask)", "coupled(adam)", "adamw, mode=schedule, cosine lr"} <= set(rows)
     for case, note in sections["transforms"]["notes"].items():
         ratio = _number(r"time ratio ([\d.]+)", note)
-        assert ratio == pytest.approx(1 / rows[case]["speedup"], rel=0.02, abs=0.01), case
+        # the table prints the speed-up to 2 decimals: 1/ratio rounds to it (a quick run on a
+        # busy machine gave ratio 13.457, printed 0.07×, whose inverse is 14.3)
+        assert 1 / ratio == pytest.approx(rows[case]["speedup"], rel=0.02, abs=0.0051), case
         diff = _number(r"differ from .+?'s by ([\d.e+-]+) of their largest value", note)
         if "(same update rule)" in note:  # optax's rule: the params agree to rounding
             assert diff <= 1e-6, (case, note)

@@ -439,6 +439,13 @@ def test_banded_ridge_cv_estimator_fits_and_predicts(x64):
     direct = jaxl2.banded_ridge(X, Y, GROUPS, model.lams_)
     np.testing.assert_allclose(model.predict(X), direct.predict(X), rtol=1e-8)
     assert model.lams_.shape == (2, 3) and model.best_score_.shape == (2,)
+    # tune_banded_ridge's concentration, targets_batch and progress pass through
+    kw = dict(method="random", n_iter=3, concentration=0.5)
+    model = BandedRidgeCV(groups=GROUPS, targets_batch=1, progress=False, **kw).fit(X, Y)
+    direct = jaxl2.tune_banded_ridge(X, Y, GROUPS, targets_batch=1, **kw)
+    np.testing.assert_allclose(model.lams_, direct.lams, rtol=1e-12)
+    with pytest.raises(ValueError, match="concentration must be a positive finite float"):
+        BandedRidgeCV(groups=GROUPS, method="random", concentration=-1.0).fit(X, Y)
 
 
 def test_banded_and_kernel_vmap_jit_grad(x64):

@@ -52,11 +52,16 @@ class BandedRidgeCV(_Base):
         alphas: overall strengths searched (None: a default grid scaled to the data).
         n_iter: group-weight candidates (None: 20, for ``"random"`` and as the start of
             ``"gradient"``).
+        concentration: Dirichlet concentration(s) of the group-weight candidates
+            (``"random"``; see :func:`jaxl2.tune_banded_ridge`).
         steps: most Newton steps per target (``"gradient"``).
         tol: relative decrease of the criterion under which a target's descent stops
             (``"gradient"``, see :func:`jaxl2.tune_banded_ridge`).
         fit_intercept: fit an unpenalized intercept.
         random_state: seed of the group-weight candidates.
+        targets_batch: targets per batch, so that many targets fit in bounded memory (None:
+            the default of :func:`jaxl2.tune_banded_ridge`).
+        progress: show progress over the target batches.
         devices: shard the targets over devices (an int, a list of devices or a
             ``jax.sharding.Mesh``; see :func:`jaxl2.tune_banded_ridge`).
 
@@ -86,10 +91,13 @@ class BandedRidgeCV(_Base):
         criterion: Literal["loo", "gcv"] = "loo",
         alphas: ArrayLike | None = None,
         n_iter: int | None = None,
+        concentration: float | Sequence[float] = (0.1, 1.0),
         steps: int = 5,
         tol: float = 1e-3,
         fit_intercept: bool = True,
         random_state: int = 0,
+        targets_batch: int | None = None,
+        progress: bool = False,
         devices: Devices = None,
     ):
         self.groups = groups
@@ -97,10 +105,13 @@ class BandedRidgeCV(_Base):
         self.criterion = criterion
         self.alphas = alphas
         self.n_iter = n_iter
+        self.concentration = concentration
         self.steps = steps
         self.tol = tol
         self.fit_intercept = fit_intercept
         self.random_state = random_state
+        self.targets_batch = targets_batch
+        self.progress = progress
         self.devices = devices
 
     def fit(self, X, y, sample_weight=None):
@@ -134,11 +145,14 @@ class BandedRidgeCV(_Base):
                 criterion=self.criterion,
                 alphas=self.alphas,
                 n_iter=self.n_iter,
+                concentration=self.concentration,
                 steps=self.steps,
                 tol=self.tol,
                 seed=int(seed),
                 fit_intercept=self.fit_intercept,
                 sample_weight=None if sample_weight is None else jnp.asarray(sample_weight),
+                targets_batch=self.targets_batch,
+                progress=self.progress,
                 devices=self.devices,
             )
             self.coef_ = np.asarray(res.coef, X.dtype)
